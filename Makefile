@@ -1,0 +1,64 @@
+# codelab_ext: the two commands of the README, and the steps they are made of.
+#   make demo   set up, then run JupyterLab with the extension on the embedded ModelArts emulator
+#   make test   set up, then run every lint and every test (Python, TypeScript, browser, wheel check)
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PORT ?= 8888
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+export PATH := $(BIN):$(PATH)
+
+.PHONY: demo test system-deps setup lint test-python test-js test-ui check-wheel bench emulator clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# editable install: builds the frontend with jlpm and links it into the venv's JupyterLab
+$(VENV)/.installed: $(BIN)/python pyproject.toml package.json
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/jupyter-builder develop --overwrite .
+	$(BIN)/jupyter server extension enable --sys-prefix codelab_ext
+	touch $@
+
+setup: $(VENV)/.installed
+	$(BIN)/jlpm build
+
+demo: setup
+	@echo "codelab_ext demo: JupyterLab on the embedded ModelArts emulator (no cloud account needed)."
+	CODELAB_EMULATOR=1 $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(DEMO_ARGS)
+
+emulator: $(VENV)/.installed
+	$(BIN)/jupyter codelab emulator
+
+lint: setup
+	$(BIN)/ruff check codelab_ext tests benchmarks conftest.py
+	$(BIN)/ruff format --check codelab_ext tests benchmarks conftest.py
+	$(BIN)/jlpm lint:check
+
+test-python: setup system-deps
+	$(BIN)/python -m pytest --cov=codelab_ext --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+test-js: setup
+	$(BIN)/jlpm test
+
+system-deps:
+	tests/install_system_deps.sh
+
+test-ui: setup system-deps
+	cd ui-tests && $(BIN)/jlpm install && $(BIN)/jlpm playwright test
+
+check-wheel: setup
+	tests/check_wheel.sh
+
+test: system-deps lint test-js test-python check-wheel test-ui
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules lib codelab_ext/labextension ui-tests/node_modules dist tsconfig.tsbuildinfo

@@ -1,0 +1,158 @@
+"""Every setting of codelab_ext, as one traitlets ``Configurable``.
+
+Set them as ``c.CodeLab.<name> = ...`` in ``jupyter_server_config.py``, on the
+command line (``--CodeLab.region=cn-east-3``) or through the environment variable
+named in each help text. Nothing here imports tornado or the Jupyter server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from traitlets import Bool, Float, Integer, Unicode, default, validate
+from traitlets.config import Configurable
+
+DEFAULT_REGION = "cn-north-4"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_modelarts_endpoint(region: str) -> str:
+    """The public ModelArts endpoint of a region (ap-southeast-1 lives under .cn)."""
+    suffix = "myhuaweicloud.cn" if region == "ap-southeast-1" else "myhuaweicloud.com"
+    return f"https://modelarts.{region}.{suffix}"
+
+
+def default_iam_endpoint(region: str) -> str:
+    suffix = "myhuaweicloud.cn" if region == "ap-southeast-1" else "myhuaweicloud.com"
+    return f"https://iam.{region}.{suffix}"
+
+
+def default_credentials_file() -> str:
+    from jupyter_core.paths import jupyter_data_dir
+
+    return str(Path(jupyter_data_dir()) / "codelab" / "credentials.json")
+
+
+class CodeLab(Configurable):
+    """Settings of the CodeLab extension, its command line and its emulator."""
+
+    region = Unicode(
+        help="Huawei Cloud region id, e.g. cn-north-4. Environment: CODELAB_REGION.",
+    ).tag(config=True)
+
+    modelarts_endpoint = Unicode(
+        help=(
+            "Base URL of ModelArts (any scheme, host and port, e.g. an emulator on "
+            "http://127.0.0.1:8765). Default: https://modelarts.{region}.myhuaweicloud.com. "
+            "Environment: CODELAB_MODELARTS_ENDPOINT."
+        ),
+    ).tag(config=True)
+
+    iam_endpoint = Unicode(
+        help=(
+            "Base URL of IAM, used for project discovery and password (token) sign-in. "
+            "Default: https://iam.{region}.myhuaweicloud.com. Environment: CODELAB_IAM_ENDPOINT."
+        ),
+    ).tag(config=True)
+
+    project_id = Unicode(
+        help=(
+            "Project id of the region. Empty: taken from the credentials, else discovered "
+            "through IAM. Environment: HUAWEICLOUD_SDK_PROJECT_ID."
+        ),
+    ).tag(config=True)
+
+    credentials_file = Unicode(
+        help=(
+            "Where the extension stores the credentials a user typed (mode 0600). "
+            "Default: <jupyter data dir>/codelab/credentials.json. Environment: CODELAB_CREDENTIALS_FILE."
+        ),
+    ).tag(config=True)
+
+    request_timeout = Float(
+        30.0,
+        help="Seconds allowed for each upstream request (connect and read).",
+    ).tag(config=True)
+
+    max_retries = Integer(
+        3,
+        help="Retries of an idempotent upstream call after a connection error, a 429 or a 5xx.",
+    ).tag(config=True)
+
+    images_cache_seconds = Float(
+        300.0,
+        help="How long the server keeps the image catalogue before asking ModelArts again.",
+    ).tag(config=True)
+
+    emulator = Bool(
+        help=(
+            "Start the embedded ModelArts emulator on a free loopback port and point everything "
+            "at it with its demo account (a demo and test double, never a production path). "
+            "Environment: CODELAB_EMULATOR=1."
+        ),
+    ).tag(config=True)
+
+    emulator_speed = Float(
+        help=(
+            "Speed factor of the embedded emulator's clock (1: about 20 s from open to RUNNING). "
+            "Environment: CODELAB_EMULATOR_SPEED."
+        ),
+    ).tag(config=True)
+
+    @default("region")
+    def _default_region(self) -> str:
+        return _env("CODELAB_REGION") or DEFAULT_REGION
+
+    @default("modelarts_endpoint")
+    def _default_modelarts_endpoint(self) -> str:
+        return _env("CODELAB_MODELARTS_ENDPOINT") or default_modelarts_endpoint(self.region)
+
+    @default("iam_endpoint")
+    def _default_iam_endpoint(self) -> str:
+        return _env("CODELAB_IAM_ENDPOINT") or default_iam_endpoint(self.region)
+
+    @default("project_id")
+    def _default_project_id(self) -> str:
+        return _env("HUAWEICLOUD_SDK_PROJECT_ID") or ""
+
+    @default("credentials_file")
+    def _default_credentials_file(self) -> str:
+        return _env("CODELAB_CREDENTIALS_FILE") or default_credentials_file()
+
+    @default("emulator")
+    def _default_emulator(self) -> bool:
+        return _truthy(_env("CODELAB_EMULATOR"))
+
+    @default("emulator_speed")
+    def _default_emulator_speed(self) -> float:
+        try:
+            return float(_env("CODELAB_EMULATOR_SPEED") or 1.0)
+        except ValueError:
+            return 1.0
+
+    @validate("modelarts_endpoint", "iam_endpoint")
+    def _validate_endpoint(self, proposal):
+        value = proposal["value"].strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            from traitlets import TraitError
+
+            raise TraitError(f"{proposal['trait'].name} must be an http(s) URL, got {value!r}")
+        return value
+
+    @validate("request_timeout")
+    def _validate_timeout(self, proposal):
+        value = proposal["value"]
+        if not 0 < value <= 600:
+            from traitlets import TraitError
+
+            raise TraitError("request_timeout must be between 0 and 600 seconds")
+        return value

@@ -1,0 +1,143 @@
+"""One exception family for everything codelab_ext can fail at.
+
+Every error carries a readable ``message`` (never a secret), the HTTP status the
+server extension should answer with, and, for upstream failures, the upstream
+``code`` (``error_code``) and ``request_id``. The handlers map them in one place;
+the CLI prints ``str(error)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CodeLabError(Exception):
+    """Base class: a readable message and the HTTP status to answer with."""
+
+    status: int = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        #: extra fields of the REST error body (e.g. the current ``instance`` of a 409)
+        self.details = details or {}
+        if status is not None:
+            self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def to_json(self) -> dict[str, Any]:
+        """The error body of the REST API: ``{message, code?, request_id?}``."""
+        body: dict[str, Any] = {"message": self.message}
+        if self.code:
+            body["code"] = self.code
+        if self.request_id:
+            body["request_id"] = self.request_id
+        for key, value in self.details.items():
+            body.setdefault(key, value)
+        return body
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.code:
+            text += f" [{self.code}]"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+class ValidationError(CodeLabError):
+    """Input refused before anything was sent upstream."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ConfigError(CodeLabError):
+    """The configuration cannot work (bad endpoint, no project, ...)."""
+
+    status = 500
+
+
+class CredentialsError(CodeLabError):
+    """No usable credentials, or a credential file that must not be used."""
+
+    status = 401
+
+
+class UpstreamError(CodeLabError):
+    """ModelArts or IAM answered with an error (or with something unreadable)."""
+
+    status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        upstream_message: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id, details=details)
+        #: the HTTP status upstream answered with (None when no answer came)
+        self.http_status = http_status
+        #: upstream's own ``error_msg`` (already free of secrets: it is upstream's text)
+        self.upstream_message = upstream_message
+
+
+class NotFoundError(UpstreamError):
+    status = 404
+
+
+class AuthError(UpstreamError):
+    """Upstream refused the credentials (bad key, bad signature, clock skew, expired token)."""
+
+    status = 401
+
+
+class ForbiddenError(UpstreamError):
+    status = 403
+
+
+class ConflictError(UpstreamError):
+    """The instance is in a state that does not allow the action (already running, ...)."""
+
+    status = 409
+
+
+class QuotaError(UpstreamError):
+    """Quota, free-spec or resource limits (sold out, not enough resources, arrears)."""
+
+    status = 403
+
+
+class ThrottledError(UpstreamError):
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(UpstreamError):
+    """No usable answer: connection refused or dropped, 5xx, garbage body."""
+
+    status = 502
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    status = 504

@@ -1,0 +1,323 @@
+"""The REST API of the server extension: thin, authenticated, authorized handlers.
+
+Every handler parses and validates its input (``validation``), awaits one coroutine of
+the :class:`~codelab_ext.service.CodeLabService` and answers JSON. Errors of the
+``CodeLabError`` family become ``{message, code?, request_id?}`` with their status in
+one place (:meth:`CodeLabHandler.write_error`); nothing escapes as an unhandled error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado.iostream import StreamClosedError
+
+from . import NAMESPACE
+from .errors import CodeLabError, ThrottledError, ValidationError
+from .validation import (
+    parse_json_object,
+    validate_alias,
+    validate_credentials,
+    validate_id,
+    validate_identity_file,
+    validate_image_filters,
+    validate_lease,
+    validate_open,
+)
+
+AUTH_RESOURCE = "codelab"
+HEARTBEAT_SECONDS = 15.0
+ID = r"(?P<instance_id>[^/]+)"
+
+
+def public_instance(instance: dict[str, Any]) -> dict[str, Any]:
+    """The instance as the browser may see it: the notebook token only inside the instance's own URL."""
+    out = dict(instance)
+    token = out.get("token")
+    out["token"] = None
+    url = out.get("url")
+    if token and isinstance(url, str) and url:
+        parts = urlsplit(url)
+        query = (parts.query + "&" if parts.query else "") + urlencode({"token": token})
+        out["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return out
+
+
+class CodeLabHandler(APIHandler):
+    """Base: JSON errors from the CodeLabError family, the shared service, the auth resource."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self):
+        return self.settings["codelab_service"]
+
+    def json_body(self, *, allow_empty: bool = True) -> dict[str, Any]:
+        return parse_json_object(self.request.body or b"", allow_empty=allow_empty)
+
+    def query_args(self) -> dict[str, str]:
+        """Single-valued query arguments (a repeated one is refused)."""
+        out: dict[str, str] = {}
+        for key, values in self.request.query_arguments.items():
+            if key == "token":  # Jupyter's own auth token, never ours
+                continue
+            if len(values) != 1:
+                raise ValidationError(f"Query parameter '{key[:64]}' given more than once.", field=key[:64])
+            try:
+                out[key] = values[0].decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValidationError(f"Query parameter '{key[:64]}' is not UTF-8.", field=key[:64]) from None
+        return out
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def instance_id(self, raw: str) -> str:
+        return validate_id(raw, "instance_id")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        if isinstance(exc, CodeLabError):
+            body = exc.to_json()
+            if "instance" in body and isinstance(body["instance"], dict):
+                body["instance"] = public_instance(body["instance"])
+            if isinstance(exc, ThrottledError) and exc.retry_after:
+                self.set_header("Retry-After", str(max(1, round(exc.retry_after))))
+        elif isinstance(exc, tornado.web.HTTPError):
+            body = {"message": exc.log_message % exc.args if exc.log_message else self._reason}
+        else:
+            body = {"message": "Internal error in codelab_ext; see the Jupyter server log."}
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, CodeLabError):
+            # expected failures: one line, no traceback, no secrets (messages never hold any)
+            self.log.warning(
+                "codelab %s %s -> %s: %s", self.request.method, self.request.path, value.status, value
+            )
+            return
+        super().log_exception(typ, value, tb)
+
+    def _handle(self, exc: CodeLabError) -> None:
+        self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
+
+
+def codelab_errors(method):
+    """Turn CodeLabError from a handler method into the JSON error answer (keeps the method's name)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: CodeLabHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except CodeLabError as exc:
+            self.log_exception(type(exc), exc, exc.__traceback__)
+            if not self._finished:
+                self._handle(exc)
+            return None
+
+    return wrapper
+
+
+class StatusHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self) -> None:
+        self.write_json(self.service.status())
+
+
+class CredentialsHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def put(self) -> None:
+        values = validate_credentials(self.json_body(allow_empty=False))
+        self.write_json(await self.service.store_credentials(values))
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def delete(self) -> None:
+        await self.service.forget_credentials()
+        self.set_status(204)
+        self.finish()
+
+
+class ImagesHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self) -> None:
+        filters = validate_image_filters(self.query_args())
+        self.write_json({"images": await self.service.images(filters)})
+
+
+class OpenHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def post(self) -> None:
+        image_id, share_url, switch = validate_open(self.json_body())
+        instance = await self.service.open(image_id, share_url, switch)
+        self.write_json(public_instance(instance))
+
+
+class InstancesHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self) -> None:
+        instances = await self.service.list_instances()
+        self.write_json({"instances": [public_instance(i) for i in instances]})
+
+
+class InstanceHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self, instance_id: str) -> None:
+        instance = await self.service.fetch_instance(self.instance_id(instance_id))
+        self.write_json(public_instance(instance))
+
+
+class InstanceActionHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def post(self, instance_id: str, verb: str) -> None:
+        self.json_body()  # a body, if any, must at least be a JSON object
+        instance = await self.service.action(self.instance_id(instance_id), verb)
+        self.write_json(public_instance(instance))
+
+
+class LeaseHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self, instance_id: str) -> None:
+        self.write_json(await self.service.call("get_lease", self.instance_id(instance_id)))
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def patch(self, instance_id: str) -> None:
+        iid = self.instance_id(instance_id)
+        duration_ms = validate_lease(self.json_body(allow_empty=False))
+        self.write_json(await self.service.renew_lease(iid, duration_ms))
+
+
+class EventsHandler(CodeLabHandler):
+    """``text/event-stream`` of the instance: at once, after every change, heartbeats in between."""
+
+    heartbeat_seconds = HEARTBEAT_SECONDS
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self, instance_id: str) -> None:
+        iid = self.instance_id(instance_id)
+        self.service.client()  # fail fast (401 JSON) when no credentials are configured
+        self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")
+        sub = self.service.watchers.subscribe(iid)
+        self._subscription = sub
+        seq = 0
+        try:
+            self.write("retry: 2000\n\n")
+            await self.flush()
+            last_write = time.monotonic()
+            while not self.request.connection.stream.closed():
+                wait = max(0.1, self.heartbeat_seconds - (time.monotonic() - last_write))
+                event = await sub.get(timeout=wait)
+                if event is None:
+                    self.write(f": heartbeat {int(time.time())}\n\n")
+                else:
+                    kind, data = event
+                    if kind == "closed":
+                        break
+                    seq += 1
+                    if kind == "instance":
+                        data = public_instance(data)
+                    self.write(f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n")
+                await self.flush()
+                last_write = time.monotonic()
+        except (StreamClosedError, asyncio.CancelledError):
+            pass
+        finally:
+            sub.close()
+            self._subscription = None
+
+    def on_connection_close(self) -> None:
+        sub = getattr(self, "_subscription", None)
+        if sub is not None:
+            sub.close()
+            # wake the loop above so the coroutine ends now rather than at the next heartbeat
+            sub.put(("closed", {}))
+
+
+class SshConfigHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self, instance_id: str) -> None:
+        iid = self.instance_id(instance_id)
+        query = self.query_args()
+        unknown = set(query) - {"alias", "identity_file"}
+        if unknown:
+            name = sorted(unknown)[0][:64]
+            raise ValidationError(f"Unknown query parameter '{name}'.", field=name)
+        alias = validate_alias(query["alias"]) if query.get("alias") else None
+        identity = validate_identity_file(query["identity_file"]) if query.get("identity_file") else None
+        text = await self.service.ssh_config(iid, alias, identity)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(text)
+
+
+class OpenAPIHandler(CodeLabHandler):
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self) -> None:
+        from importlib.resources import files
+
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish((files("codelab_ext") / "openapi.json").read_text(encoding="utf-8"))
+
+
+def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
+    """Every route, relative to ``{base_url}codelab/``."""
+    return [
+        ("status", StatusHandler),
+        ("credentials", CredentialsHandler),
+        ("images", ImagesHandler),
+        ("open", OpenHandler),
+        ("instances", InstancesHandler),
+        (f"instances/{ID}", InstanceHandler),
+        (f"instances/{ID}/(?P<verb>start|stop)", InstanceActionHandler),
+        (f"instances/{ID}/lease", LeaseHandler),
+        (f"instances/{ID}/events", EventsHandler),
+        (f"instances/{ID}/ssh-config", SshConfigHandler),
+        ("openapi.json", OpenAPIHandler),
+    ]
+
+
+def setup_handlers(web_app: Any) -> None:
+    base_url = web_app.settings["base_url"]
+    handlers = [(url_path_join(base_url, NAMESPACE, path), cls) for path, cls in route_table()]
+    web_app.add_handlers(".*$", handlers)

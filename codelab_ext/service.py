@@ -1,0 +1,311 @@
+"""The server-side service behind the REST handlers: credentials, client, executor, caches, watchers.
+
+The handlers stay thin: they validate, call one coroutine here and answer. Everything
+that blocks (``requests``) runs in a bounded thread pool, so a stalled upstream only
+delays the requests that wait on it. No tornado in this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import NAMESPACE
+from .config import CodeLab
+from .errors import ConflictError, CredentialsError, UpstreamError
+from .watcher import WatcherHub
+
+T = TypeVar("T")
+log = logging.getLogger("codelab_ext")
+
+EXECUTOR_WORKERS = 16
+
+
+class CodeLabService:
+    """State shared by every request of one Jupyter server."""
+
+    def __init__(
+        self, config: CodeLab, *, emulator: Any = None, logger: logging.Logger | None = None
+    ) -> None:
+        self.config = config
+        self.emulator = emulator
+        self.log = logger or log
+        self.executor = ThreadPoolExecutor(max_workers=EXECUTOR_WORKERS, thread_name_prefix="codelab")
+        self.watchers = WatcherHub(self.fetch_instance)
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._client_key: tuple[Any, ...] | None = None
+        self._images: tuple[float, list[dict[str, Any]]] | None = None
+        self._images_lock = asyncio.Lock()
+        self._isolated_home: str | None = None
+        if emulator is not None:
+            # the demo never reads or overwrites the user's real credentials
+            self._isolated_home = tempfile.mkdtemp(prefix="codelab-emulator-home-")
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_server_app(cls, server_app: Any) -> CodeLabService:
+        config = CodeLab(parent=server_app)
+        emulator = None
+        if config.emulator:
+            emulator = start_embedded_emulator(config, server_app.log)
+        return cls(config, emulator=emulator, logger=server_app.log)
+
+    # ----------------------------------------------------------------- credentials
+    def resolve_credentials(self):
+        from .credentials import resolve_credentials
+
+        if self._isolated_home is not None:
+            return resolve_credentials(self.config.credentials_file, environ={}, home=self._isolated_home)
+        return resolve_credentials(self.config.credentials_file)
+
+    def credentials_status(self) -> dict[str, Any]:
+        try:
+            creds = self.resolve_credentials()
+        except CredentialsError as exc:
+            return {"configured": False, "source": None, "access_key": None, "error": exc.message}
+        if creds is None:
+            return {"configured": False, "source": None, "access_key": None}
+        return creds.describe()
+
+    def status(self) -> dict[str, Any]:
+        from . import __version__
+
+        project_id = self.config.project_id or None
+        region = self.config.region
+        with self._lock:
+            client = self._client
+        if client is not None:
+            project_id = project_id or getattr(client, "_project_id", None)
+        try:
+            creds = self.resolve_credentials()
+        except CredentialsError:
+            creds = None
+        if creds is not None:
+            project_id = project_id or creds.project_id
+            region = creds.region or region
+        return {
+            "version": __version__,
+            "region": region,
+            "project_id": project_id,
+            "modelarts_endpoint": self.config.modelarts_endpoint,
+            "emulator": self.emulator is not None,
+            "credentials": self.credentials_status(),
+        }
+
+    def _make_client(self, creds):
+        from .modelarts import ModelArtsClient
+
+        return ModelArtsClient(
+            creds,
+            region=creds.region or self.config.region,
+            modelarts_endpoint=self.config.modelarts_endpoint,
+            iam_endpoint=self.config.iam_endpoint,
+            project_id=self.config.project_id or creds.project_id or None,
+            timeout=self.config.request_timeout,
+            max_retries=self.config.max_retries,
+        )
+
+    def client(self):
+        """The client for the current credentials (rebuilt when they change)."""
+        creds = self.resolve_credentials()
+        if creds is None:
+            raise CredentialsError(
+                "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
+                "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
+            )
+        key = (creds,)
+        with self._lock:
+            if self._client is None or self._client_key != key:
+                if self._client is not None:
+                    self._client.close()
+                self._client = self._make_client(creds)
+                self._client_key = key
+                self._images = None
+            return self._client
+
+    async def store_credentials(self, values: dict[str, str]) -> dict[str, Any]:
+        """Check the keys against the cloud, then store them (mode 0600) and answer like status."""
+        from .credentials import Credentials, store_credentials
+
+        creds = Credentials(
+            source="stored",
+            access_key=values["access_key"],
+            secret_key=values["secret_key"],
+            security_token=values.get("security_token"),
+            project_id=values.get("project_id"),
+            region=values.get("region"),
+        )
+        probe = self._make_client(creds)
+        try:
+            await self.run(probe.check_credentials)
+        except UpstreamError as exc:
+            if exc.status in (401, 403):
+                raise type(exc)(
+                    f"The cloud refused these credentials: {exc.message}",
+                    status=exc.status,
+                    code=exc.code,
+                    request_id=exc.request_id,
+                    http_status=exc.http_status,
+                ) from None
+            raise
+        finally:
+            probe.close()
+        await self.run(store_credentials, self.config.credentials_file, creds)
+        self.log.info("codelab: stored credentials for access key %s", creds.masked_key)
+        self._reset_client()
+        return self.status()
+
+    async def forget_credentials(self) -> bool:
+        from .credentials import forget_credentials
+
+        removed = await self.run(forget_credentials, self.config.credentials_file)
+        self._reset_client()
+        return removed
+
+    def _reset_client(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            self._client = None
+            self._client_key = None
+            self._images = None
+
+    # ----------------------------------------------------------------- running blocking calls
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a ModelArtsClient method in the executor, with a credential hint on auth errors."""
+        client = self.client()
+        try:
+            return await self.run(getattr(client, method), *args, **kwargs)
+        except UpstreamError as exc:
+            if exc.status in (401, 403) and exc.code not in ("ModelArts.6326",):
+                source = getattr(client, "credentials", None)
+                source_name = getattr(source, "source", None) or "unknown"
+                masked = getattr(source, "masked_key", None)
+                hint = f" (credentials from {source_name}" + (f", key {masked})" if masked else ")")
+                if hint not in exc.message:
+                    exc.message = exc.message + hint
+            raise
+
+    # ----------------------------------------------------------------- operations
+    async def fetch_instance(self, instance_id: str) -> dict[str, Any]:
+        return await self.call("get_instance", instance_id)
+
+    async def images(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        async with self._images_lock:
+            cached = self._images
+            if cached is None or time.monotonic() - cached[0] > self.config.images_cache_seconds:
+                images = await self.call("list_images")
+                self._images = cached = (time.monotonic(), images)
+        return filter_images(cached[1], filters)
+
+    async def list_instances(self) -> list[dict[str, Any]]:
+        return await self.call("list_instances")
+
+    async def open(self, image_id: str | None, share_url: str | None, switch: bool) -> dict[str, Any]:
+        """Open (or reuse, or switch) the free instance; never switches a live one without ``switch``."""
+        from .modelarts import to_raw_url
+
+        if image_id is not None and not switch:
+            current = await self.list_instances()
+            for inst in current:
+                image = inst.get("image") or {}
+                status = str(inst.get("status") or "").upper()
+                if image.get("id") and image.get("id") != image_id and status not in ("STOPPED", "DELETED"):
+                    raise ConflictError(
+                        "Your CodeLab instance is running image "
+                        f"'{image.get('name') or image.get('id')}'. Opening '{image_id}' restarts it "
+                        "with the new image: confirm to switch (send switch: true).",
+                        code="codelab.switch_required",
+                        details={"instance": inst},
+                    )
+        instance = await self.call("open", image_id=image_id, share_url=share_url)
+        if share_url:
+            instance = {**instance, "share_url": to_raw_url(share_url)}
+        self.watchers.publish(instance)
+        return instance
+
+    async def action(self, instance_id: str, verb: str) -> dict[str, Any]:
+        instance = await self.call(verb, instance_id)
+        self.watchers.publish(instance)
+        self.watchers.poke(instance_id)
+        return instance
+
+    async def renew_lease(self, instance_id: str, duration_ms: int) -> dict[str, Any]:
+        lease = await self.call("renew_lease", instance_id, duration_ms)
+        self.watchers.poke(instance_id)
+        return lease
+
+    async def ssh_config(self, instance_id: str, alias: str | None, identity_file: str | None) -> str:
+        from .ssh import render_ssh_config
+
+        instance = await self.fetch_instance(instance_id)
+        creds = self.resolve_credentials()
+        region = (creds.region if creds is not None else None) or self.config.region
+        return render_ssh_config(instance, region=region, alias=alias, identity_file=identity_file)
+
+    def close(self) -> None:
+        self.watchers.close()
+        self._reset_client()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.emulator is not None:
+            self.emulator.stop()
+
+
+def filter_images(images: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:
+    """Apply the ``GET images`` filters locally (ModelArts has no arch/category filter)."""
+    from .models import image_category
+
+    out = []
+    name = filters.get("name", "").lower()
+    for image in images:
+        if "type" in filters and str(image.get("type") or "").upper() != filters["type"]:
+            continue
+        if "arch" in filters and str(image.get("arch") or "").lower() != filters["arch"]:
+            continue
+        if "category" in filters and image_category(image) != filters["category"]:
+            continue
+        if name and name not in str(image.get("name") or "").lower():
+            continue
+        out.append(image)
+    return out
+
+
+def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> Any:
+    """Start the emulator in a thread and point the configuration at it with its demo account."""
+    from .credentials import Credentials, store_credentials
+    from .emulator import DEMO_ACCOUNT, Emulator
+
+    emulator = Emulator(speed=config.emulator_speed)
+    url = emulator.start_in_thread(port=0)
+    config.modelarts_endpoint = url
+    config.iam_endpoint = url
+    # the demo keeps its own credentials: the user's real stored keys are never read or replaced
+    config.credentials_file = str(Path(tempfile.mkdtemp(prefix="codelab-emulator-")) / "credentials.json")
+    store_credentials(
+        config.credentials_file,
+        Credentials(
+            source="stored",
+            access_key=DEMO_ACCOUNT.access_key,
+            secret_key=DEMO_ACCOUNT.secret_key,
+            region=config.region,
+        ),
+    )
+    logger.warning(
+        "codelab_ext: the %s/ routes use the embedded ModelArts EMULATOR at %s (demo account, no cloud).",
+        NAMESPACE,
+        url,
+    )
+    return emulator

@@ -1,0 +1,265 @@
+"""Validation of everything the REST API and the CLI receive, before anything goes upstream.
+
+Each function takes untrusted input and returns clean values or raises
+:class:`~codelab_ext.errors.ValidationError` with a message that names the field.
+No tornado here: the CLI uses the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .errors import ValidationError
+
+#: ModelArts ids are UUIDs; accept any short token of safe characters (no dots, slashes or spaces)
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,4}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,128}$")
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+HOUR_MS = 3_600_000
+MIN_LEASE_MS = HOUR_MS
+MAX_LEASE_MS = 72 * HOUR_MS
+MAX_BODY_BYTES = 64 * 1024
+MAX_SHARE_URL = 2048
+
+
+def parse_json_object(body: bytes | str, *, allow_empty: bool = True) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object."""
+    if isinstance(body, bytes):
+        if len(body) > MAX_BODY_BYTES:
+            raise ValidationError(f"Request body too large (at most {MAX_BODY_BYTES} bytes).")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("Request body is not valid UTF-8.") from None
+    else:
+        text = body
+    if not text.strip():
+        if allow_empty:
+            return {}
+        raise ValidationError("A JSON object is required in the request body.")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValidationError("Request body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise ValidationError("Request body must be a JSON object.")
+    return value
+
+
+def check_fields(
+    body: dict[str, Any], allowed: dict[str, tuple[type, ...]], *, required: tuple[str, ...] = ()
+):
+    """Refuse unknown fields and wrong types; ``None`` counts as absent."""
+    for name in body:
+        if name not in allowed:
+            raise ValidationError(
+                f"Unknown field '{name}'. Allowed: {', '.join(sorted(allowed))}.", field=str(name)[:64]
+            )
+    for name, types in allowed.items():
+        value = body.get(name)
+        if value is None:
+            if name in required:
+                raise ValidationError(f"Field '{name}' is required.", field=name)
+            continue
+        # bool is an int in Python: never accept it where a number is meant, and vice versa
+        if isinstance(value, bool) and bool not in types:
+            raise ValidationError(f"Field '{name}' must be {_type_names(types)}.", field=name)
+        if not isinstance(value, types):
+            raise ValidationError(f"Field '{name}' must be {_type_names(types)}.", field=name)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 or ch in "\u2028\u2029\u0085" for ch in value)
+
+
+def validate_id(value: Any, field: str = "id") -> str:
+    """An instance or image id: a short token of letters, digits, '-' and '_'."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValidationError(
+            f"'{field}' must be an id of letters, digits, '-' or '_' (at most 128 characters).", field=field
+        )
+    return value
+
+
+def validate_image_ref(value: Any, field: str = "image_id") -> str:
+    """An image id (what the REST API takes)."""
+    return validate_id(value, field)
+
+
+def validate_share_url(value: Any, field: str = "share_url") -> str:
+    """A plain http(s) URL of a shared notebook: no credentials, no control characters."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be a string.", field=field)
+    url = value.strip()
+    if not url:
+        raise ValidationError(f"'{field}' is empty.", field=field)
+    if len(url) > MAX_SHARE_URL:
+        raise ValidationError(f"'{field}' is longer than {MAX_SHARE_URL} characters.", field=field)
+    if _has_control(url) or any(ch.isspace() for ch in url):
+        raise ValidationError(f"'{field}' must not contain spaces or control characters.", field=field)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        raise ValidationError(f"'{field}' is not a valid URL.", field=field) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError(f"'{field}' must be an http:// or https:// URL.", field=field)
+    if not parts.hostname:
+        raise ValidationError(f"'{field}' has no host.", field=field)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValidationError(f"'{field}' must not contain a user name or password.", field=field)
+    if port == 0:
+        raise ValidationError(f"'{field}' is not a valid URL.", field=field)
+    return url
+
+
+def validate_open(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """``POST open``: ``{image_id?, share_url?, switch?}``."""
+    check_fields(body, {"image_id": (str,), "share_url": (str,), "switch": (bool,)})
+    image_id = body.get("image_id")
+    if image_id is not None:
+        image_id = validate_image_ref(image_id.strip() if isinstance(image_id, str) else image_id)
+    share_url = body.get("share_url")
+    if share_url is not None:
+        share_url = share_url.strip() or None
+        if share_url is not None:
+            share_url = validate_share_url(share_url)
+    return image_id, share_url, bool(body.get("switch", False))
+
+
+def validate_duration_ms(value: Any, field: str = "duration_ms") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"'{field}' must be a number of milliseconds.", field=field)
+    if isinstance(value, float):
+        if value != value or not value.is_integer():  # NaN or fractional
+            raise ValidationError(f"'{field}' must be a whole number of milliseconds.", field=field)
+        value = int(value)
+    if not MIN_LEASE_MS <= value <= MAX_LEASE_MS:
+        raise ValidationError(
+            f"'{field}' must be between {MIN_LEASE_MS} (1 hour) and {MAX_LEASE_MS} (72 hours).", field=field
+        )
+    return value
+
+
+def validate_lease(body: dict[str, Any]) -> int:
+    """``PATCH lease``: ``{duration_ms}``."""
+    check_fields(body, {"duration_ms": (int, float)}, required=("duration_ms",))
+    return validate_duration_ms(body["duration_ms"])
+
+
+def validate_region(value: Any, field: str = "region") -> str:
+    if not isinstance(value, str) or not _REGION_RE.match(value):
+        raise ValidationError(f"'{field}' must be a region id such as cn-north-4.", field=field)
+    return value
+
+
+def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
+    """``PUT credentials``: ``{access_key, secret_key, security_token?, project_id?, region?}``.
+
+    The messages never repeat the values: they may be secrets.
+    """
+    check_fields(
+        body,
+        {
+            "access_key": (str,),
+            "secret_key": (str,),
+            "security_token": (str,),
+            "project_id": (str,),
+            "region": (str,),
+        },
+        required=("access_key", "secret_key"),
+    )
+    out: dict[str, str] = {}
+    access_key = body["access_key"].strip()
+    if not _KEY_RE.match(access_key):
+        raise ValidationError("'access_key' must be 8 to 128 letters and digits.", field="access_key")
+    out["access_key"] = access_key
+    secret_key = body["secret_key"].strip()
+    if not 8 <= len(secret_key) <= 256 or _has_control(secret_key) or " " in secret_key:
+        raise ValidationError(
+            "'secret_key' must be 8 to 256 characters without spaces or control characters.",
+            field="secret_key",
+        )
+    out["secret_key"] = secret_key
+    token = (body.get("security_token") or "").strip()
+    if token:
+        if len(token) > 16384 or _has_control(token) or " " in token:
+            raise ValidationError(
+                "'security_token' must be at most 16384 characters without spaces.", field="security_token"
+            )
+        out["security_token"] = token
+    project_id = (body.get("project_id") or "").strip()
+    if project_id:
+        if not _PROJECT_RE.match(project_id):
+            raise ValidationError("'project_id' must be 8 to 64 letters and digits.", field="project_id")
+        out["project_id"] = project_id
+    region = (body.get("region") or "").strip()
+    if region:
+        out["region"] = validate_region(region)
+    return out
+
+
+def validate_alias(value: Any, field: str = "alias") -> str:
+    if not isinstance(value, str) or not _ALIAS_RE.match(value):
+        raise ValidationError(
+            f"'{field}' must start with a letter or digit and use only letters, digits, '.', '-' or '_'.",
+            field=field,
+        )
+    return value
+
+
+def validate_identity_file(value: Any, field: str = "identity_file") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"'{field}' must be a file path.", field=field)
+    value = value.strip()
+    if len(value) > 1024 or _has_control(value) or any(ch in value for ch in "\"'%"):
+        raise ValidationError(
+            f"'{field}' must be a path without quotes, '%' or control characters.", field=field
+        )
+    return value
+
+
+IMAGE_FILTERS = ("type", "name", "arch", "category")
+_IMAGE_TYPES = {"BUILD_IN", "DEDICATED"}
+_ARCHES = {"x86_64", "aarch64"}
+_CATEGORIES = {"CPU", "GPU", "ASCEND"}
+
+
+def validate_image_filters(query: dict[str, str]) -> dict[str, str]:
+    """``GET images`` query: ``type``, ``name``, ``arch``, ``category`` (all optional)."""
+    out: dict[str, str] = {}
+    for key, value in query.items():
+        if key not in IMAGE_FILTERS:
+            raise ValidationError(f"Unknown query parameter '{key[:64]}'.", field=key[:64])
+        value = value.strip()
+        if not value:
+            continue
+        if key == "type":
+            value = value.upper()
+            if value not in _IMAGE_TYPES:
+                raise ValidationError("'type' must be BUILD_IN or DEDICATED.", field="type")
+        elif key == "arch":
+            value = value.lower()
+            if value not in _ARCHES:
+                raise ValidationError("'arch' must be x86_64 or aarch64.", field="arch")
+        elif key == "category":
+            value = value.upper()
+            if value not in _CATEGORIES:
+                raise ValidationError("'category' must be CPU, GPU or ASCEND.", field="category")
+        elif key == "name":
+            if len(value) > 128 or _has_control(value):
+                raise ValidationError("'name' must be at most 128 printable characters.", field="name")
+        out[key] = value
+    return out
