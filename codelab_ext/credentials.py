@@ -1,0 +1,537 @@
+"""Where the credentials come from, and how the extension keeps the ones a user typed.
+
+:func:`resolve_credentials` looks at these sources in order; the first *complete* one wins:
+
+1. ``environment``: ``HUAWEICLOUD_SDK_AK`` / ``HUAWEICLOUD_SDK_SK`` (+ ``HUAWEICLOUD_SDK_SECURITY_TOKEN``,
+   ``HUAWEICLOUD_SDK_PROJECT_ID``), the official SDK's names;
+2. ``stored``: the extension's own JSON file (written by :func:`store_credentials`, mode 0600, refused
+   like ``ssh`` refuses a private key when group or others can access it);
+3. ``sdk-profile``: the SDK's INI file ``~/.huaweicloud/credentials`` (or
+   ``$HUAWEICLOUD_SDK_CREDENTIALS_FILE``), section ``[basic]``;
+4. ``koocli-profile``: KooCLI's ``~/.hcloud/config.json``, current profile, mode ``AKSK``, unencrypted;
+5. ``iam-password``: ``CODELAB_IAM_USER`` / ``CODELAB_IAM_PASSWORD`` (/ ``CODELAB_IAM_DOMAIN``, the
+   account name, defaulting to the user name) for IAM token authentication.
+
+A source that is half configured (an AK without its SK, ...) is an error naming the source and what is
+missing, rather than a silent fall-through to the next one. No message, ``repr`` or ``str`` of this
+module ever contains a secret key, a security token, a password or the contents of a file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CredentialsError
+
+__all__ = [
+    "SOURCES",
+    "SOURCE_ENVIRONMENT",
+    "SOURCE_IAM_PASSWORD",
+    "SOURCE_KOOCLI_PROFILE",
+    "SOURCE_SDK_PROFILE",
+    "SOURCE_STORED",
+    "Credentials",
+    "forget_credentials",
+    "load_stored_credentials",
+    "mask_key",
+    "resolve_credentials",
+    "store_credentials",
+]
+
+SOURCE_ENVIRONMENT = "environment"
+SOURCE_STORED = "stored"
+SOURCE_SDK_PROFILE = "sdk-profile"
+SOURCE_KOOCLI_PROFILE = "koocli-profile"
+SOURCE_IAM_PASSWORD = "iam-password"  # noqa: S105 (a source name)
+#: every source, in the order :func:`resolve_credentials` tries them
+SOURCES = (SOURCE_ENVIRONMENT, SOURCE_STORED, SOURCE_SDK_PROFILE, SOURCE_KOOCLI_PROFILE, SOURCE_IAM_PASSWORD)
+
+ENV_AK = "HUAWEICLOUD_SDK_AK"
+ENV_SK = "HUAWEICLOUD_SDK_SK"
+ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 (a variable name)
+ENV_PROJECT_ID = "HUAWEICLOUD_SDK_PROJECT_ID"
+ENV_SDK_CREDENTIALS_FILE = "HUAWEICLOUD_SDK_CREDENTIALS_FILE"
+ENV_IAM_USER = "CODELAB_IAM_USER"
+ENV_IAM_PASSWORD = "CODELAB_IAM_PASSWORD"  # noqa: S105 (a variable name)
+ENV_IAM_DOMAIN = "CODELAB_IAM_DOMAIN"
+
+KOOCLI_DISABLE_ENCRYPTION = "hcloud configure set --cli-auth-encrypt=false"
+
+_STORED_FORMAT_VERSION = 1
+_MASK = "****"
+# Plain Huawei Cloud keys are short runs of letters and digits (AK: 20 upper-case characters, SK: 40).
+_PLAIN_AK_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_PLAIN_SK_RE = re.compile(r"^[A-Za-z0-9]{1,128}$")
+_TRUE_WORDS = {"1", "true", "yes", "on", "enabled", "enable"}
+_FALSE_WORDS = {"", "0", "false", "no", "off", "disabled", "disable", "none", "null"}
+
+
+def mask_key(key: str | None) -> str:
+    """A display form of an access key: first 4 + ``****`` + last 4 (``****`` for keys under 12).
+
+    Empty or ``None`` gives ``""``.
+    """
+    if not key:
+        return ""
+    if len(key) < 12:
+        return _MASK
+    return f"{key[:4]}{_MASK}{key[-4:]}"
+
+
+def _clean(value: Any) -> str | None:
+    """A stripped string, ``None`` for missing or blank values."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """One set of credentials and the source it came from.
+
+    Either an AK/SK pair (``kind == "aksk"``, optionally temporary with a ``security_token``) or an IAM
+    user and password (``kind == "password"``; ``iam_domain`` is the account name, the user name when
+    not given). ``repr``/``str`` never show the secret key, the token or the password, and show the
+    access key masked.
+    """
+
+    source: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    security_token: str | None = None
+    project_id: str | None = None
+    region: str | None = None
+    iam_user: str | None = None
+    iam_password: str | None = None
+    iam_domain: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "access_key",
+            "secret_key",
+            "security_token",
+            "project_id",
+            "region",
+            "iam_user",
+            "iam_password",
+            "iam_domain",
+        ):
+            object.__setattr__(self, name, _clean(getattr(self, name)))
+        if self.access_key or self.secret_key:
+            if not self.access_key:
+                raise CredentialsError(f"{self.source} credentials: the access key is missing")
+            if not self.secret_key:
+                raise CredentialsError(f"{self.source} credentials: the secret key is missing")
+        elif self.iam_user or self.iam_password:
+            if not self.iam_user:
+                raise CredentialsError(f"{self.source} credentials: the IAM user name is missing")
+            if not self.iam_password:
+                raise CredentialsError(f"{self.source} credentials: the IAM password is missing")
+            if not self.iam_domain:
+                object.__setattr__(self, "iam_domain", self.iam_user)
+        else:
+            raise CredentialsError(
+                f"{self.source} credentials: neither an access key / secret key pair "
+                "nor an IAM user / password"
+            )
+
+    @property
+    def kind(self) -> str:
+        """``"aksk"`` (request signing) or ``"password"`` (IAM token)."""
+        return "aksk" if self.access_key else "password"
+
+    @property
+    def masked_key(self) -> str | None:
+        """The access key masked for display (``None`` for password credentials)."""
+        return mask_key(self.access_key) if self.access_key else None
+
+    def describe(self) -> dict[str, Any]:
+        """What the status route shows: ``{configured, source, access_key}`` (masked key or None)."""
+        return {"configured": True, "source": self.source, "access_key": self.masked_key}
+
+    def to_json(self) -> dict[str, str]:
+        """The stored-file form (secrets included: only for :func:`store_credentials`)."""
+        fields = {
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "security_token": self.security_token,
+            "project_id": self.project_id,
+            "region": self.region,
+            "iam_user": self.iam_user,
+            "iam_password": self.iam_password,
+            "iam_domain": self.iam_domain,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+    def __repr__(self) -> str:
+        parts = [f"source={self.source!r}", f"kind={self.kind!r}"]
+        if self.access_key:
+            parts.append(f"access_key={mask_key(self.access_key)!r}")
+            parts.append("secret_key='***'")
+        if self.security_token:
+            parts.append("security_token='***'")
+        if self.iam_user:
+            parts.append(f"iam_user={self.iam_user!r}")
+            parts.append("iam_password='***'")
+            parts.append(f"iam_domain={self.iam_domain!r}")
+        if self.project_id:
+            parts.append(f"project_id={self.project_id!r}")
+        if self.region:
+            parts.append(f"region={self.region!r}")
+        return f"Credentials({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+# --------------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------------
+
+
+def _from_environment(environ: Mapping[str, str]) -> Credentials | None:
+    ak = _clean(environ.get(ENV_AK))
+    sk = _clean(environ.get(ENV_SK))
+    token = _clean(environ.get(ENV_SECURITY_TOKEN))
+    if not ak and not sk:
+        if token:
+            raise CredentialsError(
+                f"environment: {ENV_SECURITY_TOKEN} is set but {ENV_AK} and {ENV_SK} are missing"
+            )
+        return None
+    if not ak:
+        raise CredentialsError(f"environment: {ENV_SK} is set but {ENV_AK} is missing")
+    if not sk:
+        raise CredentialsError(f"environment: {ENV_AK} is set but {ENV_SK} is missing")
+    return Credentials(
+        source=SOURCE_ENVIRONMENT,
+        access_key=ak,
+        secret_key=sk,
+        security_token=token,
+        project_id=_clean(environ.get(ENV_PROJECT_ID)),
+    )
+
+
+def _check_private(path: Path, st: os.stat_result) -> None:
+    """Refuse a file that group or others may access (like ssh does for a private key)."""
+    if os.name != "posix":
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise CredentialsError(f"credentials file {path} is not a regular file")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise CredentialsError(
+            f"credentials file {path} is accessible by group or others (mode {mode:04o}); "
+            f"refusing to use it: run `chmod 600 {path}`"
+        )
+
+
+def load_stored_credentials(path: str | os.PathLike[str]) -> Credentials | None:
+    """The credentials in the extension's file, ``None`` when there is no such file.
+
+    Raises :class:`CredentialsError` when the file is readable by group or others, is not JSON or
+    holds incomplete credentials (the message names the file, never its contents).
+    """
+    file = Path(path).expanduser()
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(file, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialsError(f"cannot read credentials file {file}: {exc.strerror}") from None
+    try:
+        _check_private(file, os.fstat(fd))
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read()
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CredentialsError(f"credentials file {file} is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise CredentialsError(f"credentials file {file} does not hold a JSON object")
+
+    def pick(*names: str) -> str | None:
+        for name in names:
+            value = _clean(data.get(name))
+            if value:
+                return value
+        return None
+
+    values = {
+        "access_key": pick("access_key", "ak"),
+        "secret_key": pick("secret_key", "sk"),
+        "security_token": pick("security_token"),
+        "project_id": pick("project_id"),
+        "region": pick("region"),
+        "iam_user": pick("iam_user"),
+        "iam_password": pick("iam_password"),
+        "iam_domain": pick("iam_domain"),
+    }
+    where = f"stored credentials file {file}"
+    if values["access_key"] or values["secret_key"]:
+        if not values["access_key"]:
+            raise CredentialsError(f"{where}: access_key is missing")
+        if not values["secret_key"]:
+            raise CredentialsError(f"{where}: secret_key is missing")
+    elif values["iam_user"] or values["iam_password"]:
+        if not values["iam_user"]:
+            raise CredentialsError(f"{where}: iam_user is missing")
+        if not values["iam_password"]:
+            raise CredentialsError(f"{where}: iam_password is missing")
+    else:
+        raise CredentialsError(f"{where} holds neither access_key/secret_key nor iam_user/iam_password")
+    return Credentials(source=SOURCE_STORED, **values)
+
+
+def _from_sdk_profile(environ: Mapping[str, str], home: Path) -> Credentials | None:
+    explicit = _clean(environ.get(ENV_SDK_CREDENTIALS_FILE))
+    file = Path(explicit).expanduser() if explicit else home / ".huaweicloud" / "credentials"
+    if not file.is_file():
+        if explicit:
+            raise CredentialsError(
+                f"sdk-profile: {ENV_SDK_CREDENTIALS_FILE} names {file}, which is not a file"
+            )
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(file, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (configparser.Error, UnicodeDecodeError):
+        # configparser's own messages quote the offending lines: never echo them.
+        raise CredentialsError(f"sdk-profile: {file} is not a valid INI file") from None
+    except OSError as exc:
+        raise CredentialsError(f"sdk-profile: cannot read {file}: {exc.strerror}") from None
+    if not parser.has_section("basic"):
+        return None
+    section = parser["basic"]
+    ak = _clean(section.get("ak"))
+    sk = _clean(section.get("sk"))
+    if not ak and not sk:
+        return None
+    if not ak:
+        raise CredentialsError(f"sdk-profile: {file} [basic] has sk but ak is missing")
+    if not sk:
+        raise CredentialsError(f"sdk-profile: {file} [basic] has ak but sk is missing")
+    return Credentials(
+        source=SOURCE_SDK_PROFILE,
+        access_key=ak,
+        secret_key=sk,
+        security_token=_clean(section.get("security_token")),
+        project_id=_clean(section.get("project_id")),
+        region=_clean(section.get("region")),
+    )
+
+
+def _flag_is_set(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE_WORDS
+    return bool(value)
+
+
+def _encryption_marker(mapping: Mapping[str, Any]) -> str | None:
+    """The name of an encryption flag or cipher-like field that is set, if any."""
+    for key, value in mapping.items():
+        lower = str(key).lower()
+        if ("encrypt" in lower or "cipher" in lower) and _flag_is_set(value):
+            return str(key)
+    return None
+
+
+def _koocli_profile(data: dict[str, Any]) -> dict[str, Any] | None:
+    profiles = data.get("profiles")
+    if not isinstance(profiles, list):
+        return None
+    candidates = [profile for profile in profiles if isinstance(profile, dict)]
+    if not candidates:
+        return None
+    current = data.get("current")
+    for wanted in (current, "default"):
+        if isinstance(wanted, str):
+            for profile in candidates:
+                if profile.get("name") == wanted:
+                    return profile
+    return candidates[0] if len(candidates) == 1 or current is None else None
+
+
+def _from_koocli(home: Path) -> Credentials | None:
+    file = home / ".hcloud" / "config.json"
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CredentialsError(f"koocli-profile: {file} is not valid UTF-8 JSON") from None
+    except OSError as exc:
+        raise CredentialsError(f"koocli-profile: cannot read {file}: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise CredentialsError(f"koocli-profile: {file} does not hold a JSON object")
+    profile = _koocli_profile(data)
+    if profile is None:
+        return None
+    name = profile.get("name") or "?"
+    if str(profile.get("mode", "AKSK")).strip().upper() != "AKSK":
+        return None  # SSO, agency, ... profiles cannot sign requests with a key pair
+
+    encrypted_hint = (
+        f"KooCLI profile {name!r} in {file} looks encrypted (KooCLI encrypts profiles by default) and "
+        f"cannot be used; run `{KOOCLI_DISABLE_ENCRYPTION}` and configure the profile again, or use "
+        f"another credential source"
+    )
+    if _encryption_marker(data) or _encryption_marker(profile):
+        raise CredentialsError(encrypted_hint)
+    ak = _clean(profile.get("accessKeyId"))
+    sk = _clean(profile.get("secretAccessKey"))
+    if not ak and not sk:
+        raise CredentialsError(
+            f"koocli-profile: profile {name!r} in {file} has mode AKSK but no plain "
+            "accessKeyId/secretAccessKey; "
+            f"if it is encrypted, run `{KOOCLI_DISABLE_ENCRYPTION}` and configure it again"
+        )
+    if not ak:
+        raise CredentialsError(f"koocli-profile: profile {name!r} in {file} has no accessKeyId")
+    if not sk:
+        raise CredentialsError(f"koocli-profile: profile {name!r} in {file} has no secretAccessKey")
+    if not _PLAIN_AK_RE.match(ak) or not _PLAIN_SK_RE.match(sk):
+        raise CredentialsError(encrypted_hint)
+    return Credentials(
+        source=SOURCE_KOOCLI_PROFILE,
+        access_key=ak,
+        secret_key=sk,
+        security_token=_clean(profile.get("securityToken")),
+        project_id=_clean(profile.get("projectId")),
+        region=_clean(profile.get("region")),
+    )
+
+
+def _from_iam_password(environ: Mapping[str, str]) -> Credentials | None:
+    user = _clean(environ.get(ENV_IAM_USER))
+    password = _clean(environ.get(ENV_IAM_PASSWORD))
+    if not user and not password:
+        return None
+    if not user:
+        raise CredentialsError(f"iam-password: {ENV_IAM_PASSWORD} is set but {ENV_IAM_USER} is missing")
+    if not password:
+        raise CredentialsError(f"iam-password: {ENV_IAM_USER} is set but {ENV_IAM_PASSWORD} is missing")
+    return Credentials(
+        source=SOURCE_IAM_PASSWORD,
+        iam_user=user,
+        iam_password=password,
+        iam_domain=_clean(environ.get(ENV_IAM_DOMAIN)) or user,
+    )
+
+
+def resolve_credentials(
+    stored_file: str | os.PathLike[str] | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> Credentials | None:
+    """The credentials of the first complete source (see the module docstring), or ``None``.
+
+    ``stored_file`` is the extension's credentials file (``None``: skip that source), ``environ`` the
+    environment (default ``os.environ``), ``home`` the home directory holding ``.huaweicloud`` and
+    ``.hcloud`` (default ``$HOME`` of ``environ``, else the user's home). Raises
+    :class:`CredentialsError` for a half-configured source, a file that cannot be parsed or a stored
+    file that others may read.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if home is not None:
+        home_dir = Path(home)
+    elif env.get("HOME"):
+        home_dir = Path(env["HOME"])
+    else:
+        home_dir = Path.home()
+
+    found = _from_environment(env)
+    if found is None and stored_file is not None and str(stored_file):
+        found = load_stored_credentials(stored_file)
+    if found is None:
+        found = _from_sdk_profile(env, home_dir)
+    if found is None:
+        found = _from_koocli(home_dir)
+    if found is None:
+        found = _from_iam_password(env)
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# The extension's own file
+# --------------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def store_credentials(path: str | os.PathLike[str], creds: Credentials) -> None:
+    """Write ``creds`` to the extension's file, atomically and private from the first byte.
+
+    The parent directory is created with mode 0700 when missing; the data goes to a temporary file
+    created 0600 in the same directory, is fsync-ed, then renamed over ``path``. On failure no partial
+    or temporary file is left behind and the previous file, if any, is untouched.
+    """
+    file = Path(path).expanduser()
+    directory = file.parent
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.name == "posix":
+            os.chmod(directory, 0o700)
+    payload = dict(creds.to_json())
+    payload["version"] = _STORED_FORMAT_VERSION
+    data = (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+    tmp = directory / f".{file.name}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            if os.name == "posix":
+                os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def forget_credentials(path: str | os.PathLike[str]) -> bool:
+    """Delete the extension's file; ``True`` if there was one."""
+    file = Path(path).expanduser()
+    try:
+        file.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_dir(file.parent)
+    return True

@@ -1,0 +1,737 @@
+"""Authentication of upstream calls: AK/SK request signing and IAM tokens.
+
+Two ways to authenticate a call to ModelArts (``docs/modelarts-api.md`` §6):
+
+* **AK/SK signing** (``SDK-HMAC-SHA256``). The pieces of the algorithm are pure functions
+  (:func:`canonical_uri`, :func:`canonical_query_string`, :func:`canonical_request`,
+  :func:`string_to_sign`, :func:`compute_signature`, :func:`parse_authorization`) so that the emulator
+  and the tests can *verify* signatures with exactly the code that produces them
+  (:func:`verify_signature`). :func:`sign_request` signs a request without ``requests``;
+  :class:`SigningAuth` plugs the same algorithm into a ``requests.Session``.
+* **IAM token** (user name and password): :class:`IamTokenProvider` gets a project-scoped token and
+  caches it until shortly before it expires; :class:`TokenAuth` sends it as ``X-Auth-Token`` and, on a
+  401, refreshes it and retries the request once.
+
+Nothing in this module logs, formats or ``repr``-s a secret key, a token or a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+
+import requests
+from requests.auth import AuthBase
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
+
+from .credentials import mask_key
+from .errors import AuthError, ThrottledError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+__all__ = [
+    "ALGORITHM",
+    "EMPTY_BODY_SHA256",
+    "HEADER_AUTHORIZATION",
+    "HEADER_AUTH_TOKEN",
+    "HEADER_PROJECT_ID",
+    "HEADER_SDK_DATE",
+    "HEADER_SECURITY_TOKEN",
+    "TOKEN_REFRESH_MARGIN",
+    "UNSIGNED_TRANSPORT_HEADERS",
+    "IamTokenProvider",
+    "SigningAuth",
+    "TokenAuth",
+    "canonical_query_string",
+    "canonical_request",
+    "canonical_uri",
+    "compute_signature",
+    "format_authorization",
+    "format_sdk_date",
+    "parse_authorization",
+    "parse_expires_at",
+    "parse_sdk_date",
+    "sign_request",
+    "string_to_sign",
+    "verify_signature",
+]
+
+#: the signing algorithm's name, first line of the string to sign and first word of ``Authorization``
+ALGORITHM = "SDK-HMAC-SHA256"
+#: hex SHA-256 of the empty body
+EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+HEADER_AUTHORIZATION = "Authorization"
+HEADER_SDK_DATE = "X-Sdk-Date"
+HEADER_SECURITY_TOKEN = "X-Security-Token"  # noqa: S105 (a header name)
+HEADER_PROJECT_ID = "X-Project-Id"
+HEADER_AUTH_TOKEN = "X-Auth-Token"  # noqa: S105 (a header name)
+
+#: Transport-level headers the signer leaves out of the signature: hop-by-hop headers (RFC 9110 §7.6.1),
+#: which proxies may rewrite, and ``Content-Length``, which the HTTP library computes from the body that
+#: is signed anyway. ``canonical_request`` itself signs whatever headers it is given.
+UNSIGNED_TRANSPORT_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+#: an IAM token is renewed when less than this is left before its ``expires_at``
+TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+
+SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+# Characters left bare by the percent-encoding of the algorithm (besides ASCII letters and digits,
+# which ``urllib.parse.quote`` never encodes).
+_UNRESERVED = "-_.~"
+
+_AUTHORIZATION_RE = re.compile(
+    r"^\s*" + re.escape(ALGORITHM) + r"\s+"
+    r"Access=(?P<access>[^,\s]+)\s*,\s*"
+    r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*"
+    r"Signature=(?P<signature>[0-9a-fA-F]+)\s*$"
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# The pure pieces of the algorithm
+# --------------------------------------------------------------------------------------------------
+
+
+def _percent_encode(text: str) -> str:
+    """Percent-encode the UTF-8 bytes of ``text``; only ``A-Za-z0-9-_.~`` stay bare."""
+    return quote(text, safe=_UNRESERVED, encoding="utf-8", errors="strict")
+
+
+def canonical_uri(path: str) -> str:
+    """The CanonicalURI of a request path.
+
+    The path is URL-decoded, split on ``/``, each segment percent-encoded (only ``A-Za-z0-9-_.~``
+    left bare) and a ``/`` appended when it does not already end with one
+    (``/v1/p/notebooks/open`` → ``/v1/p/notebooks/open/``; an empty path gives ``/``).
+    """
+    decoded = unquote(path or "", encoding="utf-8", errors="strict")
+    encoded = "/".join(_percent_encode(segment) for segment in decoded.split("/"))
+    if not encoded.startswith("/"):
+        encoded = "/" + encoded
+    if not encoded.endswith("/"):
+        encoded += "/"
+    return encoded
+
+
+def canonical_query_string(pairs: Iterable[tuple[str, str]]) -> str:
+    """The CanonicalQueryString of decoded ``(key, value)`` pairs.
+
+    Pairs are sorted by key, then by value (on the decoded text, repeated keys kept), key and value
+    percent-encoded like path segments and joined as ``k=v`` with ``&``. No pairs give ``""``.
+    """
+    ordered = sorted((str(key), str(value)) for key, value in pairs)
+    return "&".join(f"{_percent_encode(key)}={_percent_encode(value)}" for key, value in ordered)
+
+
+def _header_text(value: str | bytes) -> str:
+    # http.client sends str header values encoded as latin-1, and servers decode them the same way.
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
+
+
+def _signable_headers(headers: Mapping[str, str | bytes]) -> dict[str, str]:
+    """Lower-cased name → stripped value of every header that is signed.
+
+    A header is signed unless its name contains ``_``; ``Authorization`` itself (which carries the
+    signature) is never part of the signature.
+    """
+    selected: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = str(name).strip().lower()
+        if "_" in lower or lower == "authorization" or not lower:
+            continue
+        selected[lower] = _header_text(value).strip()
+    return selected
+
+
+def canonical_request(
+    method: str,
+    path: str,
+    query_pairs: Iterable[tuple[str, str]],
+    headers: Mapping[str, str | bytes],
+    body: bytes | str | None,
+) -> tuple[str, str]:
+    """The canonical request text and its SignedHeaders list (``a;b;c``).
+
+    ``path`` is the request path as sent (encoded or not: it is decoded first), ``query_pairs`` the
+    decoded query pairs, ``headers`` the headers to sign (every one whose name has no ``_`` is signed,
+    except ``Authorization``), ``body`` the exact bytes sent (``str`` is taken as UTF-8).
+    """
+    if body is None:
+        body = b""
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    signable = _signable_headers(headers)
+    names = sorted(signable)
+    canonical_headers = "".join(f"{name}:{signable[name]}\n" for name in names)
+    signed_headers = ";".join(names)
+    text = "\n".join(
+        [
+            method.upper(),
+            canonical_uri(path),
+            canonical_query_string(query_pairs),
+            canonical_headers,
+            signed_headers,
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    return text, signed_headers
+
+
+def string_to_sign(canonical_request_text: str, sdk_date: str) -> str:
+    """``SDK-HMAC-SHA256 \\n <X-Sdk-Date> \\n hex(sha256(canonical request))``."""
+    digest = hashlib.sha256(canonical_request_text.encode("utf-8")).hexdigest()
+    return f"{ALGORITHM}\n{sdk_date}\n{digest}"
+
+
+def compute_signature(secret_key: str, string_to_sign: str) -> str:
+    """hex(HMAC-SHA256(key=secret key, message=string to sign))."""
+    return hmac.new(secret_key.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def format_authorization(access_key: str, signed_headers: str, signature: str) -> str:
+    """``SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<list>, Signature=<hex>``."""
+    return f"{ALGORITHM} Access={access_key}, SignedHeaders={signed_headers}, Signature={signature}"
+
+
+def parse_authorization(value: str) -> tuple[str, list[str], str]:
+    """Split an ``Authorization`` header into (access key, signed header names, signature).
+
+    Raises ``ValueError`` (with a message that does not echo the header) when it is not an
+    ``SDK-HMAC-SHA256`` authorization with ``Access``, ``SignedHeaders`` and ``Signature``.
+    """
+    if not isinstance(value, str):
+        raise ValueError("Authorization header is missing or not text")
+    match = _AUTHORIZATION_RE.match(value)
+    if match is None:
+        raise ValueError(
+            "malformed Authorization header: expected "
+            f"'{ALGORITHM} Access=..., SignedHeaders=..., Signature=...'"
+        )
+    names = match.group("signed").split(";")
+    if any(not name for name in names):
+        raise ValueError("malformed Authorization header: empty name in SignedHeaders")
+    return match.group("access"), [name.lower() for name in names], match.group("signature").lower()
+
+
+def format_sdk_date(now: datetime | float | None = None) -> str:
+    """``YYYYMMDDTHHMMSSZ`` in UTC for ``now`` (a datetime, naive meaning UTC, or epoch seconds)."""
+    if now is None:
+        moment = datetime.now(timezone.utc)
+    elif isinstance(now, datetime):
+        moment = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+    else:
+        moment = datetime.fromtimestamp(float(now), timezone.utc)
+    return moment.strftime(SDK_DATE_FORMAT)
+
+
+def parse_sdk_date(value: str) -> datetime:
+    """The aware UTC datetime of an ``X-Sdk-Date`` value (``ValueError`` when malformed)."""
+    return datetime.strptime(value.strip(), SDK_DATE_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def verify_signature(
+    method: str,
+    path: str,
+    query_pairs: Iterable[tuple[str, str]],
+    headers: Mapping[str, str | bytes],
+    body: bytes | str | None,
+    secret_key: str,
+) -> bool:
+    """Whether a received request carries a valid signature for ``secret_key``.
+
+    ``headers`` are the received headers (any extra, unsigned ones are ignored: only the names listed in
+    the ``Authorization`` header's ``SignedHeaders`` are used). Raises ``ValueError`` when the
+    ``Authorization`` or ``X-Sdk-Date`` header is missing or malformed, or when a signed header is
+    missing. The caller looks the secret key up from ``parse_authorization(...)[0]`` and checks the date
+    against its clock. The comparison is constant-time.
+    """
+    lookup = CaseInsensitiveDict(headers)
+    _, signed_names, signature = parse_authorization(_header_text(lookup.get(HEADER_AUTHORIZATION, "")))
+    sdk_date = lookup.get(HEADER_SDK_DATE)
+    if sdk_date is None:
+        raise ValueError(f"{HEADER_SDK_DATE} header is missing")
+    subset: dict[str, str | bytes] = {}
+    for name in signed_names:
+        if name not in lookup:
+            raise ValueError(f"signed header {name!r} is missing")
+        subset[name] = lookup[name]
+    text, signed_headers = canonical_request(method, path, query_pairs, subset, body)
+    if signed_headers != ";".join(signed_names):
+        # SignedHeaders not sorted, duplicated, or listing names that can never be signed
+        return False
+    expected = compute_signature(secret_key, string_to_sign(text, _header_text(sdk_date).strip()))
+    return hmac.compare_digest(expected, signature)
+
+
+# --------------------------------------------------------------------------------------------------
+# Signing a request
+# --------------------------------------------------------------------------------------------------
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    raise TypeError(
+        f"cannot sign a {type(body).__name__} body: AK/SK signing needs the exact bytes (pass bytes or str)"
+    )
+
+
+def _host_of(parts: Any) -> str:
+    """The Host header value of a split URL (netloc without user info)."""
+    netloc = parts.netloc.rpartition("@")[2]
+    if not netloc:
+        raise ValueError("cannot sign a URL without a host")
+    return netloc
+
+
+def _sign_in_place(
+    method: str,
+    url: str,
+    headers: CaseInsensitiveDict,
+    body: bytes,
+    access_key: str,
+    secret_key: str,
+    security_token: str | None,
+    project_id: str | None,
+    now: datetime | float | None,
+) -> str:
+    """Sign into ``headers`` (mutated) and answer the URL with its query in canonical form."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True, encoding="utf-8", errors="strict")
+    query = canonical_query_string(pairs)
+
+    headers.pop(HEADER_AUTHORIZATION, None)
+    if not headers.get(HEADER_SDK_DATE):
+        headers[HEADER_SDK_DATE] = format_sdk_date(now)
+    if not headers.get("Host"):
+        headers["Host"] = _host_of(parts)
+    if security_token:
+        headers[HEADER_SECURITY_TOKEN] = security_token
+    if project_id:
+        headers[HEADER_PROJECT_ID] = project_id
+
+    to_sign = {
+        name: value for name, value in headers.items() if name.lower() not in UNSIGNED_TRANSPORT_HEADERS
+    }
+    text, signed_headers = canonical_request(method, parts.path, pairs, to_sign, body)
+    sdk_date = _header_text(headers[HEADER_SDK_DATE]).strip()
+    signature = compute_signature(secret_key, string_to_sign(text, sdk_date))
+    headers[HEADER_AUTHORIZATION] = format_authorization(access_key, signed_headers, signature)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def sign_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | None,
+    body: bytes | str | None,
+    access_key: str,
+    secret_key: str,
+    security_token: str | None = None,
+    project_id: str | None = None,
+    now: datetime | float | None = None,
+) -> tuple[str, dict[str, str]]:
+    """Sign a request without ``requests``: answer (URL to send, headers to send).
+
+    The URL comes back with its query string in the canonical order and encoding that was signed.
+    The headers (a new dict, ``headers`` is not changed) gain ``X-Sdk-Date`` (unless one is present: it
+    is kept), ``Host``, ``X-Security-Token`` / ``X-Project-Id`` when given, and ``Authorization``.
+    Every header whose name has no ``_`` is signed, except the transport-level ones of
+    :data:`UNSIGNED_TRANSPORT_HEADERS`.
+    ``now`` (datetime or epoch seconds) fixes the date for tests. ``body`` must be the exact bytes sent
+    (``str`` is taken as UTF-8).
+    """
+    work = CaseInsensitiveDict(dict(headers or {}))
+    signed_url = _sign_in_place(
+        method, url, work, _body_bytes(body), access_key, secret_key, security_token, project_id, now
+    )
+    return signed_url, dict(work.items())
+
+
+class SigningAuth(AuthBase):
+    """``requests`` auth that signs every request with AK/SK (``SDK-HMAC-SHA256``).
+
+    Before signing it keeps an existing ``X-Sdk-Date`` (else adds the current UTC time), adds ``Host``,
+    ``X-Security-Token`` (temporary credentials) and ``X-Project-Id``; it signs every header whose name
+    has no ``_`` (including those ``requests`` adds itself, such as ``User-Agent``), except the
+    transport-level ones of :data:`UNSIGNED_TRANSPORT_HEADERS` (``Content-Length``, ``Connection``, ...),
+    and the exact body bytes; it rewrites the prepared URL so that the query string sent is the canonical
+    one that was signed.
+    """
+
+    def __init__(
+        self,
+        access_key: str,
+        secret_key: str,
+        security_token: str | None = None,
+        project_id: str | None = None,
+    ) -> None:
+        if not access_key or not secret_key:
+            raise ValueError("SigningAuth needs an access key and a secret key")
+        self.access_key = access_key
+        self.__secret_key = secret_key
+        self.__security_token = security_token or None
+        self.project_id = project_id or None
+
+    @property
+    def has_security_token(self) -> bool:
+        """Whether temporary credentials (a security token) are in use."""
+        return self.__security_token is not None
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = r.body
+        if body is not None and not isinstance(body, (bytes, bytearray, memoryview, str)):
+            raise TypeError("SigningAuth cannot sign a streamed body: pass the body as bytes or str")
+        data = _body_bytes(body)
+        if isinstance(body, str):
+            # Send exactly the bytes that were hashed.
+            r.body = data
+        r.url = _sign_in_place(
+            r.method or "GET",
+            r.url or "",
+            r.headers,
+            data,
+            self.access_key,
+            self.__secret_key,
+            self.__security_token,
+            self.project_id,
+            None,
+        )
+        return r
+
+    def __repr__(self) -> str:
+        extra = ", security_token=***" if self.__security_token else ""
+        project = f", project_id={self.project_id!r}" if self.project_id else ""
+        return f"SigningAuth(access_key={mask_key(self.access_key)!r}{extra}{project})"
+
+    __str__ = __repr__
+
+
+# --------------------------------------------------------------------------------------------------
+# IAM token
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_expires_at(value: Any) -> datetime | None:
+    """An aware UTC datetime from IAM's ``expires_at`` (ISO 8601, ``Z`` or offset, any fraction)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python's fromisoformat wants 3 or 6 fraction digits before 3.11; normalise to 6 anyway.
+    match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+    if match:
+        fraction = match.group(2).ljust(6, "0")[:6]
+        text = f"{match.group(1)}.{fraction}{match.group(3)}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _scrub(text: str, *secrets: str | None) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _upstream_message(response: requests.Response) -> str | None:
+    """IAM's own error text, whichever shape it came in (``None`` when not readable)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("title")
+        return str(message) if message else None
+    for key in ("error_msg", "errorMsg", "message"):
+        if data.get(key):
+            return str(data[key])
+    return None
+
+
+class IamTokenProvider:
+    """A project-scoped IAM token obtained with a user name and password, cached and thread-safe.
+
+    ``token()`` answers the cached token until :data:`TOKEN_REFRESH_MARGIN` before its ``expires_at``,
+    then asks IAM again (``POST {iam}/v3/auth/tokens``, password method, project scope by name).
+    ``project_id`` is the id of that project, read from the token body.
+    Errors: :class:`~codelab_ext.errors.AuthError` when IAM refuses the user (401/403),
+    :class:`~codelab_ext.errors.UpstreamTimeout` / :class:`~codelab_ext.errors.UpstreamUnavailable` when
+    it cannot be reached or answers garbage. No message ever contains the password.
+    """
+
+    def __init__(
+        self,
+        iam_endpoint: str,
+        user: str,
+        password: str,
+        domain: str | None,
+        project_name: str,
+        session: requests.Session | None = None,
+        timeout: float = 30,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not iam_endpoint or not user or not password or not project_name:
+            raise ValueError("IamTokenProvider needs an IAM endpoint, a user, a password and a project name")
+        self.iam_endpoint = iam_endpoint.rstrip("/")
+        self.user = user
+        self.__password = password
+        self.domain = domain or user
+        self.project_name = project_name
+        self.timeout = timeout
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.__token: str | None = None
+        self._expires_at: datetime | None = None
+        self._project_id: str | None = None
+        #: how many tokens were fetched from IAM (for tests and diagnostics)
+        self.fetch_count = 0
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.iam_endpoint}/v3/auth/tokens"
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the cached token expires (``None`` before the first token)."""
+        return self._expires_at
+
+    @property
+    def project_id(self) -> str | None:
+        """The id of the scoped project (fetches a token first if none was fetched yet)."""
+        with self._lock:
+            if self._project_id is None and self.__token is None:
+                self.token()
+            return self._project_id
+
+    def token(self) -> str:
+        """A valid token: the cached one, or a fresh one when it is missing or about to expire."""
+        with self._lock:
+            if self.__token is not None and self._expires_at is not None:
+                now = datetime.fromtimestamp(self._clock(), timezone.utc)
+                if now < self._expires_at - TOKEN_REFRESH_MARGIN:
+                    return self.__token
+            self._fetch()
+            assert self.__token is not None
+            return self.__token
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Forget the cached token (only if it is still ``token``, when one is given)."""
+        with self._lock:
+            if token is None or token == self.__token:
+                self.__token = None
+                self._expires_at = None
+
+    def close(self) -> None:
+        """Release the HTTP session if this provider created it (a given session is left open)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"IamTokenProvider(iam_endpoint={self.iam_endpoint!r}, user={self.user!r}, "
+            f"domain={self.domain!r}, project_name={self.project_name!r})"
+        )
+
+    __str__ = __repr__
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _request_body(self) -> bytes:
+        payload = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": self.user,
+                            "password": self.__password,
+                            "domain": {"name": self.domain},
+                        }
+                    },
+                },
+                "scope": {"project": {"name": self.project_name}},
+            }
+        }
+        return json.dumps(payload).encode("utf-8")
+
+    def _fetch(self) -> None:
+        where = f"IAM at {self.iam_endpoint}"
+        try:
+            response = self._session.post(
+                self.token_url,
+                data=self._request_body(),
+                headers={"Content-Type": "application/json;charset=utf8", "X-Language": "en-us"},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise UpstreamTimeout(f"{where} did not answer within {self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            raise UpstreamUnavailable(f"cannot reach {where} ({reason})") from None
+
+        status = response.status_code
+        request_id = response.headers.get("X-Request-Id")
+        upstream = _upstream_message(response)
+        if upstream is not None:
+            upstream = _scrub(upstream, self.__password)
+
+        if status in (401, 403):
+            detail = f": {upstream}" if upstream else ""
+            raise AuthError(
+                f"IAM refused the sign-in of user {self.user!r} in account {self.domain!r} "
+                f"for project {self.project_name!r} (HTTP {status}){detail}",
+                http_status=status,
+                request_id=request_id,
+                upstream_message=upstream,
+            )
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise ThrottledError(
+                f"{where} is throttling token requests (HTTP 429)",
+                retry_after=retry_after,
+                http_status=status,
+                request_id=request_id,
+                upstream_message=upstream,
+            )
+        if status >= 500:
+            raise UpstreamUnavailable(
+                f"{where} failed (HTTP {status})",
+                http_status=status,
+                request_id=request_id,
+                upstream_message=upstream,
+            )
+        if status not in (200, 201):
+            detail = f": {upstream}" if upstream else ""
+            raise UpstreamError(
+                f"{where} refused the token request (HTTP {status}){detail}",
+                http_status=status,
+                request_id=request_id,
+                upstream_message=upstream,
+            )
+
+        token = response.headers.get("X-Subject-Token", "").strip()
+        if not token:
+            raise UpstreamUnavailable(
+                f"{where} answered HTTP {status} without an X-Subject-Token header",
+                http_status=status,
+                request_id=request_id,
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        token_info = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token_info, dict):
+            token_info = {}
+        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        expires_at = parse_expires_at(token_info.get("expires_at"))
+        if expires_at is None:
+            # No readable expiry: keep it a short while rather than 24 hours on faith.
+            expires_at = now + TOKEN_REFRESH_MARGIN + timedelta(minutes=30)
+        project = token_info.get("project")
+        project_id = project.get("id") if isinstance(project, dict) else None
+
+        self.__token = token
+        self._expires_at = expires_at
+        if project_id:
+            self._project_id = str(project_id)
+        self.fetch_count += 1
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class TokenAuth(AuthBase):
+    """``requests`` auth that sends an IAM token as ``X-Auth-Token``.
+
+    When the answer is a 401, the token is invalidated and the request is sent once more with a fresh
+    token (never more than once per request).
+    """
+
+    _RETRIED_ATTR = "_codelab_token_retried"
+
+    def __init__(self, provider: IamTokenProvider) -> None:
+        self.provider = provider
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers[HEADER_AUTH_TOKEN] = self.provider.token()
+        r.register_hook("response", self._retry_on_401)
+        return r
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, self._RETRIED_ATTR, False):
+            return response
+        body = request.body
+        if body is not None and not isinstance(body, (bytes, bytearray, str)):
+            return response  # a consumed stream cannot be replayed
+        used = request.headers.get(HEADER_AUTH_TOKEN)
+        self.provider.invalidate(used if isinstance(used, str) else None)
+        fresh = self.provider.token()
+
+        # Drain and release the connection of the refused answer before reusing it.
+        _ = response.content
+        response.close()
+        retry = request.copy()
+        setattr(retry, self._RETRIED_ATTR, True)
+        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined]
+        retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
+        retry.headers[HEADER_AUTH_TOKEN] = fresh
+        second = response.connection.send(retry, **kwargs)
+        second.history.append(response)
+        second.request = retry
+        return second
+
+    def __repr__(self) -> str:
+        return f"TokenAuth({self.provider!r})"
