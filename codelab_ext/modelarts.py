@@ -1,0 +1,957 @@
+"""The ModelArts client: signed, timed, retried calls around ``POST /v1/{project_id}/notebooks/open``.
+
+:class:`ModelArtsClient` owns one ``requests.Session`` per credential set and answers the
+normalised shapes of :mod:`codelab_ext.models`. Every failure becomes one of the
+:mod:`codelab_ext.errors` classes in one place (:func:`error_from_response` for answers,
+:meth:`ModelArtsClient._call` for transport failures), with a readable message that never
+contains a secret key, a security token, a password, a header or a query string.
+
+Retry policy (``max_retries`` retries at most, exponential back-off with full jitter:
+``uniform(0, min(backoff_cap, backoff_base * 2**attempt))``, base 0.5 s, cap 8 s):
+
+* **GET** and **PATCH lease** are idempotent (PATCH sets the lease "from now": sending it twice
+  only moves the end by the time between the two) and are retried after a connection error, a
+  timeout, a 429 and a 502/503/504.
+* **POST start / stop** are idempotent *in effect*: they are retried on the same conditions, and
+  if a retried attempt is refused because the instance is already running/starting/stopped/
+  stopping (``ModelArts.6305`` to ``6308``), the earlier attempt evidently got through, so the
+  current instance is fetched and returned instead of a misleading conflict.
+* **POST open is never re-sent.** If it fails without a usable answer (timeout, dropped or refused
+  connection, 5xx, unreadable 2xx), the instances are listed: an instance with the requested image
+  (any instance when no image was asked) is returned; otherwise the original error is raised.
+* A 429 with ``Retry-After`` (seconds or an HTTP date) waits exactly that long when it is at most
+  ``retry_after_cap`` (60 s); a longer one is not waited for: :class:`ThrottledError` is raised at
+  once with ``retry_after`` set.
+* Every attempt is a new request, so :class:`~codelab_ext.signing.SigningAuth` signs it afresh
+  (new ``X-Sdk-Date``). A 401 on IAM-token auth is refreshed and re-sent once by
+  :class:`~codelab_ext.signing.TokenAuth` (the request was refused, so nothing was executed).
+
+Logging is at DEBUG only: method, path, status, elapsed time and request id.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import importlib.metadata
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from .errors import (
+    AuthError,
+    CodeLabError,
+    ConfigError,
+    ConflictError,
+    CredentialsError,
+    ForbiddenError,
+    NotFoundError,
+    QuotaError,
+    ThrottledError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    ValidationError,
+)
+from .models import normalise_image, normalise_instance, normalise_lease
+from .signing import IamTokenProvider, SigningAuth, TokenAuth
+from .validation import validate_duration_ms, validate_id
+from .validation import validate_share_url as _validate_share_url
+
+__all__ = [
+    "USER_AGENT",
+    "ModelArtsClient",
+    "encode_share_url",
+    "error_from_response",
+    "parse_retry_after",
+    "to_raw_url",
+    "validate_share_url",
+]
+
+log = logging.getLogger("codelab_ext.modelarts")
+
+INSTANCES_PAGE_SIZE = 50
+IMAGES_PAGE_SIZE = 200
+#: a paged listing never asks for more pages than this (a server that ignores ``offset`` cannot loop us)
+MAX_PAGES = 100
+#: answers after which an idempotent call is retried (besides 429)
+RETRY_STATUSES = frozenset({502, 503, 504})
+#: the longest upstream text quoted in an error message
+MAX_UPSTREAM_MESSAGE = 300
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("codelab_ext")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+USER_AGENT = f"codelab-ext/{_package_version()}"
+
+# --------------------------------------------------------------------------- share URLs
+
+_GIST_ID_RE = re.compile(r"^[0-9A-Za-z]+$")
+
+
+def validate_share_url(url: Any) -> str:
+    """The stripped URL if it is a plain ``http``/``https`` URL with a host, at most 2048 characters,
+    without user name or password and without whitespace or control characters; otherwise
+    :class:`~codelab_ext.errors.ValidationError` (field ``share_url``; the URL is never echoed)."""
+    return _validate_share_url(url, "share_url")
+
+
+def to_raw_url(url: str) -> str:
+    """The raw-file URL of a GitHub blob page or a gist page; any other URL unchanged.
+
+    * ``https://github.com/u/r/blob/<branch>/<path>`` (or ``/raw/``) →
+      ``https://raw.githubusercontent.com/u/r/<branch>/<path>`` (query and fragment dropped);
+    * ``https://gist.github.com/u/<id>`` → ``https://gist.githubusercontent.com/u/<id>/raw/``,
+      plus the file name when the fragment names one (``#file-name-ipynb`` → ``name.ipynb``; the
+      fragment is GitHub's lower-cased anchor, so this is a best effort for unusual names).
+    """
+    if not isinstance(url, str):
+        return url
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in ("http", "https") or parts.username or parts.password or port:
+        return url
+    if host in ("github.com", "www.github.com"):
+        segments = parts.path.split("/")
+        # ['', user, repo, 'blob', branch, *path]
+        if len(segments) >= 6 and segments[3] in ("blob", "raw") and all(segments[1:6]):
+            user, repo = segments[1], segments[2]
+            rest = "/".join(segments[4:])
+            return f"https://raw.githubusercontent.com/{user}/{repo}/{rest}"
+        return url
+    if host == "gist.github.com":
+        segments = [segment for segment in parts.path.split("/") if segment]
+        if len(segments) == 2 and _GIST_ID_RE.match(segments[1]):
+            user, gist_id = segments
+            raw = f"https://gist.githubusercontent.com/{user}/{gist_id}/raw/"
+            fragment = parts.fragment
+            if fragment.startswith("file-") and len(fragment) > len("file-"):
+                name = fragment[len("file-") :]
+                if name.endswith("-ipynb") and len(name) > len("-ipynb"):
+                    name = name[: -len("-ipynb")] + ".ipynb"
+                raw += quote(name, safe="-_.~")
+            return raw
+    return url
+
+
+def encode_share_url(url: str) -> str:
+    """Standard Base64 (``+/``, padded) of the UTF-8 bytes of ``url``: what ``share_url`` carries."""
+    return base64.b64encode(url.encode("utf-8")).decode("ascii")
+
+
+# --------------------------------------------------------------------------- error mapping
+
+# code → (class, human message). The upstream text, when there is one, is appended.
+_CODE_ERRORS: dict[str, tuple[type[UpstreamError], str]] = {
+    "ModelArts.6309": (NotFoundError, "The instance does not exist (any more)"),
+    "ModelArts.6404": (NotFoundError, "Not found: the instance or image does not exist"),
+    "ModelArts.6357": (NotFoundError, "Not found: the instance or image does not exist"),
+    "ModelArts.6302": (
+        ConflictError,
+        "You already have a free CodeLab instance (one per user): open, switch or stop that one instead",
+    ),
+    "ModelArts.4991": (
+        QuotaError,
+        "The free CodeLab quota is exhausted for now (free-spec quota exceeded); try again later",
+    ),
+    "ModelArts.0113": (QuotaError, "A ModelArts quota of this account is exhausted"),
+    "ModelArts.0118": (QuotaError, "A ModelArts quota of this account is exhausted"),
+    "ModelArts.6326": (
+        QuotaError,
+        "The instance is frozen, usually because the account is in arrears: top up the account and try again",
+    ),
+    "ModelArts.6329": (
+        QuotaError,
+        "The resources for this instance are sold out in this region right now; try again later or "
+        "pick another image",
+    ),
+    "ModelArts.6716": (
+        QuotaError,
+        "The resources for this instance are sold out in this region right now; try again later or "
+        "pick another image",
+    ),
+    "ModelArts.6360": (
+        QuotaError,
+        "ModelArts does not have enough resources for this instance right now; try again in a few minutes",
+    ),
+    "ModelArts.6305": (ConflictError, "The instance is already running"),
+    "ModelArts.6306": (ConflictError, "The instance is already starting"),
+    "ModelArts.6307": (ConflictError, "The instance is already stopped"),
+    "ModelArts.6308": (ConflictError, "The instance is already stopping"),
+    "ModelArts.6346": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
+    "ModelArts.6348": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
+    "ModelArts.6349": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
+    "ModelArts.0207": (
+        AuthError,
+        "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project",
+    ),
+    "ModelArts.0212": (
+        AuthError,
+        "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project",
+    ),
+    "APIGW.0301": (
+        AuthError,
+        "The API gateway rejected the request signature: check the access key and secret key, and check "
+        "this computer's clock (a local clock more than 15 minutes off makes every signature invalid)",
+    ),
+    "APIGW.0308": (ThrottledError, "ModelArts is throttling requests (too many requests); try again shortly"),
+    "APIGW.0101": (
+        UpstreamError,
+        "The API gateway does not know this API: check the ModelArts endpoint and region settings",
+    ),
+}
+
+#: codes meaning "the instance is already where start/stop wanted it" (see the module docstring)
+_ALREADY_CODES = frozenset({"ModelArts.6305", "ModelArts.6306", "ModelArts.6307", "ModelArts.6308"})
+
+_REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def _clean_text(text: Any, secrets: Iterable[str] = ()) -> str | None:
+    """Upstream text fit for a message: secrets removed, control characters folded, length bounded."""
+    if text is None or isinstance(text, (dict, list, bool)):
+        return None
+    value = str(text)
+    for secret in secrets:
+        if secret:
+            value = value.replace(secret, "***")
+    value = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", value).strip()
+    if not value:
+        return None
+    if len(value) > MAX_UPSTREAM_MESSAGE:
+        value = value[: MAX_UPSTREAM_MESSAGE - 1] + "…"
+    return value
+
+
+def _clean_request_id(value: Any) -> str | None:
+    if isinstance(value, str) and _REQUEST_ID_RE.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (``None`` if neither)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    current = time.time() if now is None else now
+    return max(0.0, moment.timestamp() - current)
+
+
+def _error_fields(data: Any) -> tuple[str | None, Any, Any]:
+    """(error code, upstream message, request id) from any of the known error body shapes."""
+    if not isinstance(data, Mapping):
+        return None, None, None
+    code: Any = data.get("error_code") or data.get("errorCode")
+    message: Any = data.get("error_msg") or data.get("errorMsg")
+    request_id: Any = data.get("request_id") or data.get("requestId")
+    error = data.get("error")
+    if isinstance(error, Mapping):
+        code = code or error.get("code") or error.get("error_code")
+        message = message or error.get("message") or error.get("error_msg") or error.get("title")
+        request_id = request_id or error.get("request_id")
+    elif isinstance(error, str) and message is None:
+        message = error
+    if message is None and isinstance(data.get("message"), str):
+        message = data.get("message")
+    # IAM puts the HTTP status (an int) in error.code: only textual codes are error codes.
+    code_text = code.strip() if isinstance(code, str) and code.strip() else None
+    return code_text, message, request_id
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes | None,
+    *,
+    service: str = "ModelArts",
+    secrets: Iterable[str] = (),
+) -> UpstreamError:
+    """The :mod:`codelab_ext.errors` exception for a non-2xx answer.
+
+    Reads ``{"error_code", "error_msg"}``, ``{"error": {"code", "message"}}`` and camelCase
+    ``errorCode``/``errorMsg`` bodies; the request id comes from the body's ``request_id`` or the
+    ``X-Request-Id`` header. Known codes get a specific class and message (not found comes back as
+    HTTP 400 with ``ModelArts.6309``/``6404``/``6357``); otherwise the HTTP status decides. A body
+    that is not JSON (an HTML gateway page) gives a readable message and is never quoted.
+    """
+    secrets = [secret for secret in secrets if secret]
+    header_map = CaseInsensitiveDict(headers or {})
+    body = content or b""
+    data: Any = None
+    readable = True
+    if body.strip():
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            readable = False
+    code, upstream_raw, body_request_id = _error_fields(data)
+    upstream = _clean_text(upstream_raw, secrets)
+    request_id = (
+        _clean_request_id(body_request_id)
+        or _clean_request_id(header_map.get("X-Request-Id"))
+        or _clean_request_id(header_map.get("X-Openstack-Request-Id"))
+    )
+    retry_after = parse_retry_after(header_map.get("Retry-After"))
+    common: dict[str, Any] = {
+        "code": code,
+        "request_id": request_id,
+        "http_status": status,
+        "upstream_message": upstream,
+    }
+
+    def with_detail(text: str) -> str:
+        return f"{text}: {upstream}" if upstream and upstream not in text else text
+
+    if code in _CODE_ERRORS:
+        cls, human = _CODE_ERRORS[code]
+        if cls is ThrottledError:
+            return ThrottledError(with_detail(human), retry_after=retry_after, **common)
+        if cls is UpstreamError:
+            return UpstreamError(with_detail(human), status=502, **common)
+        return cls(with_detail(human), **common)
+
+    if not readable:
+        content_type = str(header_map.get("Content-Type") or "").lower()
+        looks_html = "html" in content_type or body.lstrip()[:1] == b"<"
+        what = "an HTML page" if looks_html else "a body that is not JSON"
+        message = f"{service} answered HTTP {status} with {what} instead of JSON"
+    elif upstream:
+        message = f"{service} answered HTTP {status}: {upstream}"
+    else:
+        message = f"{service} answered HTTP {status}"
+
+    if status == 429:
+        return ThrottledError(
+            f"{service} is throttling requests (HTTP 429); try again shortly"
+            + (f": {upstream}" if upstream else ""),
+            retry_after=retry_after,
+            **common,
+        )
+    if status == 401:
+        return AuthError(
+            f"{service} refused the credentials (HTTP 401)" + (f": {upstream}" if upstream else ""),
+            **common,
+        )
+    if status == 403:
+        return ForbiddenError(
+            f"{service} denied the request (HTTP 403): the user may lack permissions for it"
+            + (f": {upstream}" if upstream else ""),
+            **common,
+        )
+    if status == 404:
+        return NotFoundError(message, **common)
+    if status == 409:
+        return ConflictError(message, **common)
+    if status == 504:
+        return UpstreamTimeout(message, **common)
+    if status >= 500:
+        return UpstreamUnavailable(message, **common)
+    if 400 <= status < 500:
+        return UpstreamError(message, status=400, **common)
+    # 1xx/3xx: nothing we asked for (redirects are not followed: they would drop the signature)
+    return UpstreamError(f"{service} answered with an unexpected HTTP {status}", status=502, **common)
+
+
+# --------------------------------------------------------------------------- the client
+
+_NEVER = "never"  # never re-sent (open)
+_IDEMPOTENT = "idempotent"  # GET, PATCH lease, POST start/stop (see the module docstring)
+
+
+class _AlreadyThere(Exception):
+    """Internal: a retried start/stop met 'already running/starting/stopped/stopping'."""
+
+
+class ModelArtsClient:
+    """ModelArts calls for one credential set, over one ``requests.Session``.
+
+    ``credentials`` is a :class:`~codelab_ext.credentials.Credentials`: kind ``"aksk"`` signs every
+    call (``X-Project-Id`` signed in), kind ``"password"`` uses an IAM token. The project id is,
+    in order: ``project_id``, the credentials' own (when they are for ``region`` or name no region),
+    the project of the IAM token (password credentials), then ``GET {iam}/v3/projects?name={region}``;
+    it is looked up once and cached.
+
+    ``timeout`` is the read timeout of every request (the connect timeout is ``connect_timeout``,
+    by default the smaller of ``timeout`` and 10 s). ``backoff_base``, ``backoff_cap``,
+    ``retry_after_cap`` and ``sleep`` shape the retries (see the module docstring); tests make them
+    tiny. Every method returns normalised dicts (:mod:`codelab_ext.models`) and raises only
+    :class:`~codelab_ext.errors.CodeLabError` subclasses.
+    """
+
+    def __init__(
+        self,
+        credentials: Any,
+        *,
+        region: str,
+        modelarts_endpoint: str,
+        iam_endpoint: str,
+        project_id: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        session: requests.Session | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        retry_after_cap: float = 60.0,
+        connect_timeout: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if credentials is None:
+            raise CredentialsError("No Huawei Cloud credentials are configured.")
+        kind = getattr(credentials, "kind", None)
+        if kind not in ("aksk", "password"):
+            raise CredentialsError(
+                "These credentials are neither an AK/SK pair nor an IAM user and password."
+            )
+        if not region:
+            raise ConfigError("No region is configured.")
+        self.credentials = credentials
+        self.region = region
+        self.modelarts_endpoint = self._check_endpoint(modelarts_endpoint, "modelarts_endpoint")
+        self.iam_endpoint = self._check_endpoint(iam_endpoint, "iam_endpoint")
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout) if connect_timeout else min(self.timeout, 10.0)
+        self.max_retries = max(0, int(max_retries))
+        self.backoff_base = float(backoff_base)
+        self.backoff_cap = float(backoff_cap)
+        self.retry_after_cap = float(retry_after_cap)
+        self._sleep = sleep
+        self._owns_session = session is None
+        self._session = session if session is not None else self._new_session()
+        self._lock = threading.Lock()
+        self._request_count = 0
+        self._secrets = [
+            secret
+            for secret in (
+                getattr(credentials, "secret_key", None),
+                getattr(credentials, "security_token", None),
+                getattr(credentials, "iam_password", None),
+            )
+            if secret
+        ]
+
+        creds_project = getattr(credentials, "project_id", None)
+        creds_region = getattr(credentials, "region", None)
+        if not project_id and creds_project and creds_region in (None, "", region):
+            project_id = creds_project
+        self._project_id: str | None = project_id or None
+
+        self._token_provider: Any = None
+        if kind == "aksk":
+            self._iam_auth: requests.auth.AuthBase = SigningAuth(
+                credentials.access_key, credentials.secret_key, credentials.security_token
+            )
+            self._modelarts_auth: requests.auth.AuthBase | None = None  # built once the project is known
+        else:
+            self._token_provider = IamTokenProvider(
+                self.iam_endpoint,
+                credentials.iam_user,
+                credentials.iam_password,
+                credentials.iam_domain,
+                region,
+                session=self._session,
+                timeout=self.timeout,
+            )
+            self._iam_auth = TokenAuth(self._token_provider)
+            self._modelarts_auth = self._iam_auth
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_config(cls, config: Any, credentials: Any = None, **kwargs: Any) -> ModelArtsClient:
+        """A client for a :class:`~codelab_ext.config.CodeLab` configuration.
+
+        Without ``credentials`` they are resolved from the usual sources; none found is a
+        :class:`~codelab_ext.errors.CredentialsError`. Extra keyword arguments go to the constructor.
+        """
+        if credentials is None:
+            from .credentials import resolve_credentials
+
+            credentials = resolve_credentials(config.credentials_file)
+        if credentials is None:
+            raise CredentialsError(
+                "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
+                "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
+            )
+        return cls(
+            credentials,
+            region=getattr(credentials, "region", None) or config.region,
+            modelarts_endpoint=config.modelarts_endpoint,
+            iam_endpoint=config.iam_endpoint,
+            project_id=config.project_id or None,
+            timeout=config.request_timeout,
+            max_retries=config.max_retries,
+            **kwargs,
+        )
+
+    @staticmethod
+    def _check_endpoint(value: str, name: str) -> str:
+        text = (value or "").strip().rstrip("/")
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name} must be an http(s) URL with a host.")
+        return text
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # urllib3 must never re-send anything on its own: retries are decided here, per call.
+        adapter = HTTPAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def close(self) -> None:
+        """Release the connections (the session is closed only if this client created it)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> ModelArtsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelArtsClient(region={self.region!r}, modelarts_endpoint={self.modelarts_endpoint!r}, "
+            f"credentials={self.credentials!r})"
+        )
+
+    @property
+    def request_count(self) -> int:
+        """How many HTTP requests this client has sent (every attempt counts; IAM token fetches do not)."""
+        with self._lock:
+            return self._request_count
+
+    # ----------------------------------------------------------------- project id
+
+    @property
+    def project_id(self) -> str:
+        """The project id (configured, from the credentials, or discovered through IAM once)."""
+        with self._lock:
+            if self._project_id:
+                return self._project_id
+        discovered = self._discover_project_id()
+        with self._lock:
+            if not self._project_id:
+                self._project_id = discovered
+            return self._project_id
+
+    def _discover_project_id(self) -> str:
+        if self._token_provider is not None:
+            token_project = self._token_provider.project_id
+            if token_project:
+                return str(token_project)
+        data = self._call(
+            "GET",
+            "/v3/projects",
+            params=[("name", self.region)],
+            service="IAM",
+            base=self.iam_endpoint,
+            auth=self._iam_auth,
+        )
+        projects = data.get("projects") if isinstance(data, Mapping) else None
+        if not isinstance(projects, list):
+            raise UpstreamUnavailable("IAM answered the project lookup with an unreadable answer")
+        matches = [
+            project
+            for project in projects
+            if isinstance(project, Mapping) and project.get("name") == self.region and project.get("id")
+        ]
+        if not matches:
+            raise ConfigError(
+                f"IAM knows no project named {self.region!r} for these credentials: check the region, or "
+                "set the project id (c.CodeLab.project_id or HUAWEICLOUD_SDK_PROJECT_ID)."
+            )
+        if len(matches) > 1:
+            raise ConfigError(
+                f"IAM lists {len(matches)} projects named {self.region!r}: set the project id to use "
+                "(c.CodeLab.project_id or HUAWEICLOUD_SDK_PROJECT_ID)."
+            )
+        return str(matches[0]["id"])
+
+    def _auth_for_modelarts(self, project_id: str) -> requests.auth.AuthBase:
+        if self._modelarts_auth is None:
+            creds = self.credentials
+            auth = SigningAuth(
+                creds.access_key, creds.secret_key, creds.security_token, project_id=project_id
+            )
+            with self._lock:
+                if self._modelarts_auth is None:
+                    self._modelarts_auth = auth
+        assert self._modelarts_auth is not None
+        return self._modelarts_auth
+
+    # ----------------------------------------------------------------- transport
+
+    def _count(self) -> None:
+        with self._lock:
+            self._request_count += 1
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(0.0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        retry: str = _IDEMPOTENT,
+        service: str = "ModelArts",
+        base: str | None = None,
+        auth: requests.auth.AuthBase | None = None,
+        already_codes: frozenset[str] = frozenset(),
+    ) -> Any:
+        """Send one call (with retries per ``retry``) and answer its parsed JSON (``None`` if empty).
+
+        ``path`` is the path below ``base`` (default: the ModelArts endpoint; then ``auth`` defaults
+        to the project's ModelArts auth). ``already_codes``: a retried attempt refused with one of
+        these raises :class:`_AlreadyThere`.
+        """
+        if base is None:
+            base = self.modelarts_endpoint
+        if auth is None:
+            auth = self._auth_for_modelarts(self.project_id)
+        url = base + path
+        host = urlsplit(base).netloc
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Language": "en-us",
+            "User-Agent": USER_AGENT,
+        }
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        attempt = 0
+        while True:
+            error: CodeLabError
+            retriable = False
+            started = time.monotonic()
+            self._count()
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=dict(headers),
+                    auth=auth,
+                    timeout=(self.connect_timeout, self.timeout),
+                    allow_redirects=False,
+                )
+                content = response.content  # read the whole body inside the try: it may drop mid-way
+            except CodeLabError:
+                raise  # from the token provider: already one of ours
+            except requests.exceptions.Timeout as exc:
+                elapsed = time.monotonic() - started
+                log.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed * 1000)
+                error = UpstreamTimeout(
+                    f"{service} at {host} did not answer within {self.timeout:g} s ({method} {path})"
+                )
+                retriable = retry == _IDEMPOTENT
+            except requests.exceptions.SSLError:
+                error = UpstreamUnavailable(f"TLS failed with {service} at {host} ({method} {path})")
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                elapsed = time.monotonic() - started
+                log.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed * 1000)
+                error = UpstreamUnavailable(
+                    f"Cannot reach {service} at {host}: the connection failed or was dropped "
+                    f"({method} {path})"
+                )
+                retriable = retry == _IDEMPOTENT
+            except requests.exceptions.RequestException as exc:
+                raise ConfigError(
+                    f"Cannot send a request to {service} at {host} ({type(exc).__name__}): check the endpoint"
+                ) from None
+            else:
+                elapsed = time.monotonic() - started
+                status = response.status_code
+                request_id = _clean_request_id(response.headers.get("X-Request-Id"))
+                log.debug(
+                    "%s %s -> %s in %.0f ms (request id %s)", method, path, status, elapsed * 1000, request_id
+                )
+                if 200 <= status < 300:
+                    return self._parse_ok(content, status, service, request_id)
+                error = error_from_response(
+                    status, response.headers, content, service=service, secrets=self._secrets
+                )
+                if attempt > 0 and error.code in already_codes:
+                    raise _AlreadyThere(error.code)
+                if retry == _IDEMPOTENT:
+                    retriable = status in RETRY_STATUSES or isinstance(error, ThrottledError)
+            if not retriable or attempt >= self.max_retries:
+                raise error
+            delay = self._backoff(attempt)
+            if isinstance(error, ThrottledError) and error.retry_after is not None:
+                if error.retry_after > self.retry_after_cap:
+                    raise error
+                delay = error.retry_after
+            log.debug("%s %s: retry %d in %.2f s", method, path, attempt + 1, delay)
+            self._sleep(delay)
+            attempt += 1
+
+    @staticmethod
+    def _parse_ok(content: bytes, status: int, service: str, request_id: str | None) -> Any:
+        if not content or not content.strip():
+            return None
+        try:
+            return json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise UpstreamUnavailable(
+                f"{service} answered HTTP {status} with an unreadable answer (not valid JSON)",
+                http_status=status,
+                request_id=request_id,
+            ) from None
+
+    def _notebooks(self, suffix: str = "") -> str:
+        return f"/v1/{quote(self.project_id, safe='')}/notebooks{suffix}"
+
+    def _images(self, suffix: str = "") -> str:
+        return f"/v1/{quote(self.project_id, safe='')}/images{suffix}"
+
+    @staticmethod
+    def _object(data: Any, what: str) -> Mapping[str, Any]:
+        if not isinstance(data, Mapping):
+            raise UpstreamUnavailable(f"ModelArts answered {what} with an unreadable answer (no JSON object)")
+        return data
+
+    def _paged(
+        self, path: str, params: list[tuple[str, str]], page_size: int, list_keys: tuple[str, ...]
+    ) -> list[Any]:
+        """Every item of a paged listing: ``limit``/``offset`` until ``total`` is reached.
+
+        Also reads a bare list or ``{<list_key>: [...]}`` (one page then, unless ``total`` says more).
+        Stops on an empty page, a page that adds nothing new (a server ignoring ``offset``) or after
+        :data:`MAX_PAGES` pages.
+        """
+        items: list[Any] = []
+        seen: set[str] = set()
+        offset = 0
+        for _ in range(MAX_PAGES):
+            query = [*params, ("limit", str(page_size)), ("offset", str(offset))]
+            data = self._call("GET", path, params=query)
+            total: int | None = None
+            if isinstance(data, list):
+                page = data
+            elif isinstance(data, Mapping):
+                page = next((data[key] for key in list_keys if isinstance(data.get(key), list)), None)
+                if page is None:
+                    if any(key in data for key in list_keys) or not data:
+                        page = []
+                    else:
+                        raise UpstreamUnavailable("ModelArts answered a listing with an unreadable answer")
+                raw_total = data.get("total")
+                if isinstance(raw_total, int) and not isinstance(raw_total, bool):
+                    total = raw_total
+            elif data is None:
+                page = []
+            else:
+                raise UpstreamUnavailable("ModelArts answered a listing with an unreadable answer")
+            added = 0
+            for item in page:
+                key = item.get("id") if isinstance(item, Mapping) else None
+                if isinstance(key, str) and key:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                items.append(item)
+                added += 1
+            if not page or added == 0 or isinstance(data, list):
+                break
+            if total is not None:
+                if len(items) >= total:
+                    break
+            elif len(page) < page_size:
+                break
+            offset += len(page)
+        return items
+
+    # ----------------------------------------------------------------- operations
+
+    def check_credentials(self) -> None:
+        """Make the cheapest signed call (list one instance); raises AuthError, ForbiddenError, ..."""
+        self._call("GET", self._notebooks(), params=[("feature", "DEFAULT"), ("limit", "1"), ("offset", "0")])
+
+    def open(self, image_id: str | None = None, share_url: str | None = None) -> dict[str, Any]:
+        """Open the free CodeLab (``POST .../notebooks/open``) and answer the instance.
+
+        ``image_id``: the image (default: the multi-kernel CPU image). ``share_url``: a plain
+        http(s) URL of an ``.ipynb`` (validated, GitHub/gist pages turned into raw URLs, then
+        Base64-encoded here). Never re-sent: see the module docstring.
+        """
+        body: dict[str, str] = {}
+        if image_id is not None:
+            body["image_id"] = validate_id(image_id, "image_id")
+        if share_url is not None:
+            body["share_url"] = encode_share_url(to_raw_url(validate_share_url(share_url)))
+        path = self._notebooks("/open")
+        try:
+            data = self._call("POST", path, body=body, retry=_NEVER)
+            instance = normalise_instance(self._object(data, "the open call"))
+            if not instance.get("id"):
+                raise UpstreamUnavailable("ModelArts answered the open call without an instance id")
+            return instance
+        except UpstreamUnavailable as exc:  # includes UpstreamTimeout: the outcome is unknown
+            found = self._find_opened(image_id)
+            if found is None:
+                raise exc from None
+            log.debug(
+                "open failed (%s) but instance %s exists: answering it", type(exc).__name__, found["id"]
+            )
+            return found
+
+    def _find_opened(self, image_id: str | None) -> dict[str, Any] | None:
+        """After an open of unknown outcome: the instance it would have opened, if one exists now."""
+        try:
+            instances = self.list_instances()
+        except CodeLabError:
+            return None
+        for instance in instances:
+            if str(instance.get("status") or "").upper() in ("DELETED", "DELETING"):
+                continue
+            image = instance.get("image") or {}
+            if image_id is None or image.get("id") == image_id:
+                return instance
+        return None
+
+    def list_instances(self) -> list[dict[str, Any]]:
+        """Every free CodeLab instance (``GET .../notebooks?feature=DEFAULT``, all pages)."""
+        items = self._paged(
+            self._notebooks(), [("feature", "DEFAULT")], INSTANCES_PAGE_SIZE, ("data", "notebooks")
+        )
+        return [normalise_instance(item) for item in items if isinstance(item, Mapping)]
+
+    def get_instance(self, instance_id: str) -> dict[str, Any]:
+        """One instance (``GET .../notebooks/{id}``)."""
+        instance_id = validate_id(instance_id)
+        data = self._call("GET", self._notebooks(f"/{instance_id}"))
+        return normalise_instance(self._object(data, "the instance lookup"))
+
+    def start(
+        self, instance_id: str, duration_ms: int | None = None, *, lease_type: str | None = None
+    ) -> dict[str, Any]:
+        """Start an instance (``POST .../start``, query ``duration``/``type`` when given); answer it."""
+        instance_id = validate_id(instance_id)
+        params: list[tuple[str, str]] = []
+        if duration_ms is not None:
+            params.append(("duration", str(validate_duration_ms(duration_ms))))
+        if lease_type is not None:
+            if lease_type not in ("TIMING", "IDLE"):
+                raise ValidationError("The lease type must be TIMING or IDLE.", field="type")
+            params.append(("type", lease_type))
+        return self._action(instance_id, "start", params)
+
+    def stop(self, instance_id: str) -> dict[str, Any]:
+        """Stop an instance (``POST .../stop``); answer it."""
+        return self._action(validate_id(instance_id), "stop", [])
+
+    def _action(self, instance_id: str, verb: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        try:
+            data = self._call(
+                "POST",
+                self._notebooks(f"/{instance_id}/{verb}"),
+                params=params or None,
+                already_codes=_ALREADY_CODES,
+            )
+        except _AlreadyThere:
+            return self.get_instance(instance_id)
+        if isinstance(data, Mapping) and data.get("id"):
+            return normalise_instance(data)
+        return self.get_instance(instance_id)
+
+    def get_lease(self, instance_id: str) -> dict[str, Any]:
+        """The auto-stop lease (``GET .../lease``) with ``expires_at`` and ``remaining_ms``."""
+        instance_id = validate_id(instance_id)
+        data = self._object(self._call("GET", self._notebooks(f"/{instance_id}/lease")), "the lease lookup")
+        lease = normalise_lease(data.get("lease") if isinstance(data.get("lease"), Mapping) else data)
+        assert lease is not None
+        return lease
+
+    def renew_lease(self, instance_id: str, duration_ms: int) -> dict[str, Any]:
+        """Set the lease to ``duration_ms`` from now (1 h..72 h; ``PATCH .../lease``); answer the new lease.
+
+        Out of range (or not a whole number) is a :class:`ValidationError` and nothing is sent.
+        """
+        instance_id = validate_id(instance_id)
+        duration = validate_duration_ms(duration_ms)
+        data = self._call(
+            "PATCH", self._notebooks(f"/{instance_id}/lease"), body={"duration": duration, "type": "TIMING"}
+        )
+        if isinstance(data, Mapping):
+            source = data.get("lease") if isinstance(data.get("lease"), Mapping) else data
+            if source.get("duration") is not None:
+                lease = normalise_lease(source)
+                if lease is not None:
+                    return lease
+        return self.get_lease(instance_id)
+
+    def list_images(self, type: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """Every image (``GET .../images``, all pages), optionally filtered upstream by ``type``/``name``."""
+        params: list[tuple[str, str]] = []
+        if type:
+            params.append(("type", type))
+        if name:
+            params.append(("name", name))
+        items = self._paged(self._images(), params, IMAGES_PAGE_SIZE, ("data", "images"))
+        return [normalise_image(item) for item in items if isinstance(item, Mapping)]
+
+    def get_image(self, image_id: str) -> dict[str, Any]:
+        """One image (``GET .../images/{id}``)."""
+        image_id = validate_id(image_id, "image_id")
+        data = self._call("GET", self._images(f"/{image_id}"))
+        return normalise_image(self._object(data, "the image lookup"))
+
+    def list_flavors(self, instance_id: str) -> list[dict[str, Any]]:
+        """The flavors an instance can switch to (``GET .../notebooks/{id}/flavors``)."""
+        instance_id = validate_id(instance_id)
+        data = self._call("GET", self._notebooks(f"/{instance_id}/flavors"))
+        if isinstance(data, Mapping):
+            data = data.get("flavors")
+        if not isinstance(data, list):
+            return []
+        return [dict(item) for item in data if isinstance(item, Mapping)]

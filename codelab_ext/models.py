@@ -1,0 +1,457 @@
+"""Tolerant parsing and normalisation of what ModelArts answers.
+
+ModelArts' documentation and its service disagree on several spellings, and new fields and
+enum values appear over time. Everything here therefore follows three rules:
+
+* **never raise** on any JSON value (a string where an object is expected counts as missing);
+* **keep what we do not know**: unknown top-level fields of an instance, an image or a lease are
+  passed through unchanged, unknown enum values (status, arch, type, ...) are passed through as
+  they came;
+* **one spelling out**: the normalised shapes are those of ``docs/design.md`` §3.
+
+Missing scalar fields become ``None``; missing list fields (``action_progress``, ``endpoints``,
+``resource_categories``, ``dev_services``, ``key_pair_names``) become ``[]`` so that every
+consumer can iterate without a check.
+
+Secrets: the instance's ``token`` (the notebook's own access token) **stays** in the
+normalised instance. This module does not decide where it may travel; the server decides
+(it must never be logged, and only goes to the browser of the user who owns the instance).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DEFAULT_SSH_PORT",
+    "DEFAULT_SSH_USER",
+    "FAILED_STATUSES",
+    "STEADY_STATUSES",
+    "TRANSITIONAL_STATUSES",
+    "image_category",
+    "is_settled",
+    "normalise_arch",
+    "normalise_image",
+    "normalise_instance",
+    "normalise_lease",
+    "normalise_progress",
+    "parse_ssh_endpoint",
+]
+
+#: statuses an instance passes through on its way to a steady or failed state
+TRANSITIONAL_STATUSES: frozenset[str] = frozenset(
+    {"INIT", "CREATING", "STARTING", "STOPPING", "DELETING", "SNAPSHOTTING"}
+)
+#: statuses that mean something went wrong (the reason is in ``fail_reason``)
+FAILED_STATUSES: frozenset[str] = frozenset({"CREATE_FAILED", "START_FAILED", "DELETE_FAILED", "ERROR"})
+#: statuses that do not change without an action (or a lease expiring)
+STEADY_STATUSES: frozenset[str] = frozenset({"RUNNING", "STOPPED", "DELETED", "FROZEN"})
+
+#: the user of every ModelArts notebook's SSH service
+DEFAULT_SSH_USER = "ma-user"
+#: the port assumed for an SSH endpoint given as a bare host (what ``ssh host`` would use)
+DEFAULT_SSH_PORT = 22
+
+_INSTANCE_STRINGS = (
+    "id",
+    "name",
+    "status",
+    "feature",
+    "flavor",
+    "description",
+    "fail_reason",
+    "url",
+    "token",
+    "workspace_id",
+)
+_IMAGE_STRINGS = ("id", "name", "tag", "description", "type", "status", "swr_path")
+
+_ARCH_ALIASES = {
+    "x86_64": "x86_64",
+    "x86-64": "x86_64",
+    "amd64": "x86_64",
+    "aarch64": "aarch64",
+    "arm64": "aarch64",
+}
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+_PORT_RE = re.compile(r"^[0-9]{1,5}$")
+
+# --------------------------------------------------------------------------- scalar helpers
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _str(value: Any) -> str | None:
+    """A string field: strings as they are, numbers as their text, anything else missing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else str(value)
+    return None
+
+
+def _int(value: Any) -> int | None:
+    """An integer field (epoch ms, durations, steps): ints, whole floats, digit strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"-?[0-9]{1,18}", text):
+            return int(text)
+    return None
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+    if isinstance(value, int):
+        return value != 0
+    return None
+
+
+def _str_list(value: Any) -> list[str]:
+    """A list of strings; a single string counts as a one-item list; other items are dropped."""
+    if isinstance(value, str):
+        return [value] if value else []
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str) and item]
+
+
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _first(raw: Mapping[str, Any], *names: str) -> Any:
+    """The first of ``names`` present with a non-null value."""
+    for name in names:
+        value = raw.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+# --------------------------------------------------------------------------- lease and progress
+
+
+def normalise_lease(raw: Any, *, now_ms: int | None = None) -> dict[str, Any] | None:
+    """A lease ``{create_at, duration, enable, type, update_at, expires_at, remaining_ms}``.
+
+    Accepts both ``create_at``/``update_at`` (what the service sends) and
+    ``create_time``/``update_time`` (what the documentation says). ``expires_at`` is
+    ``create_at + duration`` and ``remaining_ms`` is ``max(0, expires_at - now)``; both are
+    ``None`` when ``create_at`` or ``duration`` is missing. Unknown fields are kept; anything
+    that is not an object gives ``None``.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    lease: dict[str, Any] = {
+        str(key): value for key, value in raw.items() if key not in ("create_time", "update_time")
+    }
+    create_at = _int(_first(raw, "create_at", "create_time"))
+    duration = _int(raw.get("duration"))
+    lease["create_at"] = create_at
+    lease["duration"] = duration
+    lease["enable"] = _bool(raw.get("enable"))
+    lease["type"] = _str(raw.get("type"))
+    lease["update_at"] = _int(_first(raw, "update_at", "update_time"))
+    if create_at is not None and duration is not None:
+        expires_at = create_at + duration
+        now = _now_ms() if now_ms is None else now_ms
+        lease["expires_at"] = expires_at
+        lease["remaining_ms"] = max(0, expires_at - now)
+    else:
+        lease["expires_at"] = None
+        lease["remaining_ms"] = None
+    return lease
+
+
+def normalise_progress(raw: Any) -> list[dict[str, Any]]:
+    """``action_progress`` as ``[{step, status, description}]`` sorted by step.
+
+    ``description`` is taken from ``description`` or, failing that, ``step_description``.
+    Items that are not objects are dropped; items without a usable step sort last.
+    """
+    if not isinstance(raw, list):
+        return []
+    items: list[dict[str, Any]] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            continue
+        items.append(
+            {
+                "step": _int(item.get("step")),
+                "status": _str(item.get("status")),
+                "description": _str(_first(item, "description", "step_description")),
+            }
+        )
+    items.sort(key=lambda entry: (entry["step"] is None, entry["step"] or 0))
+    return items
+
+
+# --------------------------------------------------------------------------- images
+
+
+def normalise_arch(value: Any) -> str | None:
+    """``X86_64``/``x86_64``/``amd64`` → ``x86_64``; ``AARCH64``/``arm64`` → ``aarch64``.
+
+    Any other string is passed through unchanged (an unknown architecture stays visible).
+    """
+    text = _str(value)
+    if text is None:
+        return None
+    return _ARCH_ALIASES.get(text.strip().lower(), text)
+
+
+def normalise_image(raw: Any) -> dict[str, Any]:
+    """An image ``{id, name, tag, description, type, arch, resource_categories, dev_services,
+    status, swr_path}`` plus any unknown upstream fields, unchanged.
+
+    Anything that is not an object gives the shape with every field missing.
+    """
+    source: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    image: dict[str, Any] = {str(key): value for key, value in source.items()}
+    for name in _IMAGE_STRINGS:
+        image[name] = _str(source.get(name))
+    image["arch"] = normalise_arch(source.get("arch"))
+    image["resource_categories"] = _str_list(source.get("resource_categories"))
+    image["dev_services"] = _str_list(source.get("dev_services"))
+    return image
+
+
+_ASCEND_WORDS = ("ascend", "npu", "cann")
+_GPU_WORDS = ("gpu", "cuda", "cudnn", "nvidia", "tensorrt")
+
+
+def image_category(image: Any) -> str:
+    """``"ASCEND"``, ``"GPU"`` or ``"CPU"`` for an image (raw or normalised).
+
+    ``resource_categories`` decides when it names a known category (Ascend before GPU
+    before CPU: an image that can use an accelerator is listed with that accelerator);
+    otherwise the image name decides (``ascend``/``npu``/``cann`` → Ascend,
+    ``gpu``/``cuda``/``cudnn`` → GPU); CPU is the default.
+    """
+    source: Mapping[str, Any] = image if isinstance(image, Mapping) else {}
+    categories = {item.strip().upper() for item in _str_list(source.get("resource_categories"))}
+    if categories & {"ASCEND", "NPU"}:
+        return "ASCEND"
+    if "GPU" in categories:
+        return "GPU"
+    if "CPU" in categories:
+        return "CPU"
+    name = (_str(source.get("name")) or "").lower()
+    words = [word for word in re.split(r"[^a-z0-9]+", name) if word]
+    if any(word.startswith(_ASCEND_WORDS) for word in words):
+        return "ASCEND"
+    if any(word.startswith(_GPU_WORDS) for word in words):
+        return "GPU"
+    return "CPU"
+
+
+# --------------------------------------------------------------------------- SSH
+
+
+def _valid_host(host: str) -> bool:
+    if _HOSTNAME_RE.match(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _port(text: str | None) -> int | None:
+    if text is None or not _PORT_RE.match(text):
+        return None
+    port = int(text)
+    return port if 1 <= port <= 65535 else None
+
+
+def _split_host_port(text: str) -> tuple[str, int] | None:
+    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        host, rest = text[1:end], text[end + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+        if not rest:
+            return host, DEFAULT_SSH_PORT
+        if not rest.startswith(":"):
+            return None
+        port = _port(rest[1:])
+        return (host, port) if port is not None else None
+    if text.count(":") > 1:  # an unbracketed IPv6 address cannot carry a port
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            return None
+        return text, DEFAULT_SSH_PORT
+    if ":" in text:
+        host, _, port_text = text.partition(":")
+        port = _port(port_text)
+        if port is None or not _valid_host(host):
+            return None
+        return host, port
+    return (text, DEFAULT_SSH_PORT) if _valid_host(text) else None
+
+
+def _parse_ssh_uri(uri: str) -> tuple[str, str, int] | None:
+    """(user, host, port) from ``ssh://[user@]host[:port]``, ``[user@]host[:port]``; else None."""
+    text = uri.strip()
+    if not text or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return None
+    user = DEFAULT_SSH_USER
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return None
+        if parts.scheme.lower() != "ssh" or parts.path not in ("", "/") or parts.query or parts.fragment:
+            return None
+        netloc = parts.netloc
+    else:
+        netloc = text
+    if "@" in netloc:
+        user_part, _, netloc = netloc.rpartition("@")
+        if ":" in user_part:  # user:password is never an SSH endpoint we accept
+            return None
+        user = user_part
+        if not _USER_RE.match(user):
+            return None
+    split = _split_host_port(netloc)
+    if split is None:
+        return None
+    host, port = split
+    return user, host, port
+
+
+def _endpoint_service(endpoint: Mapping[str, Any]) -> str:
+    service = _str(_first(endpoint, "dev_service", "service")) or ""
+    return service.strip().upper()
+
+
+def parse_ssh_endpoint(endpoints: Any) -> dict[str, Any] | None:
+    """The SSH endpoint among ``endpoints`` as ``{host, port, user, key_pair_names, uri}``.
+
+    Endpoints are objects ``{dev_service | service: "SSH", uri, key_pair_names, ssh_keys,
+    allowed_access_ips}`` (a single object is accepted as a one-item list). ``uri`` may be
+    ``ssh://[user@]host[:port]``, ``[user@]host:port``, a bare host, or an IPv6 address in
+    brackets (``[::1]:30022``). A bare host means port 22, what an SSH client would use for the
+    same string. The user defaults to ``ma-user``. ``key_pair_names`` joins ``key_pair_names``
+    and ``ssh_keys`` (in that order, without duplicates). ``uri`` is upstream's text, stripped.
+
+    The first SSH endpoint with a usable ``uri`` wins; anything unparseable gives ``None``.
+    """
+    if isinstance(endpoints, Mapping):
+        candidates: Iterable[Any] = [endpoints]
+    elif isinstance(endpoints, list):
+        candidates = endpoints
+    else:
+        return None
+    for endpoint in candidates:
+        if not isinstance(endpoint, Mapping) or _endpoint_service(endpoint) != "SSH":
+            continue
+        uri = endpoint.get("uri")
+        if not isinstance(uri, str):
+            continue
+        parsed = _parse_ssh_uri(uri)
+        if parsed is None:
+            continue
+        user, host, port = parsed
+        keys: list[str] = []
+        for name in _str_list(endpoint.get("key_pair_names")) + _str_list(endpoint.get("ssh_keys")):
+            if name not in keys:
+                keys.append(name)
+        return {"host": host, "port": port, "user": user, "key_pair_names": keys, "uri": uri.strip()}
+    return None
+
+
+# --------------------------------------------------------------------------- instances
+
+
+def normalise_instance(raw: Any, *, now_ms: int | None = None) -> dict[str, Any]:
+    """An instance in the shape of ``docs/design.md`` §3.
+
+    ``{id, name, status, feature, flavor, description, fail_reason, url, token, workspace_id,
+    create_at, update_at, image, action_progress, lease, ssh, endpoints, volume}`` (``pool`` too,
+    when present) plus every unknown top-level upstream field, unchanged. ``image`` is a
+    normalised image or ``None``; ``lease`` is :func:`normalise_lease` (with ``now_ms``);
+    ``ssh`` is :func:`parse_ssh_endpoint` of ``endpoints``.
+
+    The notebook ``token`` is kept (see the module docstring). Never raises.
+    """
+    source: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    instance: dict[str, Any] = {str(key): value for key, value in source.items()}
+    for name in _INSTANCE_STRINGS:
+        instance[name] = _str(source.get(name))
+    instance["create_at"] = _int(source.get("create_at"))
+    instance["update_at"] = _int(source.get("update_at"))
+    image = source.get("image")
+    instance["image"] = normalise_image(image) if isinstance(image, Mapping) else None
+    instance["action_progress"] = normalise_progress(source.get("action_progress"))
+    instance["lease"] = normalise_lease(source.get("lease"), now_ms=now_ms)
+    endpoints = source.get("endpoints")
+    if isinstance(endpoints, Mapping):
+        endpoints = [endpoints]
+    instance["endpoints"] = (
+        [dict(item) for item in endpoints if isinstance(item, Mapping)] if isinstance(endpoints, list) else []
+    )
+    instance["ssh"] = parse_ssh_endpoint(instance["endpoints"])
+    instance["volume"] = _dict_or_none(source.get("volume"))
+    if "pool" in source:
+        instance["pool"] = _dict_or_none(source.get("pool"))
+    return instance
+
+
+def is_settled(instance: Any) -> bool:
+    """Whether an instance (normalised or raw, or a bare status string) is not on its way somewhere.
+
+    Settled: a steady status (RUNNING, STOPPED, DELETED, FROZEN) or a failed one. Transitional
+    statuses are not settled. An unknown status is judged by its form: one ending in ``ING``
+    (``RESIZING``, ``RESTARTING``...) is taken as transitional, anything else as settled. A
+    missing status is not settled (the caller should look again).
+    """
+    if isinstance(instance, str):
+        status: str | None = instance
+    elif isinstance(instance, Mapping):
+        status = _str(instance.get("status"))
+    else:
+        status = None
+    if not status:
+        return False
+    status = status.strip().upper()
+    if status in TRANSITIONAL_STATUSES:
+        return False
+    if status in STEADY_STATUSES or status in FAILED_STATUSES:
+        return True
+    return not status.endswith("ING")
