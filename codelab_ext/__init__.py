@@ -10,11 +10,8 @@ from __future__ import annotations
 
 try:
     from ._version import __version__
-except ImportError:  # a source tree that was never built
-    import warnings
-
-    warnings.warn("Importing 'codelab_ext' outside a proper installation.", stacklevel=2)
-    __version__ = "dev"
+except ImportError:  # a source tree that was never built: no _version.py yet
+    __version__ = "0.0.0.dev0"
 
 #: the namespace of every REST route, shared with the tests and the frontend's request.ts
 NAMESPACE = "codelab"

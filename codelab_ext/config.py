@@ -114,11 +114,11 @@ class CodeLab(Configurable):
 
     @default("modelarts_endpoint")
     def _default_modelarts_endpoint(self) -> str:
-        return _env("CODELAB_MODELARTS_ENDPOINT") or default_modelarts_endpoint(self.region)
+        return (_env("CODELAB_MODELARTS_ENDPOINT") or default_modelarts_endpoint(self.region)).rstrip("/")
 
     @default("iam_endpoint")
     def _default_iam_endpoint(self) -> str:
-        return _env("CODELAB_IAM_ENDPOINT") or default_iam_endpoint(self.region)
+        return (_env("CODELAB_IAM_ENDPOINT") or default_iam_endpoint(self.region)).rstrip("/")
 
     @default("project_id")
     def _default_project_id(self) -> str:
@@ -138,6 +138,20 @@ class CodeLab(Configurable):
             return float(_env("CODELAB_EMULATOR_SPEED") or 1.0)
         except ValueError:
             return 1.0
+
+    def endpoints_for(self, region: str) -> tuple[str, str]:
+        """(ModelArts, IAM) base URLs for ``region``.
+
+        Endpoints set by the user are kept as they are; the public defaults follow the region, so
+        credentials stored for another region than ``c.CodeLab.region`` reach that region's endpoints.
+        """
+        modelarts, iam = self.modelarts_endpoint, self.iam_endpoint
+        if region != self.region:
+            if modelarts == default_modelarts_endpoint(self.region):
+                modelarts = default_modelarts_endpoint(region)
+            if iam == default_iam_endpoint(self.region):
+                iam = default_iam_endpoint(region)
+        return modelarts, iam
 
     @validate("modelarts_endpoint", "iam_endpoint")
     def _validate_endpoint(self, proposal):

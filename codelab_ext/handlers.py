@@ -284,9 +284,8 @@ class SshConfigHandler(CodeLabHandler):
         alias = validate_alias(query["alias"]) if query.get("alias") else None
         identity = validate_identity_file(query["identity_file"]) if query.get("identity_file") else None
         text = await self.service.ssh_config(iid, alias, identity)
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(text)
+        self.finish(text, set_content_type="text/plain; charset=UTF-8")
 
 
 class OpenAPIHandler(CodeLabHandler):
@@ -296,8 +295,10 @@ class OpenAPIHandler(CodeLabHandler):
     async def get(self) -> None:
         from importlib.resources import files
 
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish((files("codelab_ext") / "openapi.json").read_text(encoding="utf-8"))
+        self.finish(
+            (files("codelab_ext") / "openapi.json").read_text(encoding="utf-8"),
+            set_content_type="application/json; charset=UTF-8",
+        )
 
 
 def route_table() -> list[tuple[str, type[CodeLabHandler]]]:

@@ -79,24 +79,21 @@ class CodeLabService:
     def status(self) -> dict[str, Any]:
         from . import __version__
 
-        project_id = self.config.project_id or None
-        region = self.config.region
-        with self._lock:
-            client = self._client
-        if client is not None:
-            project_id = project_id or getattr(client, "_project_id", None)
         try:
             creds = self.resolve_credentials()
         except CredentialsError:
             creds = None
-        if creds is not None:
-            project_id = project_id or creds.project_id
-            region = creds.region or region
+        region = (creds.region if creds is not None else None) or self.config.region
+        project_id = self.config.project_id or (creds.project_id if creds is not None else None)
+        with self._lock:
+            client = self._client
+        if client is not None and not project_id:
+            project_id = getattr(client, "_project_id", None)
         return {
             "version": __version__,
             "region": region,
             "project_id": project_id,
-            "modelarts_endpoint": self.config.modelarts_endpoint,
+            "modelarts_endpoint": self.config.endpoints_for(region)[0],
             "emulator": self.emulator is not None,
             "credentials": self.credentials_status(),
         }
@@ -104,12 +101,15 @@ class CodeLabService:
     def _make_client(self, creds):
         from .modelarts import ModelArtsClient
 
+        region = creds.region or self.config.region
+        modelarts_endpoint, iam_endpoint = self.config.endpoints_for(region)
+        # the client takes the credentials' own project id only when it belongs to this region
         return ModelArtsClient(
             creds,
-            region=creds.region or self.config.region,
-            modelarts_endpoint=self.config.modelarts_endpoint,
-            iam_endpoint=self.config.iam_endpoint,
-            project_id=self.config.project_id or creds.project_id or None,
+            region=region,
+            modelarts_endpoint=modelarts_endpoint,
+            iam_endpoint=iam_endpoint,
+            project_id=self.config.project_id or None,
             timeout=self.config.request_timeout,
             max_retries=self.config.max_retries,
         )
