@@ -23,12 +23,11 @@ from tornado.iostream import StreamClosedError
 
 from . import NAMESPACE
 from .errors import CodeLabError, ThrottledError, ValidationError
+from .ssh import validate_alias, validate_identity_file
 from .validation import (
     parse_json_object,
-    validate_alias,
     validate_credentials,
     validate_id,
-    validate_identity_file,
     validate_image_filters,
     validate_lease,
     validate_open,

@@ -18,7 +18,6 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,4}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9]{8,128}$")
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
-_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 HOUR_MS = 3_600_000
 MIN_LEASE_MS = HOUR_MS
@@ -209,26 +208,6 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
     if region:
         out["region"] = validate_region(region)
     return out
-
-
-def validate_alias(value: Any, field: str = "alias") -> str:
-    if not isinstance(value, str) or not _ALIAS_RE.match(value):
-        raise ValidationError(
-            f"'{field}' must start with a letter or digit and use only letters, digits, '.', '-' or '_'.",
-            field=field,
-        )
-    return value
-
-
-def validate_identity_file(value: Any, field: str = "identity_file") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"'{field}' must be a file path.", field=field)
-    value = value.strip()
-    if len(value) > 1024 or _has_control(value) or any(ch in value for ch in "\"'%"):
-        raise ValidationError(
-            f"'{field}' must be a path without quotes, '%' or control characters.", field=field
-        )
-    return value
 
 
 IMAGE_FILTERS = ("type", "name", "arch", "category")

@@ -17,7 +17,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# every CodeLab instance logs in as ma-user: the SSH end-to-end test does too
-id ma-user >/dev/null 2>&1 || $SUDO useradd -m -s /bin/sh ma-user
+# every CodeLab instance logs in as ma-user: the SSH end-to-end test does too. sshd (UsePAM no)
+# refuses key logins to a locked account ('!' password), useradd's default: '*' is "no password".
+id ma-user >/dev/null 2>&1 || $SUDO useradd -m -s /bin/sh -p '*' ma-user
+$SUDO usermod -p '*' ma-user
 $SUDO mkdir -p /run/sshd
 echo "system packages ready: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), $(ssh -V 2>&1)"

@@ -371,6 +371,7 @@ async def test_events_stream_every_step_to_two_subscribers_with_one_poller(
 ):
     emulator.set_speed(0)  # the test moves the emulated clock itself
     code, inst, _ = await api("POST", "open", {})
+    assert code == 200, inst
     iid = inst["id"]
     path = f"{jp_base_url}{NAMESPACE}/instances/{iid}/events"
     streams = [await SSEStream(jp_http_port, path, jp_auth_header).open() for _ in range(2)]
@@ -411,6 +412,7 @@ async def test_events_stop_polling_when_nobody_listens(
     api, emulator, jp_http_port, jp_base_url, jp_auth_header, jp_serverapp
 ):
     code, inst, _ = await api("POST", "open", {})
+    assert code == 200, inst
     await wait_running(api, inst["id"])
     path = f"{jp_base_url}{NAMESPACE}/instances/{inst['id']}/events"
     stream = await SSEStream(jp_http_port, path, jp_auth_header).open()

@@ -57,7 +57,9 @@ async def test_every_route_refuses_anonymous_callers(jp_fetch, path, handler):
         body = "{}" if method in ("POST", "PUT", "PATCH") else None
         # When an anonymous caller (no token, no cookie) calls it
         with pytest.raises(HTTPClientError) as info:
-            await jp_fetch(NAMESPACE, *path.split("/"), method=method, body=body, headers={"Authorization": ""})
+            await jp_fetch(
+                NAMESPACE, *path.split("/"), method=method, body=body, headers={"Authorization": ""}
+            )
         # Then it is refused before any handler code runs
         assert info.value.code in (401, 403), (method, path, info.value.code)
 

@@ -1,0 +1,721 @@
+"""SSH access to a CodeLab instance: an OpenSSH config block, a one-line command, and a managed install.
+
+Everything written into an OpenSSH configuration comes either from the cloud (host, port, user, key pair
+names, instance and image names) or from the user (alias, identity file). None of it is trusted: each value
+is validated against a strict grammar *before* it is written, so that no value can ever add a directive
+(newlines, carriage returns, Unicode line separators, NUL, spaces or ``=`` splitting a value, quotes,
+``%`` tokens, ``${VAR}`` expansions, options smuggled as ``-oProxyCommand=...``). A value that does not fit
+raises :class:`~codelab_ext.errors.ValidationError` naming the field; nothing is silently rewritten except
+the host, which is lower-cased (host names are case-insensitive; ``ssh -G`` reports them lower-case).
+
+Policies:
+
+* **Identity file.** The ``identity_file`` given by the user wins; otherwise ``~/.ssh/<key pair>.pem`` for the
+  first key pair the instance lists (ModelArts hands out ECS key pairs as ``KeyPair-xxxx.pem``); with neither,
+  no ``IdentityFile``/``IdentitiesOnly`` is written at all, so ``ssh`` falls back to the agent and the user's
+  default keys (a guessed ``~/.ssh/id_ed25519`` would hide the keys that might work).
+* **Quoting.** Paths made only of ``A-Z a-z 0-9 / . _ ~ + - : @ ,`` are written bare; other printable paths
+  (spaces, ``#``, ``=``, non-ASCII letters, ...) are written in double quotes. Characters that have a meaning
+  inside a quoted OpenSSH argument or in expansion are refused: ``"``, ``'``, ``%``, ``$``, control and
+  format characters, line/paragraph separators, and a backslash before a backslash, a space or the end of
+  the path (a lone backslash, as in ``C:\\Users\\me\\key.pem``, is kept as is).
+* **Include placement.** ``~/.ssh/config`` gets one line, ``Include config.d/codelab``, as its very first line
+  (after a UTF-8 byte order mark, if any): an ``Include`` below a ``Host``/``Match`` line would only apply to
+  that block. OpenSSH resolves a relative ``Include`` of a user configuration against ``~/.ssh`` of the
+  *passwd* home directory; when the home being written is a different directory (``$HOME`` pointing
+  elsewhere, a test), the absolute path is written instead, so the line always names the file written.
+* **Symlinks.** A symlinked ``~/.ssh/config`` (or ``config.d/codelab``) is followed: its target is rewritten
+  atomically in its own directory and the link is kept. A dangling link is refused with a clear message.
+* **Managed block.** ``~/.ssh/config.d/codelab`` holds one block between
+  ``# >>> codelab_ext managed block >>>`` and ``# <<< codelab_ext managed block <<<``; a new install replaces
+  that block and keeps every other line of the file. One alias per region means one block: installing the
+  config of another region replaces the previous one.
+
+Files are written atomically (temporary file in the same directory, ``fsync``, ``os.replace``, directory
+``fsync``) with mode 0600, or the existing file's mode when it is stricter; directories are created 0700.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import ipaddress
+import os
+import re
+import shlex
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import CodeLabError, ValidationError
+
+try:  # POSIX only: rendering works everywhere; the install locks and consults passwd where it can.
+    import fcntl
+    import pwd
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+    pwd = None  # type: ignore[assignment]
+
+__all__ = [
+    "DEFAULT_USER",
+    "MANAGED_BEGIN",
+    "MANAGED_END",
+    "NoSshEndpointError",
+    "default_alias",
+    "install_ssh_config",
+    "managed_config_path",
+    "render_ssh_config",
+    "ssh_command",
+    "uninstall_ssh_config",
+    "validate_alias",
+    "validate_host",
+    "validate_identity_file",
+    "validate_key_pair_name",
+    "validate_port",
+    "validate_user",
+]
+
+#: The login user of every CodeLab instance (modelarts-api.md §4).
+DEFAULT_USER = "ma-user"
+
+MANAGED_BEGIN = "# >>> codelab_ext managed block >>>"
+MANAGED_END = "# <<< codelab_ext managed block <<<"
+
+#: Where the managed block lives, relative to ``~/.ssh``.
+MANAGED_RELPATH = "config.d/codelab"
+
+_ALIAS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+_REGION_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
+_KEY_PAIR_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}", re.ASCII)
+_PORT_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
+_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.ASCII)
+_BARE_PATH_RE = re.compile(r"[A-Za-z0-9/._~+:@,-]+", re.ASCII)
+_PATH_FORBIDDEN = frozenset("\"'%$")
+_MAX_PATH = 1024
+_MAX_COMMENT = 120
+
+
+class NoSshEndpointError(CodeLabError):
+    """The instance has no SSH endpoint (its image does not offer SSH): answered as 404."""
+
+    status = 404
+
+
+# ----------------------------------------------------------------------------------------------------
+# validation
+
+
+def _describe(value: object) -> str:
+    """A short, printable rendering of a refused value for error messages (never the raw control chars)."""
+    text = ascii(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate_alias(alias: object) -> str:
+    """Return ``alias`` if it is a usable ``Host`` name: 1-64 of ``A-Z a-z 0-9 - _ .``, letter or digit first.
+
+    Pattern characters (``*``, ``?``, ``!``), spaces and everything else are refused, so the alias is always
+    one literal host name and can be typed as ``ssh <alias>`` without being read as an option.
+    """
+    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias):
+        raise ValidationError(
+            f"alias {_describe(alias)} is not valid: use 1-64 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit",
+            field="alias",
+        )
+    return alias
+
+
+def default_alias(region: str) -> str:
+    """The alias used when none is given: ``codelab-<region>``, stable per region (``codelab-cn-north-4``)."""
+    if (
+        not isinstance(region, str)
+        or not region.isascii()
+        or not _REGION_RE.fullmatch(region.lower())
+        or len(region) > 48
+    ):
+        raise ValidationError(f"region {_describe(region)} is not a valid region id", field="region")
+    return validate_alias(f"codelab-{region.lower()}")
+
+
+def validate_host(host: object, *, field: str = "ssh.host") -> str:
+    """Return the host, lower-cased, if it is a DNS name, an IPv4 address or an IPv6 literal.
+
+    DNS names: labels of ``a-z 0-9 - _`` (1-63, no leading/trailing ``-``), 253 characters at most, an
+    optional trailing dot, and not all-numeric at the end (the resolver would read ``1.2.3`` as an address).
+    IPv6: plain or in brackets (``[::1]`` is written ``::1``); zone ids (``fe80::1%eth0``) are refused since
+    ``%`` starts an OpenSSH token.
+    """
+    if not isinstance(host, str) or not host:
+        raise ValidationError(f"{field} is missing or not a string: {_describe(host)}", field=field)
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in candidate:
+        if "%" not in candidate and candidate.isascii():
+            try:
+                ipaddress.IPv6Address(candidate)
+            except ValueError:
+                pass
+            else:
+                return candidate.lower()
+        raise ValidationError(f"{field} {_describe(host)} is not a valid IPv6 address", field=field)
+    if host != candidate:
+        raise ValidationError(f"{field} {_describe(host)} is not a valid host name", field=field)
+    if not host.isascii():
+        raise ValidationError(
+            f"{field} {_describe(host)} is not a valid host name (only ASCII letters, digits, '-', '_', '.')",
+            field=field,
+        )
+    lowered = host.lower()
+    try:
+        ipaddress.IPv4Address(lowered)
+        return lowered
+    except ValueError:
+        pass
+    name = lowered[:-1] if lowered.endswith(".") else lowered
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise ValidationError(
+            f"{field} {_describe(host)} is not a valid host name, IPv4 or IPv6 address",
+            field=field,
+        )
+    return lowered
+
+
+def validate_port(port: object, *, field: str = "ssh.port") -> int:
+    """Return the port as an ``int`` in 1..65535 (an ``int``, or a string of ASCII digits)."""
+    value: int | None = None
+    if isinstance(port, int) and not isinstance(port, bool):
+        value = port
+    elif isinstance(port, str) and _PORT_RE.fullmatch(port):
+        value = int(port)
+    if value is None or not 1 <= value <= 65535:
+        raise ValidationError(f"{field} {_describe(port)} is not a port number (1-65535)", field=field)
+    return value
+
+
+def validate_user(user: object, *, field: str = "ssh.user") -> str:
+    """Return the login user if it matches ``[a-z_][a-z0-9_-]*`` (32 characters at most)."""
+    if not isinstance(user, str) or not _USER_RE.fullmatch(user):
+        raise ValidationError(
+            f"{field} {_describe(user)} is not a valid user name ([a-z_][a-z0-9_-]*, at most 32 characters)",
+            field=field,
+        )
+    return user
+
+
+def validate_key_pair_name(name: object, *, field: str = "ssh.key_pair_names") -> str:
+    """The key pair name if it is one safe name: 1-64 of ``A-Z a-z 0-9 . _ -``, not led by ``.``/``-``."""
+    if not isinstance(name, str) or not _KEY_PAIR_RE.fullmatch(name):
+        raise ValidationError(
+            f"{field} entry {_describe(name)} is not a valid key pair name "
+            "(letters, digits, '.', '_', '-'; at most 64)",
+            field=field,
+        )
+    return name
+
+
+def _validate_path(path: object, *, field: str) -> str:
+    """Check a path bound for an OpenSSH argument (see the module docstring for the policy)."""
+    if not isinstance(path, str) or not path:
+        raise ValidationError(f"{field} must be a non-empty path", field=field)
+    if len(path) > _MAX_PATH:
+        raise ValidationError(f"{field} is longer than {_MAX_PATH} characters", field=field)
+    for index, char in enumerate(path):
+        if not char.isprintable():
+            raise ValidationError(
+                f"{field} {_describe(path)} contains a control or separator character ({char!a})",
+                field=field,
+            )
+        if char in _PATH_FORBIDDEN:
+            raise ValidationError(
+                f"{field} {_describe(path)} contains {char!r}: quotes, '%' tokens and '$' expansions are "
+                "not allowed",
+                field=field,
+            )
+        if char == "\\" and (index + 1 == len(path) or path[index + 1] in "\\ "):
+            raise ValidationError(
+                f"{field} {_describe(path)} has a backslash OpenSSH would read as an escape; "
+                "use forward slashes",
+                field=field,
+            )
+    return path
+
+
+def validate_identity_file(path: object) -> str:
+    """Return the identity file path given by the user if it can be written safely (see module policy)."""
+    return _validate_path(path, field="identity_file")
+
+
+def _config_argument(path: str) -> str:
+    """A validated path as one OpenSSH config argument: bare when plain, else in double quotes."""
+    return path if _BARE_PATH_RE.fullmatch(path) else f'"{path}"'
+
+
+def _comment_text(value: object, default: str = "?") -> str:
+    """Cloud text made safe for a ``#`` comment: printable characters only, shortened."""
+    if value is None or value == "":
+        return default
+    text = "".join(char if char.isprintable() else "?" for char in str(value))
+    return text if len(text) <= _MAX_COMMENT else text[: _MAX_COMMENT - 3] + "..."
+
+
+# ----------------------------------------------------------------------------------------------------
+# the endpoint of an instance
+
+
+def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[str]]:
+    """Validated ``(host, port, user, key_pair_names)`` of an instance, or the error explaining why not."""
+    if not isinstance(instance, Mapping):
+        raise ValidationError("instance must be a mapping", field="instance")
+    ssh = instance.get("ssh")
+    if not ssh:
+        image = instance.get("image") if isinstance(instance.get("image"), Mapping) else {}
+        image_text = f"image {_comment_text(image.get('name'))}" if image.get("name") else "its image"
+        raise NoSshEndpointError(
+            f"Instance {_comment_text(instance.get('name') or instance.get('id'), 'this instance')} has no "
+            f"SSH endpoint: {image_text} does not offer SSH (pick an image that lists SSH)."
+        )
+    if not isinstance(ssh, Mapping):
+        raise ValidationError("ssh endpoint of the instance is malformed", field="ssh")
+    host = validate_host(ssh.get("host"))
+    port = None if ssh.get("port") is None else validate_port(ssh.get("port"))
+    user = DEFAULT_USER if ssh.get("user") in (None, "") else validate_user(ssh.get("user"))
+    names = ssh.get("key_pair_names") or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, Sequence):
+        raise ValidationError("ssh.key_pair_names must be a list", field="ssh.key_pair_names")
+    return host, port, user, list(names)
+
+
+def _identity(key_pair_names: list[str], identity_file: str | None) -> str | None:
+    """The identity file to use (validated), or None to let ssh use the agent and default keys."""
+    if identity_file is not None:
+        return validate_identity_file(identity_file)
+    if key_pair_names:
+        name = validate_key_pair_name(key_pair_names[0])
+        return f"~/.ssh/{name}" if name.lower().endswith(".pem") else f"~/.ssh/{name}.pem"
+    return None
+
+
+def _utc_stamp(now: _dt.datetime | None) -> str:
+    moment = now or _dt.datetime.now(_dt.timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render_ssh_config(
+    instance: Mapping[str, Any],
+    *,
+    region: str,
+    alias: str | None = None,
+    identity_file: str | None = None,
+    now: _dt.datetime | None = None,
+    server_alive_interval: int = 60,
+) -> str:
+    """Render the OpenSSH ``Host`` block of an instance (text ending in a newline).
+
+    ``alias`` defaults to :func:`default_alias` of ``region``. Raises :class:`NoSshEndpointError` (404) when
+    the instance has no SSH endpoint and :class:`ValidationError` (400, ``field`` set) for any value that
+    does not fit its grammar. The result never holds a line other than its comments and these directives::
+
+        # CodeLab instance <name> (<id>), image <name>:<tag>; generated by codelab_ext at <UTC ISO time>
+        Host <alias>
+            HostName <host>
+            Port <port>
+            User ma-user
+            IdentityFile <path>
+            IdentitiesOnly yes
+            StrictHostKeyChecking no
+            UserKnownHostsFile /dev/null
+            ServerAliveInterval 60
+            ServerAliveCountMax 3
+            LogLevel ERROR
+
+    ``Port`` is left out when the endpoint has none (OpenSSH then uses 22); ``IdentityFile`` and
+    ``IdentitiesOnly`` are left out when there is neither an ``identity_file`` nor a key pair name.
+    Host keys change whenever an instance restarts, hence no host key checking (Huawei's own advice).
+    """
+    chosen_alias = validate_alias(alias) if alias is not None else default_alias(region)
+    host, port, user, key_pair_names = _endpoint(instance)
+    identity = _identity(key_pair_names, identity_file)
+    if (
+        not isinstance(server_alive_interval, int)
+        or isinstance(server_alive_interval, bool)
+        or not 0 <= server_alive_interval <= 86400
+    ):
+        raise ValidationError(
+            "server_alive_interval must be an integer number of seconds (0-86400)",
+            field="server_alive_interval",
+        )
+
+    image = instance.get("image") if isinstance(instance.get("image"), Mapping) else {}
+    image_text = _comment_text(image.get("name"), "unknown image")
+    if image.get("tag"):
+        image_text += ":" + _comment_text(image.get("tag"))
+    header = (
+        f"# CodeLab instance {_comment_text(instance.get('name'), 'unnamed')} "
+        f"({_comment_text(instance.get('id'))}), image {image_text}; "
+        f"generated by codelab_ext at {_utc_stamp(now)}"
+    )
+    lines = [header, f"Host {chosen_alias}", f"    HostName {host}"]
+    if port is not None:
+        lines.append(f"    Port {port}")
+    lines.append(f"    User {user}")
+    if identity is not None:
+        lines += [f"    IdentityFile {_config_argument(identity)}", "    IdentitiesOnly yes"]
+    else:
+        lines.append("    # no key pair listed for this instance: ssh tries the agent and your default keys")
+    lines += [
+        "    StrictHostKeyChecking no",
+        "    UserKnownHostsFile /dev/null",
+        f"    ServerAliveInterval {server_alive_interval}",
+        "    ServerAliveCountMax 3",
+        "    LogLevel ERROR",
+    ]
+    text = "\n".join(lines) + "\n"
+    # Belt and braces: the validators above make this unreachable.
+    if any(not char.isprintable() for char in text.replace("\n", "")):  # pragma: no cover
+        raise ValidationError("refusing to render an SSH config holding control characters", field="ssh")
+    return text
+
+
+def ssh_command(
+    instance: Mapping[str, Any],
+    *,
+    alias: str | None = None,
+    identity_file: str | None = None,
+) -> str:
+    """A one-line shell command that logs into the instance, quoted with :func:`shlex.quote`.
+
+    Without ``alias``: ``ssh -i <key> -p <port> -o IdentitiesOnly=yes -o StrictHostKeyChecking=no
+    -o UserKnownHostsFile=/dev/null ma-user@<host>`` (``-i``/``IdentitiesOnly`` only when an identity is
+    known, as in :func:`render_ssh_config`). With ``alias`` (the config is installed): ``ssh <alias>``, plus
+    ``-i <key>`` when ``identity_file`` is given. The endpoint is validated in both cases, so the command is
+    only offered for an instance that has a usable SSH endpoint.
+    """
+    host, port, user, key_pair_names = _endpoint(instance)
+    if alias is not None:
+        words = ["ssh"]
+        if identity_file is not None:
+            words += ["-i", _shell_path(validate_identity_file(identity_file))]
+        words.append(shlex.quote(validate_alias(alias)))
+        return " ".join(words)
+    identity = _identity(key_pair_names, identity_file)
+    words = ["ssh"]
+    if identity is not None:
+        words += ["-i", _shell_path(identity)]
+    if port is not None:
+        words += ["-p", str(port)]
+    if identity is not None:
+        words += ["-o", "IdentitiesOnly=yes"]
+    words += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    words.append(shlex.quote(f"{user}@{host}"))
+    return " ".join(words)
+
+
+def _shell_path(path: str) -> str:
+    """A path as one shell word; a leading ``~/`` stays unquoted so the shell expands it (ssh would too)."""
+    if path.startswith("~/") and len(path) > 2:
+        return "~/" + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# install / uninstall
+
+
+def _home(home: str | os.PathLike[str] | None) -> Path:
+    path = Path(os.path.expanduser("~") if home is None else os.fspath(home)).expanduser()
+    if not path.is_absolute():
+        raise ValidationError(f"home directory {_describe(str(path))} is not an absolute path", field="home")
+    if not path.is_dir():
+        raise CodeLabError(f"home directory {path} does not exist", status=500)
+    return path
+
+
+def managed_config_path(home: str | os.PathLike[str] | None = None) -> Path:
+    """``<home>/.ssh/config.d/codelab``: the file holding the managed block."""
+    return _home(home) / ".ssh" / MANAGED_RELPATH
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _passwd_home() -> Path | None:
+    """The home directory OpenSSH uses for ``~`` (the passwd entry, not ``$HOME``), None if unknown."""
+    if pwd is None:  # pragma: no cover - Windows
+        return None
+    try:
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry
+        return None
+
+
+def _include_arguments(home: Path) -> tuple[str, set[str]]:
+    """(the argument our ``Include`` line uses, every spelling that names the same file)."""
+    absolute = str(home / ".ssh" / MANAGED_RELPATH)
+    spellings = {MANAGED_RELPATH, "~/.ssh/" + MANAGED_RELPATH, absolute}
+    passwd_home = _passwd_home()
+    if passwd_home is not None and os.path.realpath(passwd_home) == os.path.realpath(home):
+        return MANAGED_RELPATH, spellings
+    _validate_path(absolute, field="home")
+    if any(char in absolute for char in "*?[]\\"):
+        raise ValidationError(
+            f"home directory {home} holds glob characters OpenSSH's Include would expand", field="home"
+        )
+    return _config_argument(absolute), spellings
+
+
+def _owner_of(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_uid, info.st_gid
+
+
+def _ensure_dir(path: Path) -> None:
+    """Create ``path`` with mode 0700 (owned like its parent when running as root) unless it exists."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:  # there already, possibly created a moment ago by a concurrent install
+        if path.is_dir():
+            return
+        raise CodeLabError(f"{path} exists and is not a directory", status=500) from None
+    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    if _is_root():
+        os.chown(path, *_owner_of(path.parent))
+
+
+def _write_target(path: Path) -> Path:
+    """The file to write for ``path``: itself, or the target of a symlink (a dangling link is refused)."""
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if not target.is_file():
+        raise CodeLabError(
+            f"{path} is a symlink to {target}, which is not an existing file; "
+            "refusing to write through it (fix the link or remove it)",
+            status=409,
+        )
+    return target
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, ``os.replace``, dir fsync.
+
+    Mode 0600, or the existing file's permissions when they are stricter; an existing file's owner is kept
+    (and a new file is owned like its directory) when running as root.
+    """
+    mode = 0o600
+    owner: tuple[int, int] | None = None
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if _is_root():
+            owner = _owner_of(path.parent)
+    else:
+        existing = stat.S_IMODE(info.st_mode) & 0o600
+        mode = existing if existing & 0o400 else 0o600
+        owner = (info.st_uid, info.st_gid)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)
+            if owner is not None and _is_root():
+                os.fchown(handle.fileno(), *owner)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    if fcntl is None:  # pragma: no cover - Windows: no directory fsync
+        return
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise concurrent installs/uninstalls of the same home (flock on the directory itself)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _split_lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True) if text else []
+
+
+def _find_block(lines: list[str], path: Path) -> tuple[int, int] | None:
+    """Indexes of the begin and end marker lines of the managed block, None without one."""
+    begins = [i for i, line in enumerate(lines) if line.rstrip() == MANAGED_BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.rstrip() == MANAGED_END]
+    if not begins and not ends:
+        return None
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        raise CodeLabError(
+            f"{path} holds a damaged codelab_ext managed block ({len(begins)} begin and {len(ends)} end "
+            "markers); remove it by hand and try again",
+            status=409,
+        )
+    return begins[0], ends[0]
+
+
+def _check_block(block: str) -> str:
+    if not isinstance(block, str) or not block.strip():
+        raise ValidationError("the SSH config block to install is empty", field="block")
+    if "\0" in block or "\r" in block:
+        raise ValidationError("the SSH config block holds NUL or carriage return characters", field="block")
+    if any(line.rstrip() in (MANAGED_BEGIN, MANAGED_END) for line in block.splitlines()):
+        raise ValidationError(
+            "the SSH config block must not contain the managed block markers", field="block"
+        )
+    return block if block.endswith("\n") else block + "\n"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return ""
+
+
+def _config_lines(data: bytes) -> list[bytes]:
+    return data.splitlines(keepends=True)
+
+
+_DIRECTIVE_RE = re.compile(rb"[ \t]*([A-Za-z]+)(?:[ \t]*=[ \t]*|[ \t]+)(.*)")
+
+
+def _include_present(data: bytes, spellings: set[str]) -> bool:
+    """Whether ``data`` already includes our file from its top level (before any ``Host``/``Match``)."""
+    wanted = {spelling.encode("utf-8", "surrogateescape") for spelling in spellings}
+    for raw in _config_lines(data):
+        match = _DIRECTIVE_RE.fullmatch(raw.removeprefix(b"\xef\xbb\xbf").rstrip())
+        if match is None:
+            continue
+        keyword = match.group(1).lower()
+        if keyword in (b"host", b"match"):
+            return False
+        if keyword == b"include" and {arg.strip(b'"') for arg in match.group(2).split()} & wanted:
+            return True
+    return False
+
+
+def _our_include_lines(home: Path) -> set[bytes]:
+    """Every ``Include`` line this module may have written for ``home`` (relative and absolute forms)."""
+    absolute = str(home / ".ssh" / MANAGED_RELPATH)
+    forms = {MANAGED_RELPATH, absolute, _config_argument(absolute)}
+    return {f"Include {form}".encode("utf-8", "surrogateescape") for form in forms}
+
+
+def install_ssh_config(block: str, *, home: str | os.PathLike[str] | None = None) -> Path:
+    """Install ``block`` (from :func:`render_ssh_config`) for ``ssh <alias>``; return the managed file's path.
+
+    Writes the block between the managed markers into ``<home>/.ssh/config.d/codelab`` (replacing the
+    previous managed block, keeping every other line) and adds one ``Include`` line at the top of
+    ``<home>/.ssh/config`` unless the file already includes it at top level. Every other byte of
+    ``~/.ssh/config`` is kept. ``home`` defaults to ``~`` (``$HOME``). Idempotent: a second run with the same
+    block changes nothing.
+    """
+    text = _check_block(block)
+    home_path = _home(home)
+    include_argument, spellings = _include_arguments(home_path)
+    ssh_dir = home_path / ".ssh"
+    _ensure_dir(ssh_dir)
+    managed = ssh_dir / MANAGED_RELPATH
+    _ensure_dir(managed.parent)
+    with _locked(managed.parent):
+        target = _write_target(managed)
+        current = _read_text(target)
+        lines = _split_lines(current)
+        wrapped = [f"{MANAGED_BEGIN}\n", *_split_lines(text), f"{MANAGED_END}\n"]
+        found = _find_block(lines, target)
+        if found is None:
+            if lines and not lines[-1].endswith(("\n", "\r")):
+                lines[-1] += "\n"
+            new_lines = [*lines, *wrapped]
+        else:
+            begin, end = found
+            new_lines = [*lines[:begin], *wrapped, *lines[end + 1 :]]
+        updated = "".join(new_lines)
+        if updated != current:
+            _atomic_write(target, updated.encode("utf-8", "surrogateescape"))
+
+        config = _write_target(ssh_dir / "config")
+        data = config.read_bytes() if config.exists() else b""
+        if not _include_present(data, spellings):
+            bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
+            rest = data[len(bom) :]
+            first = _config_lines(rest)[:1]
+            eol = b"\r\n" if first and first[0].endswith(b"\r\n") else b"\n"
+            line = f"Include {include_argument}".encode("utf-8", "surrogateescape") + eol
+            _atomic_write(config, bom + line + rest)
+    return managed
+
+
+def uninstall_ssh_config(home: str | os.PathLike[str] | None = None) -> bool:
+    """Remove the managed block (and the file, when nothing else is left in it) and our ``Include`` line.
+
+    Returns True when something was removed. Lines of ``~/.ssh/config`` other than the ``Include`` line that
+    :func:`install_ssh_config` writes are kept byte for byte.
+    """
+    home_path = _home(home)
+    ssh_dir = home_path / ".ssh"
+    managed = ssh_dir / MANAGED_RELPATH
+    if not managed.parent.is_dir():
+        return _remove_include(home_path)
+    with _locked(managed.parent):
+        return _remove_block(managed) | _remove_include(home_path)
+
+
+def _remove_block(managed: Path) -> bool:
+    """Take the managed block out of ``managed``; delete the file when nothing else is left in it."""
+    if not (managed.exists() or managed.is_symlink()):
+        return False
+    target = _write_target(managed)
+    lines = _split_lines(_read_text(target))
+    found = _find_block(lines, target)
+    if found is None:
+        return False
+    begin, end = found
+    remaining = "".join([*lines[:begin], *lines[end + 1 :]])
+    if remaining.strip():
+        _atomic_write(target, remaining.encode("utf-8", "surrogateescape"))
+    else:
+        target.unlink()
+    return True
+
+
+def _remove_include(home: Path) -> bool:
+    """Drop the ``Include`` line(s) :func:`install_ssh_config` writes from ``~/.ssh/config``."""
+    config_path = home / ".ssh" / "config"
+    if not (config_path.exists() or config_path.is_symlink()):
+        return False
+    config = _write_target(config_path)
+    data = config.read_bytes()
+    bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
+    lines = _config_lines(data[len(bom) :])
+    ours = _our_include_lines(home)
+    kept = [line for line in lines if line.rstrip(b"\r\n") not in ours]
+    if len(kept) == len(lines):
+        return False
+    _atomic_write(config, bom + b"".join(kept))
+    return True
