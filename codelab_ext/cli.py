@@ -1,0 +1,1384 @@
+"""``jupyter codelab <verb>``: the CodeLab extension's command line (design.md §4).
+
+Verbs: ``login``, ``logout``, ``status``, ``images``, ``open``, ``list``, ``show``, ``start``, ``stop``,
+``extend``, ``ssh-config``, ``emulator`` and ``demo``. They use the same configuration
+(:class:`~codelab_ext.config.CodeLab`, environment variables included), credential sources, validation
+rules, client and poll policy as the server extension.
+
+Output contract: results on stdout (``--json`` gives machine-readable JSON where it fits); prompts,
+progress of ``open --json`` and errors on stderr. An error is **one line** ``error: ...`` on stderr
+(no traceback unless ``--debug``) with one of the exit codes below. The secret key, security tokens and
+passwords are never printed or logged; the notebook token is printed only as part of the instance URL
+at the end of ``open``, for the user's own terminal.
+
+Start-up stays fast: this module imports only the standard library at import time. ``--help`` and
+``status`` (without ``--check``) never import tornado, the Jupyter server or ``requests``; verbs that
+talk to the cloud import the client when they run.
+
+``--json`` prints instances as the REST API does (``GET instances/{id}``): the notebook token only
+inside ``url``, the ``token`` field null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+if TYPE_CHECKING:  # imported lazily at run time (fast start)
+    from .config import CodeLab
+    from .credentials import Credentials
+    from .modelarts import ModelArtsClient
+
+log = logging.getLogger("codelab_ext.cli")
+
+PROG = "jupyter codelab"
+
+#: success (for ``open``: the instance is RUNNING)
+EXIT_OK = 0
+#: a local problem: bad input, configuration, a file that cannot be written, no such image, ...
+EXIT_ERROR = 1
+#: the cloud (or the emulator) refused or failed: credentials, network, upstream errors
+EXIT_UPSTREAM = 2
+#: a confirmation was needed and not given (answered no, or stdin is not a terminal and no ``--yes``)
+EXIT_NOT_CONFIRMED = 3
+#: ``open`` (or ``start --wait``): the instance failed to start (its ``fail_reason`` is printed)
+EXIT_INSTANCE_FAILED = 4
+#: ``open``: the instance was still starting when ``--max-wait`` ran out (it keeps starting)
+EXIT_STILL_STARTING = 5
+#: the command line itself is wrong (unknown verb or flag, bad value)
+EXIT_USAGE = 64
+#: interrupted with Ctrl-C (SIGINT)
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    success (open: the instance is RUNNING)
+  1    local error (bad input, configuration, files)
+  2    cloud error (credentials refused, endpoint unreachable, upstream error)
+  3    confirmation needed and not given (use --yes in scripts)
+  4    the instance failed to start (its fail_reason is printed)
+  5    open --max-wait ran out while the instance was still starting
+  64   wrong command line
+  130  interrupted (Ctrl-C); an instance being opened is left as it is
+"""
+
+HOUR_MS = 3_600_000
+STEADY_STOPPED = ("STOPPED", "DELETED", "FROZEN")
+#: consecutive failed polls tolerated by ``open`` before giving up (the client retries each one too)
+MAX_POLL_FAILURES = 5
+
+
+class CliError(Exception):
+    """A failure of the command line itself, with its exit code (the message is one line)."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class UsageError(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_USAGE)
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 64 instead of usage dumps and exit 2.
+
+    Abbreviated flags are refused: ``demo`` and ``emulator`` pass unknown flags on, and ``--time`` must
+    reach JupyterLab rather than become ``--timeout``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """The global flags, accepted before and after the verb.
+
+    The copy attached to each verb uses ``SUPPRESS`` defaults so that a flag given before the verb is
+    not overwritten by the verb parser's default.
+    """
+    default: Any = argparse.SUPPRESS if suppress else None
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("global options")
+    group.add_argument("--region", default=default, help="region id (default: CODELAB_REGION or cn-north-4)")
+    group.add_argument(
+        "--endpoint",
+        default=default,
+        metavar="URL",
+        help="ModelArts base URL (default: CODELAB_MODELARTS_ENDPOINT or the region's public endpoint)",
+    )
+    group.add_argument(
+        "--iam-endpoint",
+        default=default,
+        metavar="URL",
+        help="IAM base URL (default: CODELAB_IAM_ENDPOINT or the region's public endpoint)",
+    )
+    group.add_argument(
+        "--credentials-file",
+        default=default,
+        metavar="PATH",
+        help="where login stores the keys (default: CODELAB_CREDENTIALS_FILE or <jupyter data dir>/codelab/)",
+    )
+    group.add_argument(
+        "--timeout",
+        default=default,
+        type=_positive_float,
+        metavar="SECONDS",
+        help="per-request timeout (default 30)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        "--debug",
+        dest="debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="DEBUG logging and tracebacks on stderr (secrets are never logged)",
+    )
+    return parent
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+
+
+def build_parser() -> _Parser:
+    """The argparse tree of every verb."""
+    from . import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description=textwrap.fill(
+            "Open and manage your free Huawei Cloud ModelArts CodeLab instance from a terminal: sign in, "
+            "pick an image, watch it start, extend its lease, connect over SSH.",
+            width=88,
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common_options(suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"codelab_ext {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    common = _common_options(suppress=True)
+
+    def verb(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        return verbs.add_parser(
+            name,
+            help=help_text,
+            description=textwrap.fill(description or help_text, width=88),
+            parents=[common],
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = verb(
+        "login",
+        "store Huawei Cloud keys for the extension (checked against the cloud first)",
+        "Prompt for the access key, the secret key (without echo), an optional security token, the region "
+        "and the project id, check them against the cloud, then store them (mode 0600) where the server "
+        "extension finds them. In scripts: --access-key AK --secret-key-stdin, the secret on stdin.",
+    )
+    p.add_argument("--access-key", metavar="AK", help="the access key id (the secret is never an argument)")
+    p.add_argument(
+        "--secret-key-stdin", action="store_true", help="read the secret key from the first line of stdin"
+    )
+    p.add_argument(
+        "--security-token-stdin",
+        action="store_true",
+        help="read a security token (temporary keys) from the next line of stdin",
+    )
+    p.add_argument("--project-id", metavar="ID", help="project id (default: discovered through IAM)")
+    _json_flag(p)
+    p.set_defaults(func=cmd_login)
+
+    p = verb("logout", "forget the keys stored by login")
+    _json_flag(p)
+    p.set_defaults(func=cmd_logout)
+
+    p = verb(
+        "status",
+        "show the credential source, region, project, endpoint and masked key",
+        "Show which credential source is used, the region, the project id, the endpoints and the masked "
+        "access key. Offline unless --check. Exit 2 when no usable credentials are configured.",
+    )
+    p.add_argument("--check", action="store_true", help="also check the credentials against the cloud")
+    _json_flag(p)
+    p.set_defaults(func=cmd_status)
+
+    p = verb("images", "list the images a CodeLab can open")
+    p.add_argument("--arch", help="x86_64 or aarch64")
+    p.add_argument("--category", help="CPU, GPU or ASCEND")
+    p.add_argument("--name", help="part of the image name")
+    _json_flag(p)
+    p.set_defaults(func=cmd_images)
+
+    p = verb(
+        "open",
+        "open (start) your free CodeLab and watch it start",
+        "Open the free CodeLab instance (default image: the multi-kernel CPU image), optionally with a "
+        "shared notebook, and show its four start-up steps live until it is RUNNING or fails. "
+        "Switching a running instance to another image asks first unless --yes.",
+    )
+    p.add_argument("--image", metavar="ID|NAME", help="image id, name or name:tag (see 'images')")
+    p.add_argument("--share-url", metavar="URL", help="http(s) URL of an .ipynb to open in the instance")
+    p.add_argument("-y", "--yes", action="store_true", help="switch a running instance without asking")
+    p.add_argument("--no-wait", action="store_true", help="return as soon as the open is accepted")
+    p.add_argument(
+        "--max-wait",
+        type=_positive_float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="stop watching after this long (exit 5; the instance keeps starting). Default 1800",
+    )
+    _json_flag(p)
+    p.set_defaults(func=cmd_open)
+
+    p = verb("list", "list your CodeLab instances")
+    _json_flag(p)
+    p.set_defaults(func=cmd_list)
+
+    p = verb("show", "show one instance")
+    p.add_argument("instance_id", metavar="ID")
+    _json_flag(p)
+    p.set_defaults(func=cmd_show)
+
+    p = verb("start", "start a stopped instance")
+    p.add_argument("instance_id", metavar="ID")
+    p.add_argument("--wait", action="store_true", help="show the start-up steps until RUNNING or failure")
+    p.add_argument(
+        "--max-wait",
+        type=_positive_float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="with --wait: stop watching after this long (exit 5). Default 1800",
+    )
+    _json_flag(p)
+    p.set_defaults(func=cmd_start)
+
+    p = verb("stop", "stop an instance (asks first unless --yes)")
+    p.add_argument("instance_id", metavar="ID")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    _json_flag(p)
+    p.set_defaults(func=cmd_stop)
+
+    p = verb("extend", "extend the lease of a running instance (counted from now)")
+    p.add_argument("instance_id", metavar="ID")
+    p.add_argument(
+        "--hours", type=float, default=1.0, metavar="N", help="new lease length from now, 1 to 72 (default 1)"
+    )
+    _json_flag(p)
+    p.set_defaults(func=cmd_extend)
+
+    p = verb(
+        "ssh-config",
+        "print (or --install) the OpenSSH config block of an instance",
+        "Print the OpenSSH 'Host' block of an instance whose image offers SSH. With --install, write it as "
+        "a managed block into ~/.ssh/config.d/codelab and add one Include line to ~/.ssh/config.",
+    )
+    p.add_argument("instance_id", metavar="ID", nargs="?", help="default: your only CodeLab instance")
+    p.add_argument("--alias", metavar="A", help="Host alias (default: codelab-<region>)")
+    p.add_argument("--identity-file", metavar="F", help="private key file (default: ~/.ssh/<key pair>.pem)")
+    p.add_argument("--install", action="store_true", help="install the block for 'ssh <alias>'")
+    _json_flag(p)
+    p.set_defaults(func=cmd_ssh_config)
+
+    p = verb(
+        "emulator",
+        "run the local ModelArts emulator in the foreground (Ctrl-C to stop)",
+        "Run the local ModelArts + IAM emulator (a demo and test double, never the cloud) and print its "
+        "URL and its demo account. Other arguments (--address, --ssh-host, --ssh-port, --log-level) go to "
+        "the emulator.",
+    )
+    p.add_argument(
+        "--port", type=_port, default=None, help="port on 127.0.0.1 (default 8765; 0: any free one)"
+    )
+    p.add_argument(
+        "--speed", type=_speed, default=None, help="clock speed factor (default 1; 0 freezes the clock)"
+    )
+    p.set_defaults(func=cmd_emulator, passthrough=True, own_logging=True)
+
+    p = verb(
+        "demo",
+        "run JupyterLab against the embedded emulator (no cloud account needed)",
+        "Start JupyterLab with CODELAB_EMULATOR=1: the server extension embeds the emulator and its demo "
+        "account; your own stored keys are neither read nor changed. Other arguments go to 'jupyter lab'.",
+    )
+    p.add_argument("--port", type=_port, default=None, help="JupyterLab's port")
+    p.add_argument("--speed", type=_speed, default=None, help="emulator clock speed factor")
+    p.set_defaults(func=cmd_demo, passthrough=True)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------- context
+
+
+class Context:
+    """What a verb runs with: the parsed flags, the streams, the configuration, the client."""
+
+    def __init__(self, args: argparse.Namespace, *, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> None:
+        self.args = args
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self._config: CodeLab | None = None
+        self._creds: Credentials | None = None
+        self._creds_resolved = False
+        self._client: ModelArtsClient | None = None
+
+    def flag(self, name: str, default: Any = None) -> Any:
+        return getattr(self.args, name, default)
+
+    # ----------------------------------------------------------------- output
+    def out(self, text: str = "") -> None:
+        """One or more lines on stdout, control characters of upstream text neutralised."""
+        self.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def json(self, value: Any) -> None:
+        """``value`` as indented JSON (json escapes every control character itself)."""
+        self.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+        self.stdout.flush()
+
+    # ----------------------------------------------------------------- configuration
+    @property
+    def config(self) -> CodeLab:
+        """``CodeLab()`` (environment variables apply) with the global flags on top."""
+        if self._config is None:
+            from traitlets import TraitError
+
+            from .config import CodeLab
+            from .validation import validate_region
+
+            config = CodeLab()
+            try:
+                if self.flag("credentials_file"):
+                    config.credentials_file = os.path.expanduser(self.flag("credentials_file"))
+                if self.flag("region"):
+                    config.region = validate_region(self.flag("region").strip(), "--region")
+                elif os.environ.get("CODELAB_REGION", "").strip():
+                    config.region = validate_region(config.region, "CODELAB_REGION")
+                if self.flag("endpoint"):
+                    config.modelarts_endpoint = self.flag("endpoint")
+                if self.flag("iam_endpoint"):
+                    config.iam_endpoint = self.flag("iam_endpoint")
+                if self.flag("timeout") is not None:
+                    config.request_timeout = self.flag("timeout")
+            except TraitError as exc:
+                raise UsageError(str(exc).splitlines()[0]) from None
+            self._config = config
+        return self._config
+
+    def credentials(self) -> Credentials | None:
+        """The credentials of the first complete source (as the server resolves them)."""
+        if not self._creds_resolved:
+            from .credentials import resolve_credentials
+
+            self._creds = resolve_credentials(self.config.credentials_file)
+            self._creds_resolved = True
+        return self._creds
+
+    def region(self, creds: Credentials | None = None) -> str:
+        """``--region`` wins; then the region stored with the credentials; then the configuration's."""
+        if self.flag("region"):
+            return self.config.region
+        if creds is not None and creds.region:
+            return creds.region
+        return self.config.region
+
+    def endpoints(self, region: str) -> tuple[str, str]:
+        """(ModelArts, IAM) endpoints: explicit settings, else the public endpoints of ``region``."""
+        config = self.config
+        config.region = region  # the public endpoints are derived from the region in use
+        return config.modelarts_endpoint, config.iam_endpoint
+
+    def make_client(self, creds: Credentials) -> ModelArtsClient:
+        """A client like the server's (``CodeLabService._make_client``), for these credentials."""
+        from .modelarts import ModelArtsClient
+
+        region = self.region(creds)
+        modelarts_endpoint, iam_endpoint = self.endpoints(region)
+        log.debug(
+            "client: region %s, modelarts %s, iam %s, credentials from %s (key %s)",
+            region,
+            modelarts_endpoint,
+            iam_endpoint,
+            creds.source,
+            creds.masked_key,
+        )
+        return ModelArtsClient(
+            creds,
+            region=region,
+            modelarts_endpoint=modelarts_endpoint,
+            iam_endpoint=iam_endpoint,
+            # the credentials' own project id is used by the client only when it is for this region
+            project_id=self.config.project_id or None,
+            timeout=self.config.request_timeout,
+            max_retries=self.config.max_retries,
+        )
+
+    def client(self) -> ModelArtsClient:
+        """The client for the configured credentials; no credentials is a CredentialsError."""
+        if self._client is None:
+            from .errors import CredentialsError
+
+            creds = self.credentials()
+            if creds is None:
+                raise CredentialsError(
+                    "No Huawei Cloud credentials are configured: run 'jupyter codelab login', or set "
+                    "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
+                )
+            self._client = self.make_client(creds)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ----------------------------------------------------------------- prompts
+    def stdin_is_tty(self) -> bool:
+        try:
+            return self.stdin.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def confirm(self, question: str, *, assume_yes: bool, refusal: str) -> None:
+        """Ask ``question`` [y/N] on stderr; raise CliError(EXIT_NOT_CONFIRMED) unless the answer is yes.
+
+        ``assume_yes`` (``--yes``) skips the question. Without a terminal on stdin nothing can be asked:
+        ``refusal`` says why and how to proceed.
+        """
+        if assume_yes:
+            return
+        if not self.stdin_is_tty():
+            raise CliError(refusal, EXIT_NOT_CONFIRMED)
+        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.flush()
+        answer = self.stdin.readline()
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CliError("Not confirmed: nothing was changed.", EXIT_NOT_CONFIRMED)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def url_with_token(instance: dict[str, Any]) -> str | None:
+    """The instance URL with its notebook token as ``?token=`` (what the REST API hands the browser)."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    url = instance.get("url")
+    token = instance.get("token")
+    if not isinstance(url, str) or not url:
+        return None
+    if not token:
+        return url
+    parts = urlsplit(url)
+    query = (parts.query + "&" if parts.query else "") + urlencode({"token": token})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def public_instance(instance: dict[str, Any]) -> dict[str, Any]:
+    """The instance as ``--json`` prints it: the same shape as the REST API (token only inside ``url``)."""
+    out = dict(instance)
+    out["url"] = url_with_token(instance)
+    out["token"] = None
+    return out
+
+
+def _status(instance: dict[str, Any]) -> str:
+    return str(instance.get("status") or "UNKNOWN").upper()
+
+
+def image_label(image: dict[str, Any] | None) -> str:
+    """``name:tag`` of an image (its id when it has no name)."""
+    if not image:
+        return "-"
+    name = image.get("name") or image.get("id") or "?"
+    return f"{name}:{image['tag']}" if image.get("tag") else str(name)
+
+
+def has_ssh(image: dict[str, Any] | None) -> bool:
+    return any(str(service).upper() == "SSH" for service in (image or {}).get("dev_services") or [])
+
+
+def lease_text(lease: dict[str, Any] | None, *, now_ms: float | None = None) -> str:
+    """``ends 14:03 (in 59 min)`` from a normalised lease, ``-`` when unknown."""
+    from ._cli_progress import format_duration
+
+    if not isinstance(lease, dict) or not isinstance(lease.get("expires_at"), (int, float)):
+        return "-"
+    now = time.time() * 1000 if now_ms is None else now_ms
+    expires = float(lease["expires_at"])
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires / 1000))
+    left = expires - now
+    if left <= 0:
+        return f"ended {when}"
+    return f"ends {when} (in {format_duration(left / 1000)})"
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain left-aligned text table (two spaces between columns)."""
+    cells = [headers, *rows]
+    widths = [max(len(str(row[i])) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(str(value).ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (upstream text must not drive the user's terminal)."""
+    return "".join(char if char.isprintable() or char == "\t" else "?" for char in text)
+
+
+def _one_line(text: str) -> str:
+    return printable(" ".join(str(text).split()))
+
+
+# ---------------------------------------------------------------------------------------------- verbs
+
+
+def cmd_login(ctx: Context) -> int:
+    """Prompt (or read) the keys, check them against the cloud, then store them."""
+    from .credentials import Credentials, store_credentials
+    from .errors import AuthError, ForbiddenError
+    from .validation import validate_credentials
+
+    args = ctx.args
+    interactive = args.access_key is None
+    if args.secret_key_stdin and interactive:
+        raise UsageError("--secret-key-stdin needs --access-key")
+    if args.security_token_stdin and not args.secret_key_stdin:
+        raise UsageError("--security-token-stdin needs --secret-key-stdin (the token is the second line)")
+    if interactive and not ctx.stdin_is_tty():
+        raise CliError(
+            "login needs a terminal to prompt; in scripts use --access-key AK --secret-key-stdin "
+            "(the secret key on stdin)",
+            EXIT_USAGE,
+        )
+    config = ctx.config
+    default_region = ctx.region(None)
+    if interactive:
+        import getpass
+
+        access_key = _prompt(ctx, "Access key (AK): ")
+        secret_key = getpass.getpass("Secret key (SK, not shown): ", stream=ctx.stderr)
+        token = getpass.getpass("Security token (Enter for permanent keys): ", stream=ctx.stderr)
+        region = ctx.flag("region") or _prompt(ctx, f"Region [{default_region}]: ").strip() or default_region
+        project_id = args.project_id or _prompt(ctx, "Project id (Enter to discover it): ").strip()
+    else:
+        access_key = args.access_key
+        if args.secret_key_stdin:
+            secret_key = ctx.stdin.readline().strip()
+            token = ctx.stdin.readline().strip() if args.security_token_stdin else ""
+        elif ctx.stdin_is_tty():
+            import getpass
+
+            secret_key = getpass.getpass("Secret key (SK, not shown): ", stream=ctx.stderr)
+            token = ""
+        else:
+            raise UsageError("give the secret key on stdin with --secret-key-stdin (never as an argument)")
+        region = default_region
+        project_id = args.project_id or ""
+    values = validate_credentials(
+        {
+            "access_key": access_key.strip(),
+            "secret_key": secret_key,
+            "security_token": token or None,
+            "project_id": project_id or None,
+            "region": region,
+        }
+    )
+    creds = Credentials(
+        source="stored",
+        access_key=values["access_key"],
+        secret_key=values["secret_key"],
+        security_token=values.get("security_token"),
+        project_id=values.get("project_id"),
+        region=values.get("region"),
+    )
+    client = ctx.make_client(creds)
+    try:
+        client.check_credentials()
+        discovered_project = client.project_id
+    except (AuthError, ForbiddenError) as exc:
+        raise type(exc)(
+            f"The cloud refused these credentials: {exc.message}; nothing was stored",
+            code=exc.code,
+            request_id=exc.request_id,
+            http_status=exc.http_status,
+            upstream_message=exc.upstream_message,
+        ) from None
+    finally:
+        client.close()
+    store_credentials(config.credentials_file, creds)
+    log.debug("stored credentials for access key %s in %s", creds.masked_key, config.credentials_file)
+    shadowed = _shadowing_source(ctx)
+    if args.json:
+        ctx.json(_status_json(ctx, checked_project=discovered_project))
+    else:
+        ctx.out(
+            f"Signed in with access key {creds.masked_key} (region {creds.region}, project "
+            f"{discovered_project}); stored in {config.credentials_file} (mode 0600)."
+        )
+    if shadowed:
+        ctx.err(f"warning: credentials from {shadowed} take precedence over the stored ones")
+    return EXIT_OK
+
+
+def _prompt(ctx: Context, text: str) -> str:
+    ctx.stderr.write(text)
+    ctx.stderr.flush()
+    line = ctx.stdin.readline()
+    if not line:
+        raise CliError("no answer (end of input)", EXIT_USAGE)
+    return line.rstrip("\r\n")
+
+
+def _shadowing_source(ctx: Context) -> str | None:
+    """The source that wins over the stored file right now, if it is not the stored file."""
+    from .errors import CredentialsError
+
+    ctx._creds_resolved = False
+    try:
+        creds = ctx.credentials()
+    except CredentialsError:
+        return None
+    if creds is not None and creds.source != "stored":
+        return creds.source
+    return None
+
+
+def cmd_logout(ctx: Context) -> int:
+    """Forget the stored keys (other sources are not touched)."""
+    from .credentials import forget_credentials
+    from .errors import CredentialsError
+
+    path = ctx.config.credentials_file
+    removed = forget_credentials(path)
+    ctx._creds_resolved = False
+    try:
+        remaining = ctx.credentials()
+    except CredentialsError:
+        remaining = None
+    if ctx.args.json:
+        ctx.json({"removed": removed, "credentials_file": path, "still_configured": remaining is not None})
+        return EXIT_OK
+    ctx.out(f"Removed the stored credentials ({path})." if removed else f"No stored credentials in {path}.")
+    if remaining is not None:
+        ctx.out(f"Credentials from {remaining.source} (key {remaining.masked_key or '-'}) are still in use.")
+    return EXIT_OK
+
+
+def _status_json(ctx: Context, *, checked_project: str | None = None) -> dict[str, Any]:
+    from . import __version__
+    from .errors import CredentialsError
+
+    error = None
+    try:
+        creds = ctx.credentials()
+    except CredentialsError as exc:
+        creds, error = None, exc.message
+    region = ctx.region(creds)
+    modelarts_endpoint, iam_endpoint = ctx.endpoints(region)
+    project_id = checked_project or ctx.config.project_id or None
+    if project_id is None and creds is not None and creds.project_id and creds.region in (None, region):
+        project_id = creds.project_id
+    credentials: dict[str, Any]
+    if creds is not None:
+        credentials = creds.describe()
+    else:
+        credentials = {"configured": False, "source": None, "access_key": None}
+        if error:
+            credentials["error"] = error
+    return {
+        "version": __version__,
+        "region": region,
+        "project_id": project_id,
+        "modelarts_endpoint": modelarts_endpoint,
+        "iam_endpoint": iam_endpoint,
+        "credentials_file": ctx.config.credentials_file,
+        "credentials": credentials,
+    }
+
+
+def cmd_status(ctx: Context) -> int:
+    """Which credentials, region, project and endpoints are in use (offline unless --check)."""
+    status = _status_json(ctx)
+    creds_info = status["credentials"]
+    if ctx.args.check and creds_info["configured"]:
+        client = ctx.client()
+        client.check_credentials()
+        status["project_id"] = client.project_id
+        status["checked"] = True
+    if ctx.args.json:
+        ctx.json(status)
+    else:
+        if creds_info["configured"]:
+            key = creds_info["access_key"] or "(IAM user and password)"
+            source = f"{creds_info['source']} (key {key})"
+        else:
+            source = "none"
+        project = status["project_id"] or "(discovered through IAM at first use)"
+        rows = [
+            ("credentials", source),
+            ("region", status["region"]),
+            ("project", project),
+            ("endpoint", status["modelarts_endpoint"]),
+            ("iam", status["iam_endpoint"]),
+            ("stored in", status["credentials_file"]),
+        ]
+        if status.get("checked"):
+            rows.append(("check", "the cloud accepted these credentials"))
+        for label, value in rows:
+            ctx.out(f"{label + ':':<13}{value}")
+    if not creds_info["configured"]:
+        reason = creds_info.get("error") or "no credentials are configured"
+        raise CliError(f"{reason}; run 'jupyter codelab login'", EXIT_UPSTREAM)
+    return EXIT_OK
+
+
+def cmd_images(ctx: Context) -> int:
+    """The image catalogue as a table (or JSON), with the REST API's filters."""
+    from .models import image_category
+    from .service import filter_images
+    from .validation import validate_image_filters
+
+    query = {key: getattr(ctx.args, key) for key in ("arch", "category", "name") if getattr(ctx.args, key)}
+    filters = validate_image_filters(query)
+    images = filter_images(ctx.client().list_images(), filters)
+    if ctx.args.json:
+        ctx.json({"images": images})
+        return EXIT_OK
+    if not images:
+        ctx.out("No image matches." if filters else "No images.")
+        return EXIT_OK
+    rows = [
+        [
+            str(image.get("name") or "-"),
+            str(image.get("tag") or "-"),
+            str(image.get("arch") or "-"),
+            {"ASCEND": "Ascend"}.get(image_category(image), image_category(image)),
+            "yes" if has_ssh(image) else "no",
+            str(image.get("id") or "-"),
+        ]
+        for image in images
+    ]
+    ctx.out(table(rows, ["NAME", "TAG", "ARCH", "KIND", "SSH", "ID"]))
+    return EXIT_OK
+
+
+def resolve_image(images: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+    """The image named by ``ref``: an id, an exact name, or ``name:tag``.
+
+    Several images with the same name is an error listing them (use ``name:tag`` or the id); no match is
+    an error suggesting close names.
+    """
+    from .errors import ValidationError
+
+    ref = ref.strip()
+    if not ref:
+        raise ValidationError("--image is empty", field="image")
+    for image in images:
+        if image.get("id") == ref:
+            return image
+    matches = [image for image in images if image.get("name") == ref]
+    if not matches:
+        matches = [image for image in images if image_label(image) == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        candidates = ", ".join(f"{image_label(image)} ({image.get('id')})" for image in matches)
+        raise ValidationError(
+            f"image '{ref}' is ambiguous; use name:tag or an id: {candidates}", field="image"
+        )
+    import difflib
+
+    names = sorted(
+        {image_label(image) for image in images} | {str(i.get("name")) for i in images if i.get("name")}
+    )
+    close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see 'jupyter codelab images'"
+    raise ValidationError(f"no image with id or name '{ref}'{hint}", field="image")
+
+
+def _running_other_image(instances: list[dict[str, Any]], image_id: str) -> dict[str, Any] | None:
+    """An instance that opening ``image_id`` would switch (the server's rule in ``CodeLabService.open``)."""
+    for instance in instances:
+        image = instance.get("image") or {}
+        if (
+            image.get("id")
+            and image.get("id") != image_id
+            and _status(instance) not in ("STOPPED", "DELETED")
+        ):
+            return instance
+    return None
+
+
+def cmd_open(ctx: Context) -> int:
+    """Open the free CodeLab and watch it start (exit 0 only once it is RUNNING)."""
+    from .validation import validate_share_url
+
+    args = ctx.args
+    share_url = validate_share_url(args.share_url, "--share-url") if args.share_url else None
+    client = ctx.client()
+    image_id: str | None = None
+    image: dict[str, Any] | None = None
+    if args.image:
+        image = resolve_image(client.list_images(), args.image)
+        image_id = str(image["id"])
+        current = _running_other_image(client.list_instances(), image_id)
+        if current is not None:
+            running = image_label(current.get("image"))
+            ctx.confirm(
+                f"Your CodeLab instance {current.get('id')} ({_status(current)}) runs image '{running}'. "
+                f"Switch it to '{image_label(image)}'? It restarts, unsaved work in its kernels is lost.",
+                assume_yes=args.yes,
+                refusal=(
+                    f"your CodeLab instance {current.get('id')} ({_status(current)}) runs image '{running}'; "
+                    f"opening '{image_label(image)}' would restart it: run again with --yes to switch"
+                ),
+            )
+    stream = ctx.stderr if args.json else ctx.stdout
+    title = f"Opening CodeLab {image_label(image)}" if image else "Opening CodeLab"
+    instance: dict[str, Any] | None = None
+    try:
+        log.debug("open: image %s, share url %s", image_id or "(default)", "yes" if share_url else "no")
+        instance = client.open(image_id=image_id, share_url=share_url)
+        if args.no_wait:
+            return _report_opened(ctx, instance, waited=False)
+        return _watch(ctx, instance, title=title, stream=stream, max_wait=args.max_wait)
+    except KeyboardInterrupt:
+        if instance is None:
+            raise CliError(
+                "interrupted before ModelArts answered; the open may still take effect: check with "
+                "'jupyter codelab list'",
+                EXIT_INTERRUPTED,
+            ) from None
+        raise CliError(
+            f"interrupted: instance {instance.get('id')} was left as it is (still starting); watch it with "
+            f"'jupyter codelab show {instance.get('id')}'",
+            EXIT_INTERRUPTED,
+        ) from None
+
+
+def _outcome(instance: dict[str, Any], steady: int) -> str | None:
+    """``running``, ``failed`` or None (keep watching).
+
+    ``steady`` counts the polls in a row that saw the same settled instance: a STOPPED (DELETED, FROZEN)
+    instance only counts as failed once it stayed so for three polls, since the answer to ``open`` and
+    the first polls of an image switch may still show the old state.
+    """
+    from .models import FAILED_STATUSES
+    from .watcher import is_changing
+
+    status = _status(instance)
+    if status == "RUNNING":
+        return "running"
+    if status in FAILED_STATUSES:
+        return "failed"
+    steps = instance.get("action_progress") or []
+    if any(str(step.get("status") or "").upper() == "FAILED" for step in steps) and not is_changing(instance):
+        return "failed"
+    if status in STEADY_STOPPED and steady >= 2:
+        return "failed"
+    return None
+
+
+def _watch(ctx: Context, instance: dict[str, Any], *, title: str, stream: TextIO, max_wait: float) -> int:
+    """Poll with the server's policy (``watcher.next_poll_delay``) and show each change until settled."""
+    from ._cli_progress import make_progress
+    from .errors import ThrottledError, UpstreamUnavailable
+    from .watcher import fingerprint, is_changing, next_poll_delay
+
+    instance_id = str(instance.get("id"))
+    client = ctx.client()
+    progress = make_progress(stream, title=title)
+    steady = 0
+    failures = 0
+    retry_after = 0.0
+    last = fingerprint(instance)
+    outcome = None
+    try:
+        progress.update(instance)
+        while True:
+            outcome = _outcome(instance, steady)
+            if outcome is not None:
+                break
+            if progress.clock.elapsed() >= max_wait:
+                outcome = "timeout"
+                break
+            delay = next_poll_delay(instance, steady)
+            if failures:
+                delay = max(delay, min(30.0, 2.0**failures), retry_after)
+            progress.wait(min(delay, max(0.0, max_wait - progress.clock.elapsed()) + 0.01))
+            try:
+                fresh = client.get_instance(instance_id)
+            except (UpstreamUnavailable, ThrottledError) as exc:  # the client retried: say so, keep going
+                failures += 1
+                if failures > MAX_POLL_FAILURES:
+                    raise
+                retry_after = getattr(exc, "retry_after", None) or 0.0
+                progress.note(f"(polling failed, retrying: {_one_line(exc.message)})")
+                continue
+            failures = 0
+            current = fingerprint(fresh)
+            steady = 0 if (current != last or is_changing(fresh)) else steady + 1
+            last = current
+            instance = fresh
+            progress.update(instance)
+    finally:
+        progress.close()
+    if outcome == "timeout":
+        if ctx.args.json:
+            ctx.json(public_instance(instance))
+        raise CliError(
+            f"instance {instance_id} is still {_status(instance)} after {max_wait:g} s; it keeps "
+            f"starting: watch it with 'jupyter codelab show {instance_id}'",
+            EXIT_STILL_STARTING,
+        )
+    if outcome == "failed":
+        if ctx.args.json:
+            ctx.json(public_instance(instance))
+        reason = instance.get("fail_reason") or _failed_step_text(instance) or "no reason given"
+        raise CliError(
+            f"instance {instance_id} failed to start ({_status(instance)}): {_one_line(reason)}",
+            EXIT_INSTANCE_FAILED,
+        )
+    return _report_opened(ctx, instance, waited=True, elapsed=progress.clock.elapsed())
+
+
+def _failed_step_text(instance: dict[str, Any]) -> str | None:
+    from ._cli_progress import step_label
+
+    for step in instance.get("action_progress") or []:
+        if str(step.get("status") or "").upper() == "FAILED":
+            detail = step.get("description")
+            return f"step {step.get('step')} ({step_label(step)}) failed" + (f": {detail}" if detail else "")
+    return None
+
+
+def _ssh_hint(ctx: Context, instance: dict[str, Any]) -> list[tuple[str, str]]:
+    """Lines telling how to reach the instance over SSH (empty when it has no SSH endpoint)."""
+    from .errors import CodeLabError
+    from .ssh import default_alias, ssh_command
+
+    if not instance.get("ssh"):
+        return []
+    try:
+        command = ssh_command(instance)
+        alias = default_alias(ctx.region(ctx.credentials()))
+    except CodeLabError as exc:
+        return [("ssh", f"unusable SSH endpoint: {_one_line(exc.message)}")]
+    return [
+        ("ssh", command),
+        ("ssh alias", f"jupyter codelab ssh-config {instance.get('id')} --install, then: ssh {alias}"),
+    ]
+
+
+def _report_opened(ctx: Context, instance: dict[str, Any], *, waited: bool, elapsed: float = 0.0) -> int:
+    from ._cli_progress import format_duration
+
+    if ctx.args.json:
+        ctx.json(public_instance(instance))
+        return EXIT_OK
+    instance_id = instance.get("id")
+    label = image_label(instance.get("image"))
+    if waited:
+        ctx.out(f"CodeLab {instance_id} is RUNNING ({format_duration(elapsed)}), image {label}.")
+    else:
+        ctx.out(f"CodeLab {instance_id} is {_status(instance)}: watch it with '{PROG} show {instance_id}'.")
+    rows = []
+    url = url_with_token(instance)
+    if url and waited:
+        rows.append(("open", url))
+    rows.extend(_ssh_hint(ctx, instance))
+    if waited and instance.get("lease"):
+        rows.append(
+            ("lease", f"{lease_text(instance.get('lease'))}; extend: jupyter codelab extend {instance_id}")
+        )
+    for label, value in rows:
+        ctx.out(f"  {label + ':':<11}{value}")
+    return EXIT_OK
+
+
+def cmd_list(ctx: Context) -> int:
+    """Every free CodeLab instance."""
+    instances = ctx.client().list_instances()
+    if ctx.args.json:
+        ctx.json({"instances": [public_instance(instance) for instance in instances]})
+        return EXIT_OK
+    if not instances:
+        ctx.out("No CodeLab instance yet: open one with 'jupyter codelab open'.")
+        return EXIT_OK
+    rows = [
+        [
+            str(instance.get("id") or "-"),
+            _status(instance),
+            image_label(instance.get("image")),
+            str(instance.get("flavor") or "-"),
+            lease_text(instance.get("lease")) if _status(instance) == "RUNNING" else "-",
+        ]
+        for instance in instances
+    ]
+    ctx.out(table(rows, ["ID", "STATUS", "IMAGE", "FLAVOR", "LEASE"]))
+    return EXIT_OK
+
+
+def _show_instance(ctx: Context, instance: dict[str, Any]) -> None:
+    from ._cli_progress import TOTAL_STEPS, step_label
+
+    image = instance.get("image") or {}
+    rows = [
+        ("id", instance.get("id")),
+        ("name", instance.get("name")),
+        ("status", _status(instance)),
+        ("image", f"{image_label(image)} ({image.get('id') or '-'}, {image.get('arch') or '-'})"),
+        ("flavor", instance.get("flavor")),
+        ("url", instance.get("url")),
+        ("lease", lease_text(instance.get("lease"))),
+    ]
+    if instance.get("fail_reason"):
+        rows.append(("fail reason", _one_line(instance["fail_reason"])))
+    rows.extend(_ssh_hint(ctx, instance))
+    steps = instance.get("action_progress") or []
+    for index, step in enumerate(steps):
+        total = max(TOTAL_STEPS, len(steps))
+        number = step.get("step") or index + 1
+        rows.append(
+            (f"step {number}/{total}", f"{step_label(step)}: {str(step.get('status') or '-').upper()}")
+        )
+    for label, value in rows:
+        ctx.out(f"{label + ':':<13}{value if value not in (None, '') else '-'}")
+
+
+def cmd_show(ctx: Context) -> int:
+    """One instance (its URL without the token; ``--json`` as the REST API shows it)."""
+    from .validation import validate_id
+
+    instance = ctx.client().get_instance(validate_id(ctx.args.instance_id, "ID"))
+    if ctx.args.json:
+        ctx.json(public_instance(instance))
+    else:
+        _show_instance(ctx, instance)
+    return EXIT_OK
+
+
+def cmd_start(ctx: Context) -> int:
+    """Start a stopped instance (``--wait``: watch it like ``open``)."""
+    from .validation import validate_id
+
+    instance_id = validate_id(ctx.args.instance_id, "ID")
+    instance = ctx.client().start(instance_id)
+    if ctx.args.wait:
+        stream = ctx.stderr if ctx.args.json else ctx.stdout
+        try:
+            return _watch(ctx, instance, title="Starting CodeLab", stream=stream, max_wait=ctx.args.max_wait)
+        except KeyboardInterrupt:
+            raise CliError(
+                f"interrupted: instance {instance_id} was left as it is (still starting); watch it with "
+                f"'jupyter codelab show {instance_id}'",
+                EXIT_INTERRUPTED,
+            ) from None
+    if ctx.args.json:
+        ctx.json(public_instance(instance))
+    else:
+        ctx.out(f"Instance {instance_id} is {_status(instance)}.")
+    return EXIT_OK
+
+
+def cmd_stop(ctx: Context) -> int:
+    """Stop an instance after asking (unless ``--yes``)."""
+    from .validation import validate_id
+
+    instance_id = validate_id(ctx.args.instance_id, "ID")
+    client = ctx.client()
+    instance = client.get_instance(instance_id)
+    if _status(instance) in ("STOPPED", "STOPPING"):
+        if ctx.args.json:
+            ctx.json(public_instance(instance))
+        else:
+            ctx.out(f"Instance {instance_id} is already {_status(instance)}.")
+        return EXIT_OK
+    ctx.confirm(
+        f"Stop CodeLab instance {instance_id} ({_status(instance)}, image "
+        f"{image_label(instance.get('image'))})? Unsaved work in its kernels is lost.",
+        assume_yes=ctx.args.yes,
+        refusal=f"stopping instance {instance_id} needs a confirmation: run again with --yes",
+    )
+    instance = client.stop(instance_id)
+    if ctx.args.json:
+        ctx.json(public_instance(instance))
+    else:
+        ctx.out(f"Instance {instance_id} is {_status(instance)}.")
+    return EXIT_OK
+
+
+def cmd_extend(ctx: Context) -> int:
+    """Set the lease to ``--hours`` from now (1 to 72)."""
+    from .errors import ValidationError
+    from .validation import validate_duration_ms, validate_id
+
+    instance_id = validate_id(ctx.args.instance_id, "ID")
+    hours = ctx.args.hours
+    if hours != hours or hours in (float("inf"), float("-inf")):
+        raise ValidationError("--hours must be a number from 1 to 72", field="hours")
+    duration_ms = round(hours * HOUR_MS)
+    try:
+        duration_ms = validate_duration_ms(duration_ms, "--hours")
+    except ValidationError:
+        raise ValidationError(f"--hours must be from 1 to 72, got {hours:g}", field="hours") from None
+    lease = ctx.client().renew_lease(instance_id, duration_ms)
+    if ctx.args.json:
+        ctx.json({"id": instance_id, "lease": lease})
+    else:
+        ctx.out(f"Lease of instance {instance_id} extended: {lease_text(lease)}.")
+    return EXIT_OK
+
+
+def _the_only_instance(ctx: Context) -> dict[str, Any]:
+    instances = [i for i in ctx.client().list_instances() if _status(i) not in ("DELETED", "DELETING")]
+    if not instances:
+        raise CliError("you have no CodeLab instance: open one with 'jupyter codelab open'")
+    if len(instances) > 1:
+        ids = ", ".join(str(instance.get("id")) for instance in instances)
+        raise UsageError(f"you have several instances, name one: {ids}")
+    return instances[0]
+
+
+def cmd_ssh_config(ctx: Context) -> int:
+    """Print the OpenSSH block of an instance, or install it as the managed block."""
+    from .ssh import default_alias, install_ssh_config, render_ssh_config
+    from .validation import validate_id
+
+    args = ctx.args
+    if args.instance_id:
+        instance = ctx.client().get_instance(validate_id(args.instance_id, "ID"))
+    else:
+        instance = _the_only_instance(ctx)
+    region = ctx.region(ctx.credentials())
+    alias = args.alias or default_alias(region)
+    block = render_ssh_config(instance, region=region, alias=alias, identity_file=args.identity_file)
+    path = None
+    if args.install:
+        path = install_ssh_config(block)
+    if args.json:
+        ctx.json(
+            {
+                "id": instance.get("id"),
+                "alias": alias,
+                "block": block,
+                "installed": str(path) if path else None,
+            }
+        )
+    elif path is not None:
+        ctx.out(f"Installed Host {alias} in {path} (included from ~/.ssh/config). Connect with: ssh {alias}")
+    else:
+        ctx.stdout.write(block)
+        ctx.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_emulator(ctx: Context) -> int:
+    """Run the emulator in the foreground (its own ``main`` prints the URL and the demo account)."""
+    from .emulator import main as emulator_main
+
+    argv: list[str] = []
+    if ctx.args.port is not None:
+        argv += ["--port", str(ctx.args.port)]
+    if ctx.args.speed is not None:
+        argv += ["--speed", repr(ctx.args.speed)]
+    if ctx.flag("debug"):
+        argv += ["--log-level", "DEBUG"]
+    argv += ctx.args.extra
+    result = emulator_main(argv)
+    return int(result or 0)
+
+
+def cmd_demo(ctx: Context) -> int:
+    """``jupyter lab`` with ``CODELAB_EMULATOR=1`` (the server extension embeds the emulator)."""
+    env = dict(os.environ, CODELAB_EMULATOR="1")
+    if ctx.args.speed is not None:
+        env["CODELAB_EMULATOR_SPEED"] = repr(ctx.args.speed)
+    argv = [sys.executable, "-m", "jupyterlab"]
+    if ctx.args.port is not None:
+        argv.append(f"--ServerApp.port={ctx.args.port}")
+    argv.extend(ctx.args.extra)
+    ctx.err("Starting JupyterLab with the embedded ModelArts emulator (demo account, no cloud)...")
+    log.debug("demo: %s", " ".join(argv))
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, argv, env)  # noqa: S606 (JupyterLab takes over this process)
+    import subprocess
+
+    with subprocess.Popen(argv, env=env) as process:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            return process.wait()
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def _setup_logging(debug: bool, stream: TextIO) -> None:
+    root = logging.getLogger()
+    if debug:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+    else:
+        # no handler would mean Python's last-resort handler printing warnings: keep stderr to one line
+        root.addHandler(logging.NullHandler())
+
+
+def _error_code(exc: BaseException) -> int:
+    from .errors import CredentialsError, UpstreamError, ValidationError
+
+    if isinstance(exc, (UpstreamError, CredentialsError)):
+        return EXIT_UPSTREAM
+    if isinstance(exc, ValidationError):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
+def _with_credentials_hint(ctx: Context, exc: Any) -> str:
+    """Like the server: say which credentials were refused (source and masked key)."""
+    text = str(exc)
+    if getattr(exc, "status", None) in (401, 403) and getattr(exc, "code", None) != "ModelArts.6326":
+        creds = ctx._creds
+        if creds is not None and creds.source not in text:
+            text += f" (credentials from {creds.source}" + (
+                f", key {creds.masked_key})" if creds.masked_key else ")"
+            )
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jupyter codelab`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    stdout, stderr = sys.stdout, sys.stderr
+    debug = "--debug" in argv or "-v" in argv or "--verbose" in argv
+    ctx: Context | None = None
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passthrough", False):
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} --help')")
+        args.extra = extra
+        debug = bool(getattr(args, "debug", False))
+        if not getattr(args, "own_logging", False):
+            _setup_logging(debug, stderr)
+        if not getattr(args, "func", None):
+            parser.print_help(stdout)
+            return EXIT_USAGE if argv else EXIT_OK
+        ctx = Context(args, stdin=sys.stdin, stdout=stdout, stderr=stderr)
+        func: Callable[[Context], int] = args.func
+        return func(ctx)
+    except CliError as exc:
+        _print_error(stderr, exc.message, exc if debug else None)
+        return exc.code
+    except KeyboardInterrupt:
+        _print_error(stderr, "interrupted", None)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`... | head`): exit quietly, and keep Python from complaining at exit
+        with _suppress():
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stdout.fileno())
+        return EXIT_ERROR
+    except Exception as exc:
+        from .errors import CodeLabError
+
+        if isinstance(exc, CodeLabError):
+            message = _with_credentials_hint(ctx, exc) if ctx is not None else str(exc)
+            _print_error(stderr, message, exc if debug else None)
+            return _error_code(exc)
+        if isinstance(exc, OSError):
+            _print_error(
+                stderr,
+                f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""),
+                exc if debug else None,
+            )
+            return EXIT_ERROR
+        _print_error(
+            stderr,
+            f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            exc if debug else None,
+        )
+        return EXIT_ERROR
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(OSError, ValueError)
+
+
+def _print_error(stream: TextIO, message: str, exc: BaseException | None) -> None:
+    if exc is not None:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
+    try:
+        stream.write(f"error: {_one_line(message)}\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
