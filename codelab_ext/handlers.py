@@ -35,6 +35,8 @@ from .validation import (
 
 AUTH_RESOURCE = "codelab"
 HEARTBEAT_SECONDS = 15.0
+#: watcher event kinds → SSE event names ("error" would clash with EventSource's own error event)
+SSE_EVENT_NAMES = {"instance": "instance", "error": "upstream-error"}
 ID = r"(?P<instance_id>[^/]+)"
 
 
@@ -68,6 +70,8 @@ class CodeLabHandler(APIHandler):
         out: dict[str, str] = {}
         for key, values in self.request.query_arguments.items():
             if key == "token":  # Jupyter's own auth token, never ours
+                continue
+            if key.isdigit() and values == [b""]:  # a cache-buster ("?1700000000000") some clients add
                 continue
             if len(values) != 1:
                 raise ValidationError(f"Query parameter '{key[:64]}' given more than once.", field=key[:64])
@@ -252,7 +256,8 @@ class EventsHandler(CodeLabHandler):
                     seq += 1
                     if kind == "instance":
                         data = public_instance(data)
-                    self.write(f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n")
+                    name = SSE_EVENT_NAMES.get(kind, kind)
+                    self.write(f"id: {seq}\nevent: {name}\ndata: {json.dumps(data)}\n\n")
                 await self.flush()
                 last_write = time.monotonic()
         except (StreamClosedError, asyncio.CancelledError):

@@ -436,7 +436,7 @@ async def test_events_for_a_missing_instance_send_an_error_event(
     path = f"{jp_base_url}{NAMESPACE}/instances/0f0f0f0f-0000-4000-8000-000000000000/events"
     stream = await SSEStream(jp_http_port, path, jp_auth_header).open()
     event, data = await stream.next_event()
-    assert event == "error" and data["status"] == 404 and data["code"] == "ModelArts.6309"
+    assert event == "upstream-error" and data["status"] == 404 and data["code"] == "ModelArts.6309"
     await stream.close()
 
 

@@ -1,0 +1,215 @@
+/**
+ * Test doubles at the two I/O boundaries of the frontend: the HTTP requests
+ * (a fake `fetch` given to ServerConnection) and the browser's EventSource.
+ */
+import { ServerConnection } from '@jupyterlab/services';
+
+import { IEventSourceLike } from '../model';
+import { setServerSettings } from '../request';
+import { IImage, IInstance, IServerStatus } from '../tokens';
+
+export const IMAGES: IImage[] = [
+  {
+    id: 'gpu-1',
+    name: 'pytorch1.8-cuda10.2-cudnn7-ubuntu18.04',
+    tag: '2.0.0',
+    arch: 'X86_64',
+    resource_categories: ['GPU'],
+    dev_services: ['NOTEBOOK', 'SSH']
+  },
+  {
+    id: 'cpu-default',
+    name: 'notebook2.0-mul-kernel-cpu-cp36',
+    tag: '3.3.2',
+    arch: 'x86_64',
+    resource_categories: ['CPU'],
+    dev_services: ['NOTEBOOK', 'SSH']
+  },
+  {
+    id: 'ascend-1',
+    name: 'mindspore1.7-cann5.1-aarch64',
+    tag: '1.0',
+    arch: 'AARCH64',
+    resource_categories: ['ASCEND'],
+    dev_services: ['NOTEBOOK']
+  },
+  {
+    id: 'cpu-2',
+    name: 'conda3-ubuntu18.04',
+    tag: '1.0',
+    arch: 'aarch64',
+    resource_categories: ['CPU'],
+    dev_services: ['NOTEBOOK']
+  }
+];
+
+export function status(configured = true): IServerStatus {
+  return {
+    version: '0.1.0',
+    region: 'cn-north-4',
+    project_id: 'p1',
+    modelarts_endpoint: 'http://127.0.0.1:1',
+    emulator: true,
+    credentials: {
+      configured,
+      source: configured ? 'stored' : '',
+      access_key: configured ? 'AKAB****WXYZ' : null
+    }
+  };
+}
+
+export function instance(overrides: Partial<IInstance> = {}): IInstance {
+  return {
+    id: 'i-1',
+    name: 'codelab-free',
+    status: 'CREATING',
+    flavor: 'modelarts.vm.cpu.free',
+    url: 'https://authoring.example/i-1/lab',
+    image: IMAGES[1],
+    action_progress: [
+      { step: 1, status: 'PROCESSING', description: 'storage' },
+      { step: 2, status: 'WAITING' },
+      { step: 3, status: 'WAITING' },
+      { step: 4, status: 'WAITING' }
+    ],
+    lease: null,
+    ssh: null,
+    ...overrides
+  };
+}
+
+/** A running instance with a lease ending `remainingMs` after `now`. */
+export function running(now: number, remainingMs: number): IInstance {
+  return instance({
+    status: 'RUNNING',
+    action_progress: [1, 2, 3, 4].map(step => ({
+      step,
+      status: 'COMPLETED'
+    })),
+    lease: {
+      create_at: now - 1000,
+      duration: remainingMs + 1000,
+      enable: true,
+      type: 'TIMING'
+    },
+    ssh: { host: 'dev.example.com', port: 31022, user: 'ma-user' }
+  });
+}
+
+export interface IRecordedCall {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+}
+
+type Handler = (call: IRecordedCall) => { status: number; body?: unknown };
+
+/** A fake Jupyter server: route handlers keyed by `METHOD path`. */
+export class FakeServer {
+  calls: IRecordedCall[] = [];
+  routes = new Map<string, Handler>();
+  /** When set, every request fails as if the server were down. */
+  down = false;
+
+  constructor() {
+    this.on('GET status', () => ({ status: 200, body: status() }));
+    this.on('GET images', () => ({ status: 200, body: { images: IMAGES } }));
+    this.on('GET instances', () => ({ status: 200, body: { instances: [] } }));
+  }
+
+  on(route: string, handler: Handler): this {
+    this.routes.set(route, handler);
+    return this;
+  }
+
+  /** Calls whose `METHOD path` is `route`. */
+  callsTo(route: string): IRecordedCall[] {
+    return this.calls.filter(c => `${c.method} ${c.path}` === route);
+  }
+
+  install(): ServerConnection.ISettings {
+    const settings = ServerConnection.makeSettings({
+      baseUrl: 'http://localhost/lab-base/',
+      fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+        this.handle(new Request(input as RequestInfo, init))
+    });
+    setServerSettings(settings);
+    return settings;
+  }
+
+  private async handle(request: Request): Promise<Response> {
+    if (this.down) {
+      throw new TypeError('Failed to fetch');
+    }
+    const parsed = new URL(request.url);
+    const path = parsed.pathname.replace(/^\/lab-base\/codelab\//, '');
+    const sent = await request.text();
+    const call: IRecordedCall = {
+      method: request.method.toUpperCase(),
+      path,
+      query: parsed.searchParams,
+      body: sent ? JSON.parse(sent) : undefined
+    };
+    this.calls.push(call);
+    const handler = this.routes.get(`${call.method} ${path}`);
+    if (!handler) {
+      return new Response(JSON.stringify({ message: `no route ${path}` }), {
+        status: 404
+      });
+    }
+    const answer = handler(call);
+    if (answer.status === 204) {
+      return new Response(null, { status: 204 });
+    }
+    const text =
+      typeof answer.body === 'string'
+        ? answer.body
+        : JSON.stringify(answer.body ?? {});
+    return new Response(text, { status: answer.status });
+  }
+}
+
+/** A controllable EventSource. */
+export class FakeEventSource implements IEventSourceLike {
+  static instances: FakeEventSource[] = [];
+  static latest(): FakeEventSource {
+    return FakeEventSource.instances[FakeEventSource.instances.length - 1];
+  }
+
+  onopen: ((event: Event) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  closed = false;
+  private listeners = new Map<string, ((event: MessageEvent) => void)[]>();
+
+  constructor(readonly url: string) {
+    FakeEventSource.instances.push(this);
+  }
+
+  addEventListener(type: string, listener: (event: MessageEvent) => void) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  open(): void {
+    this.onopen?.(new Event('open'));
+  }
+
+  listenersOf(type: string): ((event: MessageEvent) => void)[] {
+    return this.listeners.get(type) ?? [];
+  }
+
+  send(type: string, data: unknown): void {
+    const event = new MessageEvent(type, { data: JSON.stringify(data) });
+    for (const listener of this.listeners.get(type) ?? []) {
+      listener(event);
+    }
+  }
+
+  fail(): void {
+    this.onerror?.(new Event('error'));
+  }
+}

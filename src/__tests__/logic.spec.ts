@@ -1,0 +1,210 @@
+import {
+  archLabel,
+  checkShareUrl,
+  defaultImageId,
+  formatCountdown,
+  formatElapsed,
+  groupImages,
+  imageCategory,
+  IStepTiming,
+  leaseDeadline,
+  sshCommand,
+  stepState,
+  stepViews,
+  updateStepTimings
+} from '../logic';
+import { IMAGES, instance } from './fakes';
+
+describe('checkShareUrl', () => {
+  it('accepts an empty field (the URL is optional)', () => {
+    expect(checkShareUrl('  ')).toEqual({ kind: 'empty' });
+  });
+
+  it('accepts http and https notebook URLs as they are', () => {
+    const check = checkShareUrl(
+      'https://mindspore-website.obs.cn-north-4.myhuaweicloud.com/notebook/fcn8s.ipynb'
+    );
+    expect(check).toMatchObject({
+      kind: 'ok',
+      converted: false,
+      looksLikeNotebook: true
+    });
+  });
+
+  it.each([
+    ['ftp://example.com/a.ipynb', 'scheme'],
+    ['javascript:alert(1)', 'scheme'],
+    ['file:///etc/passwd', 'scheme'],
+    ['example.com/a.ipynb', 'syntax'],
+    ['https://exa mple.com/a.ipynb', 'spaces']
+  ])('rejects %s (%s)', (url, reason) => {
+    expect(checkShareUrl(url)).toEqual({ kind: 'invalid', reason });
+  });
+
+  it('turns a GitHub page URL into the raw file it shows', () => {
+    expect(
+      checkShareUrl(
+        'https://github.com/mindspore-ai/docs/blob/r2.2/tutorials/a b%20c.ipynb'.replace(
+          ' ',
+          '%20'
+        )
+      )
+    ).toMatchObject({
+      kind: 'ok',
+      converted: true,
+      url: 'https://raw.githubusercontent.com/mindspore-ai/docs/r2.2/tutorials/a%20b%20c.ipynb'
+    });
+  });
+
+  it('turns a gist page into its raw address', () => {
+    expect(
+      checkShareUrl('https://gist.github.com/alice/0123abcd')
+    ).toMatchObject({
+      kind: 'ok',
+      converted: true,
+      url: 'https://gist.githubusercontent.com/alice/0123abcd/raw'
+    });
+  });
+
+  it('warns (but accepts) a URL that is not an .ipynb', () => {
+    expect(checkShareUrl('https://example.com/page')).toMatchObject({
+      kind: 'ok',
+      looksLikeNotebook: false
+    });
+  });
+});
+
+describe('images', () => {
+  it('groups by category in CPU, GPU, Ascend order, the default first', () => {
+    const groups = groupImages(IMAGES, '', 'cpu-default');
+    expect(groups.map(g => g.category)).toEqual(['CPU', 'GPU', 'ASCEND']);
+    expect(groups[0].images.map(i => i.id)).toEqual(['cpu-default', 'cpu-2']);
+  });
+
+  it('searches name, tag, arch and category', () => {
+    expect(
+      groupImages(IMAGES, 'aarch64', null).flatMap(g => g.images.map(i => i.id))
+    ).toEqual(['cpu-2', 'ascend-1']);
+    expect(groupImages(IMAGES, 'pytorch gpu', null)).toHaveLength(1);
+    expect(groupImages(IMAGES, 'nothing-like-this', null)).toEqual([]);
+  });
+
+  it('finds the default multi-kernel CPU image', () => {
+    expect(defaultImageId(IMAGES)).toBe('cpu-default');
+    expect(
+      defaultImageId([
+        { ...IMAGES[3] },
+        { ...IMAGES[0], default: true } as never
+      ])
+    ).toBe('gpu-1');
+  });
+
+  it('classifies by resource categories, then by name', () => {
+    expect(imageCategory({ id: 'x', name: 'cuda11-thing' })).toBe('GPU');
+    expect(imageCategory({ id: 'x', name: 'mindspore-cann6' })).toBe('ASCEND');
+    expect(
+      imageCategory({
+        id: 'x',
+        name: 'plain',
+        resource_categories: ['GPU', 'CPU']
+      })
+    ).toBe('GPU');
+  });
+
+  it('normalises both arch spellings and keeps unknown ones', () => {
+    expect(archLabel('X86_64')).toBe('x86_64');
+    expect(archLabel('AARCH64')).toBe('aarch64');
+    expect(archLabel('riscv64')).toBe('riscv64');
+    expect(archLabel(null)).toBeNull();
+  });
+});
+
+describe('lease arithmetic', () => {
+  it('remaining time is create_at + duration - now', () => {
+    expect(
+      leaseDeadline({ create_at: 1_000, duration: 3_600_000, enable: true }, 99)
+    ).toBe(3_601_000);
+  });
+
+  it('prefers expires_at, then remaining_ms from when it arrived', () => {
+    expect(leaseDeadline({ expires_at: 5, remaining_ms: 10 }, 100)).toBe(5);
+    expect(leaseDeadline({ remaining_ms: 10 }, 100)).toBe(110);
+  });
+
+  it('has no deadline for a disabled or missing lease', () => {
+    expect(
+      leaseDeadline({ create_at: 1, duration: 2, enable: false }, 0)
+    ).toBeNull();
+    expect(leaseDeadline(null, 0)).toBeNull();
+  });
+
+  it('formats countdowns and elapsed times', () => {
+    expect(formatCountdown(3_600_000)).toBe('1:00:00');
+    expect(formatCountdown(599_999)).toBe('9:59');
+    expect(formatCountdown(-5)).toBe('0:00');
+    expect(formatElapsed(4_400)).toBe('4s');
+    expect(formatElapsed(65_000)).toBe('1m 05s');
+  });
+});
+
+describe('steps', () => {
+  it('maps upstream states to waiting / active / done / failed', () => {
+    expect(stepState({ step: 1, status: 'WAITING' }, 'CREATING')).toBe(
+      'waiting'
+    );
+    expect(stepState({ step: 1, status: 'PROCESSING' }, 'CREATING')).toBe(
+      'active'
+    );
+    expect(stepState({ step: 1, status: 'COMPLETED' }, 'CREATING')).toBe(
+      'done'
+    );
+    expect(stepState({ step: 1, status: 'FAILED' }, 'CREATING')).toBe('failed');
+    expect(stepState({ step: 1, status: 'PROCESSING' }, 'CREATE_FAILED')).toBe(
+      'failed'
+    );
+    expect(stepState(undefined, 'RUNNING')).toBe('done');
+    expect(stepState({ step: 1, status: 'SOMETHING_NEW' }, 'CREATING')).toBe(
+      'waiting'
+    );
+  });
+
+  it('measures the time spent in each step', () => {
+    const timings = new Map<number, IStepTiming>();
+    const first = instance();
+    updateStepTimings(timings, first, 1_000, 0);
+    const second = instance({
+      action_progress: [
+        { step: 1, status: 'COMPLETED' },
+        { step: 2, status: 'COMPLETED' },
+        { step: 3, status: 'PROCESSING' },
+        { step: 4, status: 'WAITING' }
+      ]
+    });
+    updateStepTimings(timings, second, 4_000, 0);
+    const views = stepViews(second, timings, 9_000);
+    expect(views.map(v => v.state)).toEqual([
+      'done',
+      'done',
+      'active',
+      'waiting'
+    ]);
+    // step 1: 1s → 4s; step 2 started when step 1 ended (both seen done at 4s); step 3: 4s → now
+    expect(views.map(v => v.elapsedMs)).toEqual([3_000, 0, 5_000, null]);
+  });
+});
+
+describe('sshCommand', () => {
+  it('builds a command that needs no config file', () => {
+    expect(
+      sshCommand({ host: 'dev.example.com', port: 31022, user: 'ma-user' }, '')
+    ).toBe(
+      'ssh -p 31022 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null ma-user@dev.example.com'
+    );
+  });
+
+  it('quotes the identity file but keeps ~/ expandable', () => {
+    expect(
+      sshCommand({ host: 'h', port: 1, user: 'ma-user' }, "~/My Keys/it's.pem")
+    ).toContain("-i ~/'My Keys/it'\\''s.pem'");
+  });
+});

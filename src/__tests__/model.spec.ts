@@ -1,0 +1,488 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { CodeLabModel, defaultEventsUrl, ICodeLabNotice } from '../model';
+import { setServerSettings } from '../request';
+import {
+  FakeEventSource,
+  FakeServer,
+  IMAGES,
+  instance,
+  running,
+  status
+} from './fakes';
+
+describe('CodeLabModel', () => {
+  let server: FakeServer;
+  let notices: ICodeLabNotice[];
+  let confirmSwitch: jest.Mock;
+
+  function makeModel(extra: Record<string, unknown> = {}) {
+    const model = new CodeLabModel({
+      createEventSource: url => new FakeEventSource(url),
+      confirmSwitch,
+      pollInterval: 1000,
+      reconnectDelays: [500, 1000, 2000],
+      ...extra
+    });
+    model.notice.connect((_, n) => notices.push(n));
+    return model;
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    jest.setSystemTime(1_700_000_000_000);
+    server = new FakeServer();
+    server.install();
+    FakeEventSource.instances = [];
+    notices = [];
+    confirmSwitch = jest.fn(async () => true);
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  describe('refresh', () => {
+    it('loads status and images, and preselects the default image', async () => {
+      const model = makeModel();
+      await model.refresh();
+      expect(model.signedIn).toBe(true);
+      expect(model.images).toHaveLength(IMAGES.length);
+      expect(model.selectedImageId).toBe('cpu-default');
+      model.dispose();
+    });
+
+    it('remembers the last image choice in the state database', async () => {
+      const saved = new Map<string, unknown>();
+      const state = {
+        fetch: async (id: string) => saved.get(id),
+        save: async (id: string, value: unknown) => void saved.set(id, value)
+      };
+      const first = makeModel({ state });
+      await first.refresh();
+      first.selectImage('gpu-1');
+      await jest.advanceTimersByTimeAsync(0);
+      first.dispose();
+
+      const second = makeModel({ state });
+      await second.refresh();
+      expect(second.selectedImageId).toBe('gpu-1');
+      second.dispose();
+    });
+
+    it('reattaches to the instance the account already has', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(Date.now(), 3_600_000)] }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      expect(model.instance?.id).toBe('i-1');
+      expect(FakeEventSource.latest().url).toBe(
+        'http://localhost/lab-base/codelab/instances/i-1/events'
+      );
+      // Reattaching to a running instance is not news.
+      expect(notices).toEqual([]);
+      model.dispose();
+    });
+
+    it('keeps retrying while the Jupyter server is down', async () => {
+      server.down = true;
+      const model = makeModel();
+      await model.refresh();
+      expect(model.statusError).toMatch(/could not be reached/);
+      server.down = false;
+      await jest.advanceTimersByTimeAsync(600);
+      expect(model.statusError).toBeNull();
+      expect(model.signedIn).toBe(true);
+      model.dispose();
+    });
+  });
+
+  describe('sign in', () => {
+    it('shows the server message when the keys are refused', async () => {
+      server.on('GET status', () => ({ status: 200, body: status(false) }));
+      server.on('PUT credentials', () => ({
+        status: 401,
+        body: { message: 'The access key was refused (APIGW.0301).' }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      const ok = await model.signIn({ access_key: 'AK', secret_key: 'SK' });
+      expect(ok).toBe(false);
+      expect(model.signInError).toBe(
+        'The access key was refused (APIGW.0301).'
+      );
+      model.dispose();
+    });
+
+    it('stores the keys, then loads images', async () => {
+      server.on('GET status', () => ({ status: 200, body: status(false) }));
+      server.on('PUT credentials', () => ({ status: 200, body: status(true) }));
+      const model = makeModel();
+      await model.refresh();
+      expect(server.callsTo('GET images')).toHaveLength(0);
+      expect(
+        await model.signIn({
+          access_key: 'AK',
+          secret_key: 'SK',
+          region: 'cn-north-4'
+        })
+      ).toBe(true);
+      expect(server.callsTo('PUT credentials')[0].body).toEqual({
+        access_key: 'AK',
+        secret_key: 'SK',
+        region: 'cn-north-4'
+      });
+      expect(model.images).toHaveLength(IMAGES.length);
+      model.dispose();
+    });
+
+    it('signs out with DELETE', async () => {
+      server.on('DELETE credentials', () => ({ status: 204 }));
+      const model = makeModel();
+      await model.refresh();
+      server.on('GET status', () => ({ status: 200, body: status(false) }));
+      await model.signOut();
+      expect(server.callsTo('DELETE credentials')).toHaveLength(1);
+      expect(model.signedIn).toBe(false);
+      model.dispose();
+    });
+  });
+
+  describe('open', () => {
+    it('sends the image and the converted share URL, then follows the stream', async () => {
+      server.on('POST open', call => ({
+        status: 200,
+        body: {
+          ...instance(),
+          share_url: (call.body as { share_url: string }).share_url
+        }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      model.selectImage('gpu-1');
+      model.setShareUrl('https://github.com/o/r/blob/main/a.ipynb');
+      expect(await model.open()).toBe(true);
+      expect(server.callsTo('POST open')[0].body).toEqual({
+        image_id: 'gpu-1',
+        share_url: 'https://raw.githubusercontent.com/o/r/main/a.ipynb'
+      });
+      expect(model.sentShareUrl).toBe(
+        'https://raw.githubusercontent.com/o/r/main/a.ipynb'
+      );
+      expect(model.steps.map(s => s.state)).toEqual([
+        'active',
+        'waiting',
+        'waiting',
+        'waiting'
+      ]);
+
+      const source = FakeEventSource.latest();
+      source.open();
+      expect(model.connection).toBe('live');
+      await jest.advanceTimersByTimeAsync(5_000);
+      source.send('instance', running(Date.now(), 3_600_000));
+      expect(model.isRunning).toBe(true);
+      expect(model.steps.every(s => s.state === 'done')).toBe(true);
+      expect(model.steps[0].elapsedMs).toBe(5_000);
+      expect(notices.map(n => n.kind)).toEqual(['ready']);
+      model.dispose();
+    });
+
+    it('refuses an invalid share URL without calling the server', async () => {
+      const model = makeModel();
+      await model.refresh();
+      model.setShareUrl('ftp://example.com/x.ipynb');
+      expect(model.canOpen).toBe(false);
+      expect(await model.open()).toBe(false);
+      expect(server.callsTo('POST open')).toHaveLength(0);
+      model.dispose();
+    });
+
+    it('asks before switching a running instance (409) and switches when accepted', async () => {
+      const current = running(Date.now(), 3_600_000);
+      server.on('POST open', call =>
+        (call.body as { switch?: boolean }).switch
+          ? {
+              status: 200,
+              body: instance({ status: 'STARTING', image: IMAGES[0] })
+            }
+          : {
+              status: 409,
+              body: {
+                message: 'A CodeLab instance is running',
+                instance: current
+              }
+            }
+      );
+      const model = makeModel();
+      await model.refresh();
+      model.selectImage('gpu-1');
+      expect(await model.open()).toBe(true);
+      expect(confirmSwitch).toHaveBeenCalledWith(current, IMAGES[0]);
+      expect(server.callsTo('POST open').map(c => c.body)).toEqual([
+        { image_id: 'gpu-1' },
+        { image_id: 'gpu-1', switch: true }
+      ]);
+      expect(model.instance?.status).toBe('STARTING');
+      model.dispose();
+    });
+
+    it('leaves the running instance alone when the switch is declined', async () => {
+      const current = running(Date.now(), 3_600_000);
+      server.on('POST open', () => ({
+        status: 409,
+        body: { message: 'A CodeLab instance is running', instance: current }
+      }));
+      confirmSwitch.mockResolvedValue(false);
+      const model = makeModel();
+      await model.refresh();
+      expect(await model.open()).toBe(false);
+      expect(server.callsTo('POST open')).toHaveLength(1);
+      expect(model.openError).toBeNull();
+      expect(model.instance?.status).toBe('RUNNING');
+      model.dispose();
+    });
+
+    it('shows the failure reason and notifies', async () => {
+      server.on('POST open', () => ({ status: 200, body: instance() }));
+      const model = makeModel();
+      await model.refresh();
+      await model.open();
+      FakeEventSource.latest().send(
+        'instance',
+        instance({
+          status: 'CREATE_FAILED',
+          fail_reason: 'Resources sold out',
+          action_progress: [
+            { step: 1, status: 'COMPLETED' },
+            { step: 2, status: 'FAILED' },
+            { step: 3, status: 'WAITING' },
+            { step: 4, status: 'WAITING' }
+          ]
+        })
+      );
+      expect(model.isFailed).toBe(true);
+      expect(model.steps.map(s => s.state)).toEqual([
+        'done',
+        'failed',
+        'waiting',
+        'waiting'
+      ]);
+      expect(notices.map(n => n.kind)).toEqual(['failed']);
+      model.dispose();
+    });
+
+    it('reports a readable error from the server', async () => {
+      server.on('POST open', () => ({
+        status: 429,
+        body: {
+          message: 'ModelArts is throttling requests; try again in 10 s.',
+          code: 'APIGW.0308'
+        }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      expect(await model.open()).toBe(false);
+      expect(model.openError).toBe(
+        'ModelArts is throttling requests; try again in 10 s.'
+      );
+      model.dispose();
+    });
+  });
+
+  describe('live updates', () => {
+    async function watching() {
+      server.on('POST open', () => ({ status: 200, body: instance() }));
+      const model = makeModel();
+      await model.refresh();
+      await model.open();
+      return model;
+    }
+
+    it('polls while the stream is down and reconnects with backoff', async () => {
+      let polled = instance({ status: 'STARTING' });
+      server.on('GET instances/i-1', () => ({ status: 200, body: polled }));
+      const model = await watching();
+      const first = FakeEventSource.latest();
+      first.fail();
+      expect(first.closed).toBe(true);
+      expect(model.connection).toBe('polling');
+
+      await jest.advanceTimersByTimeAsync(500); // first reconnection after 500 ms
+      expect(FakeEventSource.instances).toHaveLength(2);
+      FakeEventSource.latest().fail();
+      await jest.advanceTimersByTimeAsync(999);
+      expect(FakeEventSource.instances).toHaveLength(2); // the second waits 1000 ms
+      expect(server.callsTo('GET instances/i-1').length).toBeGreaterThan(0);
+      expect(model.instance?.status).toBe('STARTING');
+
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeEventSource.instances).toHaveLength(3);
+      FakeEventSource.latest().open();
+      expect(model.connection).toBe('live');
+      const polls = server.callsTo('GET instances/i-1').length;
+      polled = instance({ status: 'RUNNING' });
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(server.callsTo('GET instances/i-1')).toHaveLength(polls); // polling stopped
+      model.dispose();
+    });
+
+    it('forgets an instance that is gone (server upstream-error event 404)', async () => {
+      const model = await watching();
+      const source = FakeEventSource.latest();
+      source.send('upstream-error', {
+        message: 'The instance does not exist',
+        status: 404
+      });
+      expect(model.instance).toBeNull();
+      expect(source.closed).toBe(true);
+      model.dispose();
+    });
+
+    it('ignores events of another instance and malformed data', async () => {
+      const model = await watching();
+      const source = FakeEventSource.latest();
+      source.send('instance', instance({ id: 'other', status: 'RUNNING' }));
+      const bad = new MessageEvent('upstream-error', { data: 'not json' });
+      for (const listener of source.listenersOf('upstream-error')) {
+        listener(bad);
+      }
+      expect(model.instance?.status).toBe('CREATING');
+      expect(model.streamError).toBe('not json');
+      model.dispose();
+    });
+
+    it('adds ?token= to the stream URL only when the server uses a token', () => {
+      expect(defaultEventsUrl('i-1')).toBe(
+        'http://localhost/lab-base/codelab/instances/i-1/events'
+      );
+      setServerSettings(
+        ServerConnection.makeSettings({
+          baseUrl: 'http://localhost/lab-base/',
+          token: 's3cr3t'
+        })
+      );
+      expect(defaultEventsUrl('i-1')).toBe(
+        'http://localhost/lab-base/codelab/instances/i-1/events?token=s3cr3t'
+      );
+    });
+  });
+
+  describe('lease', () => {
+    it('counts down every second and warns once in the last minutes', async () => {
+      const now = Date.now();
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(now, 11 * 60_000)] }
+      }));
+      const model = makeModel();
+      model.setSettings({ warningMinutes: 10 });
+      await model.refresh();
+      expect(model.remainingMs).toBe(11 * 60_000);
+      expect(model.expiring).toBe(false);
+      let changes = 0;
+      model.stateChanged.connect(() => changes++);
+      await jest.advanceTimersByTimeAsync(3_000);
+      expect(changes).toBeGreaterThanOrEqual(3);
+      expect(model.remainingMs).toBe(11 * 60_000 - 3_000);
+
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(model.expiring).toBe(true);
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(notices.filter(n => n.kind === 'expiring')).toHaveLength(1);
+      model.dispose();
+    });
+
+    it('extends with PATCH lease duration_ms and recounts', async () => {
+      const now = Date.now();
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(now, 5 * 60_000)] }
+      }));
+      server.on('PATCH instances/i-1/lease', () => ({
+        status: 200,
+        body: {
+          create_at: now,
+          duration: 2 * 3_600_000,
+          enable: true,
+          type: 'TIMING'
+        }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      expect(model.expiring).toBe(true);
+      expect(await model.extend(2)).toBe(true);
+      expect(server.callsTo('PATCH instances/i-1/lease')[0].body).toEqual({
+        duration_ms: 7_200_000
+      });
+      expect(model.remainingMs).toBe(7_200_000);
+      expect(model.expiring).toBe(false);
+      model.dispose();
+    });
+
+    it('stops with POST stop', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(Date.now(), 3_600_000)] }
+      }));
+      server.on('POST instances/i-1/stop', () => ({
+        status: 200,
+        body: instance({ status: 'STOPPING' })
+      }));
+      const model = makeModel();
+      await model.refresh();
+      await model.stop();
+      expect(model.instance?.status).toBe('STOPPING');
+      expect(model.remainingMs).toBeNull();
+      model.dispose();
+    });
+  });
+
+  describe('SSH', () => {
+    it('fetches the config block with the identity file', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(Date.now(), 3_600_000)] }
+      }));
+      server.on('GET instances/i-1/ssh-config', call => ({
+        status: 200,
+        body: `Host codelab\n  IdentityFile ${call.query.get('identity_file') ?? ''}\n`
+      }));
+      const saved: string[] = [];
+      const model = makeModel({
+        saveIdentityFile: (p: string) => saved.push(p)
+      });
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(model.sshState).toBe('ready');
+      model.setIdentityFile('~/.ssh/KeyPair-1.pem');
+      await jest.advanceTimersByTimeAsync(600);
+      expect(saved).toEqual(['~/.ssh/KeyPair-1.pem']);
+      expect(model.sshConfig).toContain('IdentityFile ~/.ssh/KeyPair-1.pem');
+      expect(model.sshCommand).toContain('-i ~/.ssh/KeyPair-1.pem -p 31022');
+      model.dispose();
+    });
+
+    it('says when the instance has no SSH endpoint', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: {
+          instances: [
+            { ...running(Date.now(), 3_600_000), ssh: { host: 'h', port: 1 } }
+          ]
+        }
+      }));
+      server.on('GET instances/i-1/ssh-config', () => ({
+        status: 404,
+        body: { message: 'This instance has no SSH endpoint.' }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(model.sshState).toBe('unavailable');
+      model.dispose();
+    });
+  });
+});

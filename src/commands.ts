@@ -1,0 +1,201 @@
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  InputDialog,
+  Notification
+} from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
+
+import { copyText } from './clipboard';
+import { confirmStop } from './dialogs';
+import { codelabIcon } from './icons';
+import { checkShareUrl, EXTEND_HOURS } from './logic';
+import { CodeLabModel } from './model';
+import { CommandIDs, PALETTE_CATEGORY, PANEL_ID } from './tokens';
+
+/** Arguments of `codelab:open-shared`. */
+interface IOpenSharedArgs {
+  url?: string;
+  imageId?: string;
+}
+
+/** Register every CodeLab command once; add them to the palette. */
+export function addCommands(
+  app: JupyterFrontEnd,
+  model: CodeLabModel,
+  trans: TranslationBundle,
+  palette: ICommandPalette | null
+): void {
+  const { commands, shell } = app;
+  const showPanel = () => shell.activateById(PANEL_ID);
+
+  const open = async () => {
+    showPanel();
+    if (!model.signedIn) {
+      await model.refresh();
+      if (!model.signedIn) {
+        return;
+      }
+    }
+    await model.open();
+  };
+
+  commands.addCommand(CommandIDs.showPanel, {
+    label: args =>
+      args.isLauncher ? trans.__('CodeLab') : trans.__('Show CodeLab Panel'),
+    caption: trans.__('Open a free ModelArts CodeLab instance'),
+    icon: args => (args.isPalette ? undefined : codelabIcon),
+    execute: showPanel
+  });
+
+  commands.addCommand(CommandIDs.open, {
+    label: trans.__('Open CodeLab'),
+    caption: trans.__('Open CodeLab with the image selected in the panel'),
+    isEnabled: () => !model.opening,
+    execute: open
+  });
+
+  commands.addCommand(CommandIDs.openShared, {
+    label: trans.__('Open Shared Notebook in CodeLab…'),
+    caption: trans.__('Open CodeLab with a notebook from a URL'),
+    execute: async args => {
+      const { url, imageId } = args as IOpenSharedArgs;
+      let text = typeof url === 'string' ? url : '';
+      if (!text) {
+        const answer = await InputDialog.getText({
+          title: trans.__('Open a Shared Notebook in CodeLab'),
+          label: trans.__(
+            'Notebook URL (http or https; GitHub pages accepted)'
+          ),
+          placeholder: 'https://…/notebook.ipynb',
+          text: model.shareUrl,
+          okLabel: trans.__('Open')
+        });
+        if (!answer.button.accept || !answer.value) {
+          return;
+        }
+        text = answer.value;
+      }
+      model.prefill({ shareUrl: text, imageId });
+      model.setShareUrl(text);
+      if (checkShareUrl(text).kind !== 'ok') {
+        showPanel();
+        return;
+      }
+      await open();
+    }
+  });
+
+  commands.addCommand(CommandIDs.copySshConfig, {
+    label: trans.__('Copy CodeLab SSH Config'),
+    caption: trans.__('Copy the SSH config block of the CodeLab instance'),
+    isEnabled: () => !!model.sshConfig,
+    execute: async () => {
+      if (!model.sshConfig) {
+        return;
+      }
+      await copyText(model.sshConfig);
+      Notification.success(trans.__('SSH config copied to the clipboard.'), {
+        autoClose: 3000
+      });
+    }
+  });
+
+  commands.addCommand(CommandIDs.extend, {
+    label: args =>
+      typeof args.hours === 'number'
+        ? trans._n(
+            'Keep CodeLab Running %1 More Hour',
+            'Keep CodeLab Running %1 More Hours',
+            args.hours
+          )
+        : trans.__('Extend CodeLab…'),
+    caption: trans.__('Keep the CodeLab instance running longer'),
+    isEnabled: () => model.isRunning && model.busy === null,
+    execute: async args => {
+      let hours = typeof args.hours === 'number' ? args.hours : NaN;
+      if (!(hours > 0)) {
+        const labels = EXTEND_HOURS.map(h =>
+          trans._n('%1 hour', '%1 hours', h)
+        );
+        const answer = await InputDialog.getItem({
+          title: trans.__('Extend CodeLab'),
+          label: trans.__('Keep the instance running, from now, for'),
+          items: labels,
+          current: 0,
+          okLabel: trans.__('Extend')
+        });
+        if (!answer.button.accept || answer.value === null) {
+          return;
+        }
+        hours = EXTEND_HOURS[labels.indexOf(answer.value)];
+      }
+      const ok = await model.extend(hours);
+      if (ok) {
+        const deadline = model.deadline;
+        Notification.success(
+          deadline
+            ? trans.__(
+                'CodeLab now stops at %1.',
+                new Date(deadline).toLocaleTimeString()
+              )
+            : trans.__('CodeLab lease extended.'),
+          { autoClose: 5000 }
+        );
+      } else if (model.actionError) {
+        Notification.error(
+          trans.__('Could not extend CodeLab: %1', model.actionError),
+          { autoClose: false }
+        );
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.stop, {
+    label: trans.__('Stop CodeLab…'),
+    caption: trans.__('Stop the CodeLab instance (asks first)'),
+    isEnabled: () =>
+      (model.isRunning || model.isTransitional) && model.busy === null,
+    execute: async () => {
+      const instance = model.instance;
+      if (!instance || !(await confirmStop(trans, instance))) {
+        return;
+      }
+      await model.stop();
+      if (model.actionError) {
+        Notification.error(
+          trans.__('Could not stop CodeLab: %1', model.actionError),
+          { autoClose: false }
+        );
+      }
+    }
+  });
+
+  // Commands' enabled state follows the model; tell the UI only when it changes.
+  let last = '';
+  model.stateChanged.connect(() => {
+    const key = [
+      model.opening,
+      model.isRunning,
+      model.isTransitional,
+      model.busy,
+      !!model.sshConfig
+    ].join('|');
+    if (key !== last) {
+      last = key;
+      commands.notifyCommandChanged();
+    }
+  });
+
+  const category = trans.__(PALETTE_CATEGORY);
+  for (const command of [
+    CommandIDs.showPanel,
+    CommandIDs.open,
+    CommandIDs.openShared,
+    CommandIDs.copySshConfig,
+    CommandIDs.extend,
+    CommandIDs.stop
+  ]) {
+    palette?.addItem({ command, category });
+  }
+}

@@ -1,0 +1,241 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import React, { useState } from 'react';
+
+import { CodeLabModel } from '../model';
+import { ErrorLine, Section } from './Section';
+import { useModel } from './useModel';
+
+/** Readable names of the credential sources of the server. */
+function sourceLabel(source: string | null, trans: TranslationBundle): string {
+  switch (source) {
+    case 'environment':
+      return trans.__('environment variables');
+    case 'stored':
+      return trans.__('signed in here');
+    case 'sdk-profile':
+      return trans.__('SDK profile (~/.huaweicloud/credentials)');
+    case 'koocli-profile':
+      return trans.__('KooCLI profile (~/.hcloud/config.json)');
+    case 'iam-password':
+      return trans.__('IAM user and password');
+    default:
+      return source ?? '';
+  }
+}
+
+/** The sign-in form: AK, SK, optional token, project and region. */
+export function SignInForm(props: {
+  model: CodeLabModel;
+  trans: TranslationBundle;
+  onCancel?: () => void;
+}): JSX.Element {
+  const { model, trans } = props;
+  useModel(model);
+  const [accessKey, setAccessKey] = useState('');
+  const [secretKey, setSecretKey] = useState('');
+  const [token, setToken] = useState('');
+  const [projectId, setProjectId] = useState('');
+  const [region, setRegion] = useState(model.status?.region ?? '');
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    const ok = await model.signIn({
+      access_key: accessKey.trim(),
+      secret_key: secretKey.trim(),
+      security_token: token.trim() || undefined,
+      project_id: projectId.trim() || undefined,
+      region: region.trim() || undefined
+    });
+    if (ok) {
+      setSecretKey('');
+      setToken('');
+      props.onCancel?.();
+    }
+  };
+
+  const field = (
+    id: string,
+    label: string,
+    value: string,
+    set: (v: string) => void,
+    options: { secret?: boolean; required?: boolean; placeholder?: string } = {}
+  ) => (
+    <div className="jp-CodeLab-field">
+      <label htmlFor={`codelab-${id}`}>{label}</label>
+      <input
+        id={`codelab-${id}`}
+        name={id}
+        className="jp-mod-styled"
+        type={options.secret ? 'password' : 'text'}
+        autoComplete={options.secret ? 'new-password' : 'off'}
+        spellCheck={false}
+        required={options.required}
+        placeholder={options.placeholder}
+        value={value}
+        onChange={e => set(e.target.value)}
+      />
+    </div>
+  );
+
+  return (
+    <form
+      className="jp-CodeLab-signIn"
+      onSubmit={submit}
+      aria-label={trans.__('Sign in to Huawei Cloud')}
+    >
+      {field(
+        'access-key',
+        trans.__('Access key (AK)'),
+        accessKey,
+        setAccessKey,
+        {
+          required: true
+        }
+      )}
+      {field(
+        'secret-key',
+        trans.__('Secret key (SK)'),
+        secretKey,
+        setSecretKey,
+        {
+          secret: true,
+          required: true
+        }
+      )}
+      {field(
+        'security-token',
+        trans.__('Security token (temporary credentials only)'),
+        token,
+        setToken,
+        { secret: true }
+      )}
+      {field('project-id', trans.__('Project id'), projectId, setProjectId, {
+        placeholder: trans.__('discovered from the region')
+      })}
+      {field('region', trans.__('Region'), region, setRegion, {
+        placeholder: 'cn-north-4'
+      })}
+      <p className="jp-CodeLab-hint">
+        {trans.__(
+          'The keys are checked against Huawei Cloud, then kept by the Jupyter server only; the secret key never comes back to the browser.'
+        )}
+      </p>
+      {model.signInError && <ErrorLine message={model.signInError} />}
+      <div className="jp-CodeLab-actions">
+        <button
+          type="submit"
+          className="jp-CodeLab-button jp-mod-styled jp-mod-accept"
+          disabled={model.signingIn || !accessKey.trim() || !secretKey.trim()}
+        >
+          {model.signingIn ? trans.__('Signing in…') : trans.__('Sign in')}
+        </button>
+        {props.onCancel && (
+          <button
+            type="button"
+            className="jp-CodeLab-button jp-mod-styled jp-mod-reject"
+            onClick={props.onCancel}
+          >
+            {trans.__('Cancel')}
+          </button>
+        )}
+      </div>
+    </form>
+  );
+}
+
+/** Region, masked key and where it comes from; sign in / sign out. */
+export function AccountSection(props: {
+  model: CodeLabModel;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { model, trans } = props;
+  useModel(model);
+  const [editing, setEditing] = useState(false);
+  const status = model.status;
+
+  let body: JSX.Element;
+  if (!status) {
+    body = model.statusError ? (
+      <ErrorLine
+        message={model.statusError}
+        action={{
+          label: trans.__('Retry'),
+          onClick: () => void model.refresh()
+        }}
+      />
+    ) : (
+      <p className="jp-CodeLab-hint" aria-busy="true">
+        {trans.__('Connecting to the Jupyter server…')}
+      </p>
+    );
+  } else if (!status.credentials.configured || editing) {
+    body = (
+      <>
+        {!status.credentials.configured && (
+          <p className="jp-CodeLab-hint">
+            {trans.__(
+              'Sign in with an access key of your Huawei Cloud account to open CodeLab.'
+            )}
+          </p>
+        )}
+        {!status.credentials.configured && status.credentials.error && (
+          <ErrorLine message={status.credentials.error} />
+        )}
+        <SignInForm
+          model={model}
+          trans={trans}
+          onCancel={editing ? () => setEditing(false) : undefined}
+        />
+      </>
+    );
+  } else {
+    const source = status.credentials.source;
+    body = (
+      <>
+        <dl className="jp-CodeLab-facts">
+          <dt>{trans.__('Region')}</dt>
+          <dd>{status.region}</dd>
+          <dt>{trans.__('Access key')}</dt>
+          <dd>
+            <code>{status.credentials.access_key ?? '—'}</code>
+          </dd>
+          <dt>{trans.__('From')}</dt>
+          <dd>{sourceLabel(source, trans)}</dd>
+        </dl>
+        <div className="jp-CodeLab-actions">
+          {source === 'stored' ? (
+            <button
+              type="button"
+              className="jp-CodeLab-button jp-mod-styled"
+              onClick={() => void model.signOut()}
+            >
+              {trans.__('Sign out')}
+            </button>
+          ) : (
+            <button
+              type="button"
+              className="jp-CodeLab-button jp-mod-styled"
+              onClick={() => setEditing(true)}
+              title={trans.__(
+                'Keys typed here are used when no environment variable is set.'
+              )}
+            >
+              {trans.__('Use other keys')}
+            </button>
+          )}
+        </div>
+      </>
+    );
+  }
+
+  return (
+    <Section id="account" title={trans.__('Account')}>
+      {status?.emulator && (
+        <p className="jp-CodeLab-badge jp-CodeLab-badge-emulator">
+          {trans.__('Emulator: no real cloud resources are used')}
+        </p>
+      )}
+      {body}
+    </Section>
+  );
+}

@@ -1,0 +1,74 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
+import React from 'react';
+
+import { imageLabel } from './logic';
+import { IImage, IInstance } from './tokens';
+
+/** Ask before `open` restarts the running instance with another image (409). */
+export async function confirmSwitch(
+  trans: TranslationBundle,
+  running: IInstance,
+  target: IImage | null
+): Promise<boolean> {
+  const current = imageLabel(running.image) || trans.__('its current image');
+  const next = imageLabel(target) || trans.__('the selected image');
+  const result = await showDialog({
+    title: trans.__('Switch CodeLab to another image?'),
+    body: (
+      <div className="jp-CodeLab-dialog">
+        <p>
+          {trans.__(
+            'Your CodeLab instance %1 is %2 with %3.',
+            running.name || running.id,
+            running.status.toLowerCase(),
+            current
+          )}
+        </p>
+        <p>
+          {trans.__(
+            'Opening %1 restarts that instance with the new image: its kernels and terminals stop and anything not saved in its notebooks is lost. Save your work there first.',
+            next
+          )}
+        </p>
+      </div>
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Keep current instance') }),
+      Dialog.warnButton({ label: trans.__('Restart with new image') })
+    ],
+    defaultButton: 0
+  });
+  return result.button.accept;
+}
+
+/** Ask before stopping the instance. */
+export async function confirmStop(
+  trans: TranslationBundle,
+  instance: IInstance
+): Promise<boolean> {
+  const result = await showDialog({
+    title: trans.__('Stop CodeLab?'),
+    body: (
+      <div className="jp-CodeLab-dialog">
+        <p>
+          {trans.__(
+            'Stopping %1 ends its kernels and terminals; unsaved changes in its notebooks are lost.',
+            instance.name || instance.id
+          )}
+        </p>
+        <p>
+          {trans.__(
+            'Saved files stay in its storage, but a free instance left unused for 72 hours is released with its files.'
+          )}
+        </p>
+      </div>
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Cancel') }),
+      Dialog.warnButton({ label: trans.__('Stop') })
+    ],
+    defaultButton: 0
+  });
+  return result.button.accept;
+}

@@ -1,0 +1,246 @@
+/**
+ * codelab-ext: open a Huawei Cloud ModelArts CodeLab instance from JupyterLab.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
+import { IStatusBar } from '@jupyterlab/statusbar';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+
+import { copyText } from './clipboard';
+import { addCommands } from './commands';
+import { confirmSwitch } from './dialogs';
+import { codelabIcon } from './icons';
+import { formatCountdown, imageLabel } from './logic';
+import { CodeLabModel, ICodeLabNotice } from './model';
+import { setServerSettings } from './request';
+import {
+  CommandIDs,
+  DEFAULT_SETTINGS,
+  ICodeLabSettings,
+  PANEL_ID,
+  PLUGIN_ID
+} from './tokens';
+import { CodeLabPanel, CodeLabStatusItem } from './widgets/CodeLabPanel';
+
+/** Query parameters of the deep link `…/lab?codelab-share=<url>&codelab-image=<id>`. */
+export const DEEP_LINK_SHARE = 'codelab-share';
+export const DEEP_LINK_IMAGE = 'codelab-image';
+
+/** Read (and remove from the address bar) the deep-link parameters. */
+export function takeDeepLink(): {
+  shareUrl: string | null;
+  imageId: string | null;
+} | null {
+  const url = new URL(window.location.href);
+  const shareUrl = url.searchParams.get(DEEP_LINK_SHARE);
+  const imageId = url.searchParams.get(DEEP_LINK_IMAGE);
+  if (shareUrl === null && imageId === null) {
+    return null;
+  }
+  url.searchParams.delete(DEEP_LINK_SHARE);
+  url.searchParams.delete(DEEP_LINK_IMAGE);
+  window.history.replaceState(window.history.state, '', url.toString());
+  return { shareUrl, imageId };
+}
+
+function showNotice(
+  app: JupyterFrontEnd,
+  trans: TranslationBundle,
+  notice: ICodeLabNotice
+): void {
+  const { instance } = notice;
+  switch (notice.kind) {
+    case 'ready': {
+      const url = instance.url;
+      Notification.success(
+        trans.__(
+          'CodeLab is ready (%1).',
+          imageLabel(instance.image) || instance.id
+        ),
+        {
+          autoClose: 10000,
+          actions: url
+            ? [
+                {
+                  label: trans.__('Open in new tab'),
+                  callback: () => {
+                    window.open(url, '_blank', 'noopener');
+                  }
+                }
+              ]
+            : []
+        }
+      );
+      break;
+    }
+    case 'failed':
+      Notification.error(
+        trans.__(
+          'CodeLab could not start: %1',
+          instance.fail_reason || instance.status
+        ),
+        {
+          autoClose: false,
+          actions: [
+            {
+              label: trans.__('Retry'),
+              callback: () => void app.commands.execute(CommandIDs.open)
+            }
+          ]
+        }
+      );
+      break;
+    case 'expiring':
+      Notification.warning(
+        trans.__(
+          'CodeLab stops in %1 unless you extend it.',
+          formatCountdown(notice.remainingMs ?? 0)
+        ),
+        {
+          autoClose: false,
+          actions: [
+            {
+              label: trans.__('Extend 1 hour'),
+              callback: () =>
+                void app.commands.execute(CommandIDs.extend, { hours: 1 })
+            }
+          ]
+        }
+      );
+      break;
+    case 'stopped':
+      Notification.info(
+        trans.__('The CodeLab instance stopped (its lease ended).'),
+        { autoClose: 10000 }
+      );
+      break;
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description:
+    'A sidebar that opens a ModelArts CodeLab instance: image, shared notebook, progress, lease and SSH.',
+  autoStart: true,
+  optional: [
+    ICommandPalette,
+    ILayoutRestorer,
+    ITranslator,
+    ISettingRegistry,
+    IStateDB,
+    ILauncher,
+    IStatusBar
+  ],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null,
+    settingRegistry: ISettingRegistry | null,
+    stateDB: IStateDB | null,
+    launcher: ILauncher | null,
+    statusBar: IStatusBar | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('codelab_ext');
+    setServerSettings(app.serviceManager.serverSettings);
+
+    let settings: ISettingRegistry.ISettings | null = null;
+    const model = new CodeLabModel({
+      state: stateDB,
+      confirmSwitch: (running, target) => confirmSwitch(trans, running, target),
+      saveIdentityFile: path => {
+        void settings?.set('identityFile', path).catch(reason => {
+          console.warn('codelab-ext: could not save the identity file', reason);
+        });
+      }
+    });
+    model.notice.connect((_, notice) => showNotice(app, trans, notice));
+
+    const panel = new CodeLabPanel(model, trans, {
+      open: () => void app.commands.execute(CommandIDs.open),
+      stop: () => void app.commands.execute(CommandIDs.stop),
+      extend: hours => void app.commands.execute(CommandIDs.extend, { hours }),
+      copySshConfig: () => void app.commands.execute(CommandIDs.copySshConfig),
+      copySshCommand: () => {
+        const command = model.sshCommand;
+        if (command) {
+          void copyText(command).then(() =>
+            Notification.success(
+              trans.__('ssh command copied to the clipboard.'),
+              {
+                autoClose: 3000
+              }
+            )
+          );
+        }
+      }
+    });
+    panel.id = PANEL_ID;
+    panel.title.icon = codelabIcon;
+    panel.title.caption = trans.__('CodeLab');
+    app.shell.add(panel, 'left', { rank: 850 });
+    restorer?.add(panel, PANEL_ID);
+
+    addCommands(app, model, trans, palette);
+
+    launcher?.add({
+      command: CommandIDs.showPanel,
+      args: { isLauncher: true },
+      category: trans.__('Other'),
+      rank: 10
+    });
+
+    if (statusBar) {
+      const item = new CodeLabStatusItem(model, trans, () =>
+        app.shell.activateById(PANEL_ID)
+      );
+      statusBar.registerStatusItem(`${PLUGIN_ID}:countdown`, {
+        item,
+        align: 'left',
+        rank: 10,
+        isActive: () => !!model.instance,
+        activeStateChanged: model.stateChanged
+      });
+    }
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(loaded => {
+          settings = loaded;
+          const apply = () =>
+            model.setSettings({
+              ...DEFAULT_SETTINGS,
+              ...(loaded.composite as Partial<ICodeLabSettings>)
+            });
+          apply();
+          loaded.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.warn('codelab-ext: settings not loaded', reason);
+        });
+    }
+
+    void app.restored.then(() => {
+      const link = takeDeepLink();
+      if (link) {
+        model.prefill(link);
+        app.shell.activateById(PANEL_ID);
+      }
+      void model.refresh();
+    });
+  }
+};
+
+export default plugin;

@@ -1,0 +1,221 @@
+/**
+ * Identifiers and data shapes shared by the CodeLab frontend.
+ *
+ * The JSON shapes mirror the REST API of the server extension
+ * (`{base_url}codelab/...`, see design.md §3). Upstream ModelArts adds fields
+ * and enum values over time, so every string enum is open (`| string`).
+ */
+
+/** The npm package name; also the prefix of the plugin id. */
+export const PLUGIN_ID = 'codelab-ext:plugin';
+
+/** The URL namespace of the server extension, shared with the Python side. */
+export const API_NAMESPACE = 'codelab';
+
+/** The id of the sidebar widget (stable: used by the layout restorer). */
+export const PANEL_ID = 'codelab-ext-panel';
+
+/** Command ids, all in the `codelab:` namespace. */
+export namespace CommandIDs {
+  /** Reveal the CodeLab sidebar. */
+  export const showPanel = 'codelab:show-panel';
+  /** Open CodeLab with the selected (or default) image. */
+  export const open = 'codelab:open';
+  /** Open CodeLab with a shared notebook URL. */
+  export const openShared = 'codelab:open-shared';
+  /** Copy the SSH config block of the current instance. */
+  export const copySshConfig = 'codelab:copy-ssh-config';
+  /** Extend the lease of the current instance. */
+  export const extend = 'codelab:extend';
+  /** Stop the current instance (asks first). */
+  export const stop = 'codelab:stop';
+}
+
+/** The palette category of every CodeLab command. */
+export const PALETTE_CATEGORY = 'CodeLab';
+
+/** Instance status values (design.md / modelarts-api.md §3). */
+export type InstanceStatus =
+  | 'INIT'
+  | 'CREATING'
+  | 'STARTING'
+  | 'STOPPING'
+  | 'DELETING'
+  | 'RUNNING'
+  | 'STOPPED'
+  | 'SNAPSHOTTING'
+  | 'CREATE_FAILED'
+  | 'START_FAILED'
+  | 'DELETE_FAILED'
+  | 'ERROR'
+  | 'DELETED'
+  | 'FROZEN'
+  // eslint-disable-next-line @typescript-eslint/ban-types
+  | (string & {});
+
+/** Statuses during which the instance is moving towards another state. */
+export const TRANSITIONAL_STATUSES: ReadonlySet<string> = new Set([
+  'INIT',
+  'CREATING',
+  'STARTING',
+  'STOPPING',
+  'DELETING',
+  'SNAPSHOTTING'
+]);
+
+/** Statuses that mean something went wrong (reason in `fail_reason`). */
+export const FAILED_STATUSES: ReadonlySet<string> = new Set([
+  'CREATE_FAILED',
+  'START_FAILED',
+  'DELETE_FAILED',
+  'ERROR'
+]);
+
+/** Upstream status of one start-up step. */
+export type StepStatus =
+  | 'WAITING'
+  | 'PROCESSING'
+  | 'FAILED'
+  | 'COMPLETED'
+  // eslint-disable-next-line @typescript-eslint/ban-types
+  | (string & {});
+
+/** One entry of `action_progress`. */
+export interface IStep {
+  step: number;
+  status: StepStatus;
+  description?: string | null;
+}
+
+/** The image an instance runs, or an entry of the catalogue. */
+export interface IImage {
+  id: string;
+  name: string;
+  tag?: string | null;
+  description?: string | null;
+  type?: string | null;
+  arch?: string | null;
+  resource_categories?: string[] | null;
+  dev_services?: string[] | null;
+  status?: string | null;
+  swr_path?: string | null;
+}
+
+/** The lease (auto-stop timer) of an instance. */
+export interface ILease {
+  create_at?: number | null;
+  duration?: number | null;
+  enable?: boolean | null;
+  type?: string | null;
+  update_at?: number | null;
+  /** Epoch milliseconds at which the instance stops. */
+  expires_at?: number | null;
+  /** Milliseconds left when the server answered. */
+  remaining_ms?: number | null;
+}
+
+/** The SSH endpoint of an instance. */
+export interface ISshEndpoint {
+  host: string;
+  port: number;
+  user?: string | null;
+  key_pair_names?: string[] | null;
+  uri?: string | null;
+}
+
+/** A CodeLab instance, normalised by the server. */
+export interface IInstance {
+  id: string;
+  name?: string | null;
+  status: InstanceStatus;
+  feature?: string | null;
+  flavor?: string | null;
+  description?: string | null;
+  fail_reason?: string | null;
+  url?: string | null;
+  token?: string | null;
+  workspace_id?: string | null;
+  create_at?: number | null;
+  update_at?: number | null;
+  image?: IImage | null;
+  action_progress?: IStep[] | null;
+  lease?: ILease | null;
+  ssh?: ISshEndpoint | null;
+  endpoints?: unknown[] | null;
+  volume?: Record<string, unknown> | null;
+}
+
+/** The answer of `POST open`: the instance plus the URL actually sent. */
+export interface IOpenResult extends IInstance {
+  share_url?: string | null;
+}
+
+/** Where the server found its credentials. */
+export interface ICredentialsStatus {
+  configured: boolean;
+  source: string | null;
+  access_key: string | null;
+  /** Why a configured source could not be used (e.g. a half-filled profile). */
+  error?: string | null;
+}
+
+/** The answer of `GET status`. */
+export interface IServerStatus {
+  version: string;
+  region: string;
+  project_id: string | null;
+  modelarts_endpoint: string;
+  emulator: boolean;
+  credentials: ICredentialsStatus;
+}
+
+/** The body of `PUT credentials`. */
+export interface ICredentialsInput {
+  access_key: string;
+  secret_key: string;
+  security_token?: string;
+  project_id?: string;
+  region?: string;
+}
+
+/** The body of `POST open`. */
+export interface IOpenRequest {
+  image_id?: string;
+  share_url?: string;
+  switch?: boolean;
+}
+
+/** Query of `GET images`. */
+export interface IImageQuery {
+  type?: string;
+  name?: string;
+  arch?: string;
+  category?: string;
+}
+
+/** Query of `GET instances/{id}/ssh-config`. */
+export interface ISshConfigQuery {
+  alias?: string;
+  identity_file?: string;
+}
+
+/** An error body of the server extension. */
+export interface IErrorBody {
+  message?: string;
+  code?: string;
+  request_id?: string;
+  instance?: IInstance;
+}
+
+/** The user settings of the plugin (schema/plugin.json). */
+export interface ICodeLabSettings {
+  defaultImage: string;
+  identityFile: string;
+  warningMinutes: number;
+}
+
+export const DEFAULT_SETTINGS: ICodeLabSettings = {
+  defaultImage: '',
+  identityFile: '',
+  warningMinutes: 10
+};

@@ -1,0 +1,57 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import React from 'react';
+
+import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
+import { StatusBarCountdown } from '../components/StatusBarCountdown';
+import { CodeLabModel } from '../model';
+
+/** The CodeLab sidebar widget: renders the model, refreshes it when shown. */
+export class CodeLabPanel extends ReactWidget {
+  constructor(
+    readonly model: CodeLabModel,
+    private readonly trans: TranslationBundle,
+    private readonly actions: IPanelActions
+  ) {
+    super();
+    this.addClass('jp-CodeLabPanel');
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.model.refresh();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <CodeLabSidebar
+        model={this.model}
+        trans={this.trans}
+        actions={this.actions}
+      />
+    );
+  }
+}
+
+/** The status-bar item with the lease countdown. */
+export class CodeLabStatusItem extends ReactWidget {
+  constructor(
+    private readonly model: CodeLabModel,
+    private readonly trans: TranslationBundle,
+    private readonly onClick: () => void
+  ) {
+    super();
+    this.addClass('jp-CodeLab-status-widget');
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <StatusBarCountdown
+        model={this.model}
+        trans={this.trans}
+        onClick={this.onClick}
+      />
+    );
+  }
+}

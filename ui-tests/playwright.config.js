@@ -1,0 +1,45 @@
+/**
+ * Galata (Playwright) configuration: Debian's chromium, never a downloaded browser,
+ * and JupyterLab on the ModelArts emulator started for the run.
+ */
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+module.exports = {
+  ...baseConfig,
+  // One emulator holds one free instance: the tests take turns.
+  workers: 1,
+  fullyParallel: false,
+  retries: process.env.CI ? 1 : 0,
+  reporter: [['list'], ['html', { open: 'never' }]],
+  timeout: 120000,
+  expect: {
+    timeout: 30000,
+    toHaveScreenshot: { maxDiffPixelRatio: 0.03, animations: 'disabled' }
+  },
+  use: {
+    ...baseConfig.use,
+    baseURL: 'http://localhost:8888',
+    // Tall enough for the whole sidebar (account to SSH) in one screenshot.
+    viewport: { width: 1280, height: 1700 },
+    trace: 'retain-on-failure',
+    // Playwright records video with its own ffmpeg download: off on this offline machine.
+    video: 'off',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run'
+      ]
+    }
+  },
+  webServer: {
+    command: 'jlpm start',
+    url: 'http://localhost:8888/lab',
+    timeout: 120 * 1000,
+    reuseExistingServer: !process.env.CI
+  }
+};
