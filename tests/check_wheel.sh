@@ -18,7 +18,8 @@ echo "$members" | grep -q "etc/jupyter/jupyter_server_config.d/codelab_ext.json"
 python3 -m venv "$work/venv"
 # a PATH with the venv only: no node, no jlpm, nothing from the developer's tools
 clean=(env -i "HOME=$work/home" "PATH=$work/venv/bin" "LANG=C.UTF-8")
-"${clean[@]}" python -m pip install --quiet "$wheel"
+# JupyterLab itself comes from PyPI as a user would get it; our wheel must not need node at all
+"${clean[@]}" python -m pip install --quiet "$wheel" "jupyterlab>=4.0.0,<5"
 "${clean[@]}" sh -c 'command -v node' >/dev/null 2>&1 && { echo "FAIL: node is on the clean PATH"; exit 1; }
 
 server=$("${clean[@]}" jupyter server extension list 2>&1)
