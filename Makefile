@@ -36,8 +36,8 @@ emulator: $(VENV)/.installed
 	$(BIN)/jupyter codelab emulator
 
 lint: setup
-	$(BIN)/ruff check codelab_ext tests benchmarks conftest.py
-	$(BIN)/ruff format --check codelab_ext tests benchmarks conftest.py
+	$(BIN)/ruff check codelab_ext tests $(wildcard benchmarks) conftest.py
+	$(BIN)/ruff format --check codelab_ext tests $(wildcard benchmarks) conftest.py
 	$(BIN)/jlpm lint:check
 
 test-python: setup system-deps
