@@ -25,8 +25,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml package.json
 	$(BIN)/jupyter server extension enable --sys-prefix codelab_ext
 	touch $@
 
+# the production build: what the wheel ships, what the demo, the tests and the benchmarks use
 setup: $(VENV)/.installed
-	$(BIN)/jlpm build
+	$(BIN)/jlpm build:prod
 
 demo: setup
 	@echo "codelab_ext demo: JupyterLab on the embedded ModelArts emulator (no cloud account needed)."

@@ -8,6 +8,8 @@ only when the server loads the extension.
 
 from __future__ import annotations
 
+import atexit
+
 try:
     from ._version import __version__
 except ImportError:  # a source tree that was never built: no _version.py yet
@@ -32,6 +34,9 @@ def _load_jupyter_server_extension(server_app) -> None:
 
     service = CodeLabService.from_server_app(server_app)
     server_app.web_app.settings["codelab_service"] = service
+    # module extensions get no stop hook: stop an embedded emulator and remove the demo's
+    # temporary folders when the server process exits
+    atexit.register(service.close)
     setup_handlers(server_app.web_app)
     server_app.log.info(
         "codelab_ext %s: routes under %s%s/ (ModelArts %s%s)",
@@ -41,3 +46,4 @@ def _load_jupyter_server_extension(server_app) -> None:
         service.config.modelarts_endpoint,
         ", embedded emulator" if service.emulator is not None else "",
     )
+

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import shutil
 import tempfile
 import threading
 import time
@@ -27,6 +29,8 @@ T = TypeVar("T")
 log = logging.getLogger("codelab_ext")
 
 EXECUTOR_WORKERS = 16
+#: environment variables that decide which credentials are used
+CREDENTIAL_ENV_PREFIXES = ("HUAWEICLOUD_SDK_", "CODELAB_IAM_")
 
 
 class CodeLabService:
@@ -46,9 +50,13 @@ class CodeLabService:
         self._images: tuple[float, list[dict[str, Any]]] | None = None
         self._images_lock = asyncio.Lock()
         self._isolated_home: str | None = None
+        self._creds_cache: tuple[tuple[Any, ...], Any] | None = None
+        #: temporary folders this service made (the demo's), removed by close()
+        self._temp_dirs: list[str] = list(getattr(emulator, "codelab_temp_dirs", []))
         if emulator is not None:
             # the demo never reads or overwrites the user's real credentials
             self._isolated_home = tempfile.mkdtemp(prefix="codelab-emulator-home-")
+            self._temp_dirs.append(self._isolated_home)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -60,12 +68,46 @@ class CodeLabService:
         return cls(config, emulator=emulator, logger=server_app.log)
 
     # ----------------------------------------------------------------- credentials
+    def _credentials_fingerprint(self) -> tuple[Any, ...]:
+        """What resolve_credentials reads: the relevant environment and the files' stat records."""
+        environ: Any = {} if self._isolated_home is not None else os.environ
+        home = Path(self._isolated_home or environ.get("HOME") or Path.home())
+        sdk_file = environ.get("HUAWEICLOUD_SDK_CREDENTIALS_FILE") or home / ".huaweicloud" / "credentials"
+        files = (self.config.credentials_file, sdk_file, home / ".hcloud" / "config.json")
+        stats = []
+        for file in files:
+            try:
+                st = os.stat(file)
+                stats.append((st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode))
+            except OSError:
+                stats.append(None)
+        env = tuple(
+            (name, environ.get(name)) for name in sorted(environ) if name.startswith(CREDENTIAL_ENV_PREFIXES)
+        )
+        return (env, tuple(str(f) for f in files), tuple(stats))
+
     def resolve_credentials(self):
+        """The current credentials (or None); re-read only when a source changed (stat and environment)."""
         from .credentials import resolve_credentials
 
-        if self._isolated_home is not None:
-            return resolve_credentials(self.config.credentials_file, environ={}, home=self._isolated_home)
-        return resolve_credentials(self.config.credentials_file)
+        key = self._credentials_fingerprint()
+        cached = self._creds_cache
+        if cached is not None and cached[0] == key:
+            if isinstance(cached[1], CredentialsError):
+                raise cached[1]
+            return cached[1]
+        try:
+            if self._isolated_home is not None:
+                found = resolve_credentials(
+                    self.config.credentials_file, environ={}, home=self._isolated_home
+                )
+            else:
+                found = resolve_credentials(self.config.credentials_file)
+        except CredentialsError as exc:
+            self._creds_cache = (key, exc)
+            raise
+        self._creds_cache = (key, found)
+        return found
 
     def credentials_status(self) -> dict[str, Any]:
         try:
@@ -262,6 +304,9 @@ class CodeLabService:
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self.emulator is not None:
             self.emulator.stop()
+        for folder in self._temp_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._temp_dirs = []
 
 
 def filter_images(images: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:
@@ -293,7 +338,9 @@ def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> Any:
     config.modelarts_endpoint = url
     config.iam_endpoint = url
     # the demo keeps its own credentials: the user's real stored keys are never read or replaced
-    config.credentials_file = str(Path(tempfile.mkdtemp(prefix="codelab-emulator-")) / "credentials.json")
+    folder = tempfile.mkdtemp(prefix="codelab-emulator-")
+    emulator.codelab_temp_dirs = [folder]
+    config.credentials_file = str(Path(folder) / "credentials.json")
     store_credentials(
         config.credentials_file,
         Credentials(

@@ -238,7 +238,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         model.prefill(link);
         app.shell.activateById(PANEL_ID);
       }
-      void model.refresh();
+      // a visible panel refreshes itself (onAfterShow); a closed one costs one request
+      if (!panel.isVisible) {
+        void model.peek();
+      }
     });
   }
 };

@@ -303,6 +303,30 @@ export class CodeLabModel implements IDisposable {
     return this._refreshing;
   }
 
+  /**
+   * At JupyterLab start, with the panel closed: one `GET instances`, so the status-bar
+   * countdown knows the lease. No event stream, no SSH config, no images until the panel shows.
+   */
+  async peek(): Promise<void> {
+    if (this._instance) {
+      return;
+    }
+    try {
+      const instances = await this._api.instances();
+      const current = instances.find(i => i.status !== 'DELETED');
+      if (current && !this._instance) {
+        this._peeking = true;
+        try {
+          this._setInstance(current);
+        } finally {
+          this._peeking = false;
+        }
+      }
+    } catch {
+      // not signed in, or the server is down: the panel says so when it is opened
+    }
+  }
+
   /** Prefill from a deep link; never starts anything. */
   prefill(options: {
     shareUrl?: string | null;
@@ -524,7 +548,9 @@ export class CodeLabModel implements IDisposable {
   private async _afterSignIn(): Promise<void> {
     await Promise.all([
       this._images.length ? Promise.resolve() : this._loadImages(),
-      this._instance ? Promise.resolve() : this._reattach()
+      this._instance && this._connection !== 'idle'
+        ? Promise.resolve()
+        : this._reattach()
     ]);
   }
 
@@ -572,7 +598,7 @@ export class CodeLabModel implements IDisposable {
     try {
       const instances = await this._api.instances();
       const current = instances.find(i => i.status !== 'DELETED');
-      if (current && !this._instance) {
+      if (current && (!this._instance || this._connection === 'idle')) {
         this._startWatching(current, false);
       }
     } catch (error) {
@@ -877,6 +903,9 @@ export class CodeLabModel implements IDisposable {
   /* ------------------------------------------------------------------ SSH */
 
   private _refreshSsh(): void {
+    if (this._peeking) {
+      return; // fetched when the panel shows and the instance is watched
+    }
     const instance = this._instance;
     if (!instance || instance.status !== 'RUNNING') {
       if (this._sshState !== 'none') {
@@ -988,6 +1017,7 @@ export class CodeLabModel implements IDisposable {
   private _source: IEventSourceLike | null = null;
   private _watchedId: string | null = null;
   private _connection: ConnectionState = 'idle';
+  private _peeking = false;
   private _streamError: string | null = null;
   private _attempt = 0;
   private _reconnectTimer: ReturnType<typeof setTimeout> | null = null;

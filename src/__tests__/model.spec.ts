@@ -70,6 +70,41 @@ describe('CodeLabModel', () => {
       second.dispose();
     });
 
+    it('peeks with one request at start and watches only once the panel shows', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(Date.now(), 3_600_000)] }
+      }));
+      const model = makeModel();
+      await model.peek();
+      // one request: the instance for the status-bar countdown, no stream, no SSH config
+      expect(server.calls.map(c => `${c.method} ${c.path}`)).toEqual([
+        'GET instances'
+      ]);
+      expect(model.instance?.id).toBe('i-1');
+      expect(FakeEventSource.instances).toHaveLength(0);
+      // the panel opens: now the stream and the rest
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(FakeEventSource.instances).toHaveLength(1);
+      expect(server.callsTo('GET status')).toHaveLength(1);
+      expect(
+        server.calls.some(c => c.path.startsWith('instances/i-1/ssh-config'))
+      ).toBe(true);
+      model.dispose();
+    });
+
+    it('peeking without credentials fails quietly', async () => {
+      server.on('GET instances', () => ({
+        status: 401,
+        body: { message: 'No Huawei Cloud credentials are configured.' }
+      }));
+      const model = makeModel();
+      await model.peek();
+      expect(model.instance).toBeNull();
+      model.dispose();
+    });
+
     it('reattaches to the instance the account already has', async () => {
       server.on('GET instances', () => ({
         status: 200,
