@@ -9,6 +9,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PORT ?= 8888
+# JupyterLab refuses to run as root unless told: containers and CI machines often are root
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PATH := $(BIN):$(PATH)
 
@@ -31,7 +33,7 @@ setup: $(VENV)/.installed
 
 demo: setup
 	@echo "codelab_ext demo: JupyterLab on the embedded ModelArts emulator (no cloud account needed)."
-	CODELAB_EMULATOR=1 $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(DEMO_ARGS)
+	CODELAB_EMULATOR=1 $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) $(DEMO_ARGS)
 
 emulator: $(VENV)/.installed
 	$(BIN)/jupyter codelab emulator
