@@ -46,4 +46,3 @@ def _load_jupyter_server_extension(server_app) -> None:
         service.config.modelarts_endpoint,
         ", embedded emulator" if service.emulator is not None else "",
     )
-

@@ -589,7 +589,6 @@ def _one_line(text: str) -> str:
 def cmd_login(ctx: Context) -> int:
     """Prompt (or read) the keys, check them against the cloud, then store them."""
     from .credentials import Credentials, store_credentials
-    from .errors import AuthError, ForbiddenError
     from .validation import validate_credentials
 
     args = ctx.args
@@ -637,26 +636,10 @@ def cmd_login(ctx: Context) -> int:
             "region": region,
         }
     )
-    creds = Credentials(
-        source="stored",
-        access_key=values["access_key"],
-        secret_key=values["secret_key"],
-        security_token=values.get("security_token"),
-        project_id=values.get("project_id"),
-        region=values.get("region"),
-    )
+    creds = Credentials.from_input(values)
     client = ctx.make_client(creds)
     try:
-        client.check_credentials()
-        discovered_project = client.project_id
-    except (AuthError, ForbiddenError) as exc:
-        raise type(exc)(
-            f"The cloud refused these credentials: {exc.message}; nothing was stored",
-            code=exc.code,
-            request_id=exc.request_id,
-            http_status=exc.http_status,
-            upstream_message=exc.upstream_message,
-        ) from None
+        discovered_project = client.verify_new_credentials("; nothing was stored")
     finally:
         client.close()
     store_credentials(config.credentials_file, creds)

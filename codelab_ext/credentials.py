@@ -156,6 +156,18 @@ class Credentials:
         """The access key masked for display (``None`` for password credentials)."""
         return mask_key(self.access_key) if self.access_key else None
 
+    @classmethod
+    def from_input(cls, values: Mapping[str, str | None], source: str = SOURCE_STORED) -> Credentials:
+        """Credentials typed by a user (the panel's sign-in form, ``jupyter codelab login``), validated."""
+        return cls(
+            source=source,
+            access_key=values["access_key"],
+            secret_key=values["secret_key"],
+            security_token=values.get("security_token") or None,
+            project_id=values.get("project_id") or None,
+            region=values.get("region") or None,
+        )
+
     def describe(self) -> dict[str, Any]:
         """What the status route shows: ``{configured, source, access_key}`` (masked key or None)."""
         return {"configured": True, "source": self.source, "access_key": self.masked_key}

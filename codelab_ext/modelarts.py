@@ -817,6 +817,25 @@ class ModelArtsClient:
         """Make the cheapest signed call (list one instance); raises AuthError, ForbiddenError, ..."""
         self._call("GET", self._notebooks(), params=[("feature", "DEFAULT"), ("limit", "1"), ("offset", "0")])
 
+    def verify_new_credentials(self, note: str = "") -> str:
+        """Check credentials a user just typed; answer the project id they work in.
+
+        A refusal (401/403) is re-raised as the same error class with the message
+        "The cloud refused these credentials: ..." (plus ``note``), so the panel and the CLI say
+        the same thing; other failures (unreachable, throttled) pass through unchanged.
+        """
+        try:
+            self.check_credentials()
+        except (AuthError, ForbiddenError) as exc:
+            raise type(exc)(
+                f"The cloud refused these credentials: {exc.message}{note}",
+                code=exc.code,
+                request_id=exc.request_id,
+                http_status=exc.http_status,
+                upstream_message=exc.upstream_message,
+            ) from None
+        return self.project_id
+
     def open(self, image_id: str | None = None, share_url: str | None = None) -> dict[str, Any]:
         """Open the free CodeLab (``POST .../notebooks/open``) and answer the instance.
 

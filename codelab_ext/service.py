@@ -178,27 +178,10 @@ class CodeLabService:
         """Check the keys against the cloud, then store them (mode 0600) and answer like status."""
         from .credentials import Credentials, store_credentials
 
-        creds = Credentials(
-            source="stored",
-            access_key=values["access_key"],
-            secret_key=values["secret_key"],
-            security_token=values.get("security_token"),
-            project_id=values.get("project_id"),
-            region=values.get("region"),
-        )
+        creds = Credentials.from_input(values)
         probe = self._make_client(creds)
         try:
-            await self.run(probe.check_credentials)
-        except UpstreamError as exc:
-            if exc.status in (401, 403):
-                raise type(exc)(
-                    f"The cloud refused these credentials: {exc.message}",
-                    status=exc.status,
-                    code=exc.code,
-                    request_id=exc.request_id,
-                    http_status=exc.http_status,
-                ) from None
-            raise
+            await self.run(probe.verify_new_credentials)
         finally:
             probe.close()
         await self.run(store_credentials, self.config.credentials_file, creds)
