@@ -900,7 +900,7 @@ def _outcome(instance: dict[str, Any], steady: int) -> str | None:
     instance only counts as failed once it stayed so for three polls, since the answer to ``open`` and
     the first polls of an image switch may still show the old state.
     """
-    from .models import FAILED_STATUSES
+    from .models import FAILED_STATUSES, is_settled
     from .watcher import is_changing
 
     status = _status(instance)
@@ -912,6 +912,9 @@ def _outcome(instance: dict[str, Any], steady: int) -> str | None:
     if any(str(step.get("status") or "").upper() == "FAILED" for step in steps) and not is_changing(instance):
         return "failed"
     if status in STEADY_STOPPED and steady >= 2:
+        return "failed"
+    if steady >= 2 and is_settled(instance):
+        # a status no client knows yet (e.g. SUSPENDED) that stays put: do not wait for RUNNING forever
         return "failed"
     return None
 
@@ -1268,7 +1271,7 @@ def _setup_logging(debug: bool, stream: TextIO) -> None:
 def _error_code(exc: BaseException) -> int:
     from .errors import CredentialsError, UpstreamError, ValidationError
 
-    if isinstance(exc, (UpstreamError, CredentialsError)):
+    if isinstance(exc, (UpstreamError, CredentialsError)) or getattr(exc, "status", 0) >= 500:
         return EXIT_UPSTREAM
     if isinstance(exc, ValidationError):
         return EXIT_USAGE

@@ -85,7 +85,10 @@ class CodeLab(Configurable):
 
     max_retries = Integer(
         3,
-        help="Retries of an idempotent upstream call after a connection error, a 429 or a 5xx.",
+        help=(
+            "Retries of an idempotent upstream call after a connection error, a timeout, a 429 "
+            "(honouring Retry-After) or a 502, 503 or 504."
+        ),
     ).tag(config=True)
 
     images_cache_seconds = Float(

@@ -63,7 +63,12 @@ class CodeLabHandler(APIHandler):
         return self.settings["codelab_service"]
 
     def json_body(self, *, allow_empty: bool = True) -> dict[str, Any]:
-        return parse_json_object(self.request.body or b"", allow_empty=allow_empty)
+        body = self.request.body or b""
+        if body.strip():
+            media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if media_type != "application/json":
+                raise ValidationError("Send the request body as JSON (Content-Type: application/json).")
+        return parse_json_object(body, allow_empty=allow_empty)
 
     def query_args(self) -> dict[str, str]:
         """Single-valued query arguments (a repeated one is refused)."""

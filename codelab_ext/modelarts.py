@@ -457,6 +457,9 @@ class ModelArtsClient:
         self._secrets = [
             secret
             for secret in (
+                # not a secret, but users paste the secret key into the access key field: upstream's
+                # "access key <value> does not exist" must never echo it
+                getattr(credentials, "access_key", None),
                 getattr(credentials, "secret_key", None),
                 getattr(credentials, "security_token", None),
                 getattr(credentials, "iam_password", None),

@@ -104,6 +104,16 @@ class NoSshEndpointError(CodeLabError):
     status = 404
 
 
+class UnsafeSshEndpointError(ValidationError):
+    """ModelArts sent an SSH endpoint value that cannot be written into a config safely.
+
+    A :class:`ValidationError` (it names the field), but the fault is upstream's data, not the
+    caller's input: answered as 502, and the CLI exits with its cloud-error code.
+    """
+
+    status = 502
+
+
 # ----------------------------------------------------------------------------------------------------
 # validation
 
@@ -274,20 +284,34 @@ def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[s
     if not ssh:
         image = instance.get("image") if isinstance(instance.get("image"), Mapping) else {}
         image_text = f"image {_comment_text(image.get('name'))}" if image.get("name") else "its image"
-        raise NoSshEndpointError(
-            f"Instance {_comment_text(instance.get('name') or instance.get('id'), 'this instance')} has no "
-            f"SSH endpoint: {image_text} does not offer SSH (pick an image that lists SSH)."
-        )
+        name = _comment_text(instance.get("name") or instance.get("id"), "this instance")
+        services = image.get("dev_services") if isinstance(image.get("dev_services"), list) else []
+        status = _comment_text(instance.get("status"), "unknown")
+        if "SSH" not in [str(service).upper() for service in services]:
+            reason = f"{image_text} does not offer SSH (pick an image that lists SSH)."
+        elif status != "RUNNING":
+            reason = f"SSH is available once the instance is RUNNING (it is {status})."
+        else:
+            reason = "ModelArts listed no SSH endpoint that can be used (none, or one that is malformed)."
+        raise NoSshEndpointError(f"Instance {name} has no SSH endpoint: {reason}")
     if not isinstance(ssh, Mapping):
-        raise ValidationError("ssh endpoint of the instance is malformed", field="ssh")
-    host = validate_host(ssh.get("host"))
-    port = None if ssh.get("port") is None else validate_port(ssh.get("port"))
-    user = DEFAULT_USER if ssh.get("user") in (None, "") else validate_user(ssh.get("user"))
-    names = ssh.get("key_pair_names") or []
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, Sequence):
-        raise ValidationError("ssh.key_pair_names must be a list", field="ssh.key_pair_names")
+        raise UnsafeSshEndpointError("ssh endpoint of the instance is malformed", field="ssh")
+    try:
+        host = validate_host(ssh.get("host"))
+        port = None if ssh.get("port") is None else validate_port(ssh.get("port"))
+        user = DEFAULT_USER if ssh.get("user") in (None, "") else validate_user(ssh.get("user"))
+        names = ssh.get("key_pair_names") or []
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, Sequence):
+            raise ValidationError("ssh.key_pair_names must be a list", field="ssh.key_pair_names")
+        names = [validate_key_pair_name(name) for name in names[:1]] + list(names[1:])
+    except UnsafeSshEndpointError:
+        raise
+    except ValidationError as exc:
+        raise UnsafeSshEndpointError(
+            f"ModelArts sent an SSH endpoint that cannot be used safely: {exc.message}", field=exc.field
+        ) from None
     return host, port, user, list(names)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .errors import CodeLabError, NotFoundError
+from .models import is_settled
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +29,16 @@ FAST_DELAY = 1.0
 MAX_STEADY_DELAY = 30.0
 ERROR_DELAY_CAP = 30.0
 
-TRANSITIONAL = {"INIT", "CREATING", "STARTING", "STOPPING", "DELETING", "SNAPSHOTTING", "RESTARTING"}
-
 
 def is_changing(instance: dict[str, Any] | None) -> bool:
-    """True while the instance is in a transitional state or a start-up step is not finished."""
+    """True while the instance is on its way somewhere or a start-up step is not finished.
+
+    The status rule is :func:`codelab_ext.models.is_settled` (an unknown ``...ING`` status counts
+    as changing), so the server's poller and the CLI agree with the client library.
+    """
     if not instance:
         return False
-    if str(instance.get("status") or "").upper() in TRANSITIONAL:
+    if instance.get("status") and not is_settled(instance):
         return True
     for step in instance.get("action_progress") or []:
         if isinstance(step, dict) and str(step.get("status") or "").upper() in ("WAITING", "PROCESSING"):

@@ -75,3 +75,19 @@ def client(emulator: Any, demo_credentials: Any) -> Iterator[Any]:
         yield instance
     finally:
         instance.close()
+
+
+@pytest.fixture
+def jp_fetch(jp_fetch: Any) -> Any:
+    """pytest-jupyter's ``jp_fetch``, sending bodies as ``application/json`` like the panel does.
+
+    The REST API refuses a body of any other type; the tests of that rule send their own headers.
+    """
+
+    def fetch(*parts: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        headers = dict(headers or {})
+        if kwargs.get("body") and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+        return jp_fetch(*parts, headers=headers, **kwargs)
+
+    return fetch
