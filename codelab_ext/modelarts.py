@@ -922,6 +922,11 @@ class ModelArtsClient:
             )
         except _AlreadyThere:
             return self.get_instance(instance_id)
+        except UpstreamUnavailable as exc:
+            # a 2xx whose body was unreadable: the action was accepted, so answer the instance as it is now
+            if exc.http_status is not None and 200 <= exc.http_status < 300:
+                return self.get_instance(instance_id)
+            raise
         if isinstance(data, Mapping) and data.get("id"):
             return normalise_instance(data)
         return self.get_instance(instance_id)

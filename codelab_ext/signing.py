@@ -93,6 +93,10 @@ UNSIGNED_TRANSPORT_HEADERS = frozenset(
 
 #: an IAM token is renewed when less than this is left before its ``expires_at``
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+#: retries of a token request after a dropped connection, a timeout, 502/503/504 or a short 429
+TOKEN_FETCH_RETRIES = 2
+TOKEN_FETCH_BACKOFF = 0.5
+TOKEN_FETCH_MAX_WAIT = 5.0
 
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -509,6 +513,7 @@ class IamTokenProvider:
         timeout: float = 30,
         *,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not iam_endpoint or not user or not password or not project_name:
             raise ValueError("IamTokenProvider needs an IAM endpoint, a user, a password and a project name")
@@ -521,6 +526,7 @@ class IamTokenProvider:
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.RLock()
         self.__token: str | None = None
         self._expires_at: datetime | None = None
@@ -554,9 +560,26 @@ class IamTokenProvider:
                 now = datetime.fromtimestamp(self._clock(), timezone.utc)
                 if now < self._expires_at - TOKEN_REFRESH_MARGIN:
                     return self.__token
-            self._fetch()
+            self._fetch_with_retries()
             assert self.__token is not None
             return self.__token
+
+    def _fetch_with_retries(self) -> None:
+        """Getting a token is idempotent: retry a dropped connection, a timeout, a 502/503/504 or a
+        short 429 (``TOKEN_FETCH_RETRIES`` times, short back-off), never a refusal."""
+        for attempt in range(TOKEN_FETCH_RETRIES + 1):
+            try:
+                self._fetch()
+                return
+            except ThrottledError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else TOKEN_FETCH_BACKOFF * 2**attempt
+                if attempt == TOKEN_FETCH_RETRIES or wait > TOKEN_FETCH_MAX_WAIT:
+                    raise
+            except UpstreamUnavailable as exc:  # includes UpstreamTimeout
+                if attempt == TOKEN_FETCH_RETRIES or exc.http_status not in (None, 502, 503, 504):
+                    raise
+                wait = TOKEN_FETCH_BACKOFF * 2**attempt
+            self._sleep(wait)
 
     def invalidate(self, token: str | None = None) -> None:
         """Forget the cached token (only if it is still ``token``, when one is given)."""

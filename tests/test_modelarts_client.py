@@ -1319,3 +1319,19 @@ def test_to_raw_url_never_raises(url):
     assert isinstance(out, str)
     if out != url:
         assert out.startswith(("https://raw.githubusercontent.com/", "https://gist.githubusercontent.com/"))
+
+
+def test_start_and_stop_answer_the_instance_when_the_accepted_answer_is_unreadable(client, emulator):
+    # Given a running instance, and a stop whose 2xx answer arrives as broken JSON
+    opened = client.open()
+    for _ in range(200):
+        if client.get_instance(opened["id"])["status"] == "RUNNING":
+            break
+        time.sleep(0.02)
+    emulator.set_fault("truncated_json", "stop")
+    # When the client stops it
+    answer = client.stop(opened["id"])
+    # Then the action is reported as done: the instance, fetched again, is stopping or stopped
+    assert answer["id"] == opened["id"]
+    assert answer["status"] in ("STOPPING", "STOPPED")
+    assert emulator.stats()["stop"] == 1

@@ -819,3 +819,34 @@ def test_format_sdk_date() -> None:
     beijing = timezone(timedelta(hours=8))
     assert format_sdk_date(datetime(2024, 1, 1, 8, 0, tzinfo=beijing)) == "20240101T000000Z"
     assert format_sdk_date(datetime(2024, 1, 1)) == "20240101T000000Z"
+
+
+def test_token_request_is_retried_after_a_passing_failure_never_after_a_refusal(
+    iam: tuple[FakeIam, str],
+) -> None:
+    state, base = iam
+    # Given IAM answering 503 once
+    state.token_status = 503
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        state.token_status = None  # IAM is back after the pause
+
+    # Then the token still comes, on the second attempt, after one short pause
+    assert provider_for(base, sleep=sleep).token() == "tok-1"
+    assert len(state.token_posts) == 2 and waits == [0.5]
+    # A refusal is final: one attempt, no pause
+    posts = len(state.token_posts)
+    with pytest.raises(AuthError):
+        provider_for(base, sleep=sleep, password="wrong-password").token()
+    assert len(state.token_posts) == posts + 1 and waits == [0.5]
+    # A persistent failure gives up after the bounded retries
+    state.token_status = 502
+
+    def sleep_still_down(seconds: float) -> None:
+        waits.append(seconds)
+
+    with pytest.raises(UpstreamUnavailable):
+        provider_for(base, sleep=sleep_still_down).token()
+    assert len(state.token_posts) == posts + 1 + 3 and waits == [0.5, 0.5, 1.0]
