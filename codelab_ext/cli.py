@@ -437,34 +437,13 @@ class Context:
 
     def endpoints(self, region: str) -> tuple[str, str]:
         """(ModelArts, IAM) endpoints: explicit settings, else the public endpoints of ``region``."""
-        config = self.config
-        config.region = region  # the public endpoints are derived from the region in use
-        return config.modelarts_endpoint, config.iam_endpoint
+        return self.config.endpoints_for(region)
 
     def make_client(self, creds: Credentials) -> ModelArtsClient:
         """A client like the server's (``CodeLabService._make_client``), for these credentials."""
         from .modelarts import ModelArtsClient
 
-        region = self.region(creds)
-        modelarts_endpoint, iam_endpoint = self.endpoints(region)
-        log.debug(
-            "client: region %s, modelarts %s, iam %s, credentials from %s (key %s)",
-            region,
-            modelarts_endpoint,
-            iam_endpoint,
-            creds.source,
-            creds.masked_key,
-        )
-        return ModelArtsClient(
-            creds,
-            region=region,
-            modelarts_endpoint=modelarts_endpoint,
-            iam_endpoint=iam_endpoint,
-            # the credentials' own project id is used by the client only when it is for this region
-            project_id=self.config.project_id or None,
-            timeout=self.config.request_timeout,
-            max_retries=self.config.max_retries,
-        )
+        return ModelArtsClient.from_config(self.config, creds, region=self.region(creds))
 
     def client(self) -> ModelArtsClient:
         """The client for the configured credentials; no credentials is a CredentialsError."""

@@ -495,11 +495,16 @@ class ModelArtsClient:
     # ----------------------------------------------------------------- construction
 
     @classmethod
-    def from_config(cls, config: Any, credentials: Any = None, **kwargs: Any) -> ModelArtsClient:
-        """A client for a :class:`~codelab_ext.config.CodeLab` configuration.
+    def from_config(
+        cls, config: Any, credentials: Any = None, *, region: str | None = None, **kwargs: Any
+    ) -> ModelArtsClient:
+        """A client for a :class:`~codelab_ext.config.CodeLab` configuration (the server's and the CLI's).
 
         Without ``credentials`` they are resolved from the usual sources; none found is a
-        :class:`~codelab_ext.errors.CredentialsError`. Extra keyword arguments go to the constructor.
+        :class:`~codelab_ext.errors.CredentialsError`. The region is ``region``, else the one stored
+        with the credentials, else the configured one; the public default endpoints follow it
+        (``CodeLab.endpoints_for``). The credentials' own project id is used by the client only when
+        it belongs to that region. Extra keyword arguments go to the constructor.
         """
         if credentials is None:
             from .credentials import resolve_credentials
@@ -510,11 +515,21 @@ class ModelArtsClient:
                 "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
                 "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
             )
+        region = region or getattr(credentials, "region", None) or config.region
+        modelarts_endpoint, iam_endpoint = config.endpoints_for(region)
+        log.debug(
+            "client: region %s, modelarts %s, iam %s, credentials from %s (key %s)",
+            region,
+            modelarts_endpoint,
+            iam_endpoint,
+            getattr(credentials, "source", None),
+            getattr(credentials, "masked_key", None),
+        )
         return cls(
             credentials,
-            region=getattr(credentials, "region", None) or config.region,
-            modelarts_endpoint=config.modelarts_endpoint,
-            iam_endpoint=config.iam_endpoint,
+            region=region,
+            modelarts_endpoint=modelarts_endpoint,
+            iam_endpoint=iam_endpoint,
             project_id=config.project_id or None,
             timeout=config.request_timeout,
             max_retries=config.max_retries,

@@ -143,18 +143,7 @@ class CodeLabService:
     def _make_client(self, creds):
         from .modelarts import ModelArtsClient
 
-        region = creds.region or self.config.region
-        modelarts_endpoint, iam_endpoint = self.config.endpoints_for(region)
-        # the client takes the credentials' own project id only when it belongs to this region
-        return ModelArtsClient(
-            creds,
-            region=region,
-            modelarts_endpoint=modelarts_endpoint,
-            iam_endpoint=iam_endpoint,
-            project_id=self.config.project_id or None,
-            timeout=self.config.request_timeout,
-            max_retries=self.config.max_retries,
-        )
+        return ModelArtsClient.from_config(self.config, creds)
 
     def client(self):
         """The client for the current credentials (rebuilt when they change)."""

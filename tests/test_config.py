@@ -70,3 +70,24 @@ def test_endpoints_follow_the_credentials_region_unless_set_by_the_user():
     )
     custom = CodeLab(modelarts_endpoint="http://127.0.0.1:1", iam_endpoint="http://127.0.0.1:2")
     assert custom.endpoints_for("cn-east-3") == ("http://127.0.0.1:1", "http://127.0.0.1:2")
+
+
+def test_clients_follow_the_region_of_the_credentials_or_an_explicit_one():
+    from codelab_ext.credentials import Credentials
+    from codelab_ext.modelarts import ModelArtsClient
+
+    creds = Credentials(
+        source="test", access_key="AKIDEXAMPLE1", secret_key="secret-value", region="cn-east-3"
+    )
+    with ModelArtsClient.from_config(CodeLab(), creds) as client:
+        assert client.region == "cn-east-3"
+        assert client.modelarts_endpoint == "https://modelarts.cn-east-3.myhuaweicloud.com"
+        assert client.iam_endpoint == "https://iam.cn-east-3.myhuaweicloud.com"
+    with ModelArtsClient.from_config(CodeLab(), creds, region="ap-southeast-1") as client:
+        assert client.modelarts_endpoint == "https://modelarts.ap-southeast-1.myhuaweicloud.cn"
+    pinned = CodeLab(modelarts_endpoint="http://127.0.0.1:1", iam_endpoint="http://127.0.0.1:2")
+    with ModelArtsClient.from_config(pinned, creds) as client:
+        assert (client.modelarts_endpoint, client.iam_endpoint) == (
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+        )
