@@ -5,6 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: environment variables that would make the server pick up credentials from the machine running the tests
+CREDENTIAL_ENV = (
+    "HUAWEICLOUD_SDK_AK",
+    "HUAWEICLOUD_SDK_SK",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+    "HUAWEICLOUD_SDK_PROJECT_ID",
+    "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+    "CODELAB_IAM_USER",
+    "CODELAB_IAM_PASSWORD",
+    "CODELAB_IAM_DOMAIN",
+    "CODELAB_EMULATOR",
+)
+
 
 def codelab_server_config(**codelab: Any) -> dict[str, Any]:
     """A jp_server_config with codelab_ext enabled, anonymous access refused, and CodeLab settings."""
@@ -15,6 +28,46 @@ def codelab_server_config(**codelab: Any) -> dict[str, Any]:
         },
         "CodeLab": codelab,
     }
+
+
+def isolate_environment(monkeypatch: Any, tmp_path: Path) -> None:
+    """No credentials from the environment or the real home directory."""
+    for name in CREDENTIAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+def store_demo_credentials(path: Path) -> Path:
+    """The emulator's demo account, stored where the extension keeps typed credentials (0600)."""
+    from codelab_ext.credentials import Credentials, store_credentials
+    from codelab_ext.emulator import DEMO_ACCOUNT
+
+    store_credentials(
+        path,
+        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
+    )
+    return path
+
+
+def emulator_server_config(
+    emulator: Any, monkeypatch: Any, tmp_path: Path, credentials_file: Path | None = None, **codelab: Any
+) -> dict[str, Any]:
+    """A server pointed at ``emulator`` in an isolated environment.
+
+    ``credentials_file``: where the server reads credentials (default: a fresh file holding the demo
+    account). Further keyword arguments are CodeLab settings.
+    """
+    isolate_environment(monkeypatch, tmp_path)
+    if credentials_file is None:
+        credentials_file = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    settings: dict[str, Any] = {
+        "modelarts_endpoint": emulator.url,
+        "iam_endpoint": emulator.url,
+        "credentials_file": str(credentials_file),
+        "region": emulator.region,
+    }
+    settings.update(codelab)
+    return codelab_server_config(**settings)
 
 
 def offline_codelab(tmp_path: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from codelab_ext import NAMESPACE
-from codelab_ext.credentials import Credentials, store_credentials
+from codelab_ext.credentials import Credentials
 from codelab_ext.emulator import DEFAULT_IMAGE_ID, DEMO_ACCOUNT, DEMO_REGION, Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 from codelab_ext.errors import CodeLabError
@@ -29,7 +29,7 @@ from codelab_ext.modelarts import ModelArtsClient
 
 from .cli_helpers import cli_env, run_cli
 from .rel_helpers import LogCapture, record_figures
-from .server_fixtures import codelab_server_config
+from .server_fixtures import emulator_server_config
 from .sse import SSEStream
 
 HOUR_MS = 3_600_000
@@ -269,30 +269,11 @@ REST_LATENCY_MS = 1000
 
 
 @pytest.fixture
-def creds_file(tmp_path):
-    path = tmp_path / "store" / "credentials.json"
-    store_credentials(
-        path,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    return path
-
-
-@pytest.fixture
-def jp_server_config(emulator, creds_file, tmp_path, monkeypatch):
-    for name in (
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_PROJECT_ID",
-        "CODELAB_IAM_USER",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return codelab_server_config(
-        modelarts_endpoint=emulator.url,
-        iam_endpoint=emulator.url,
-        credentials_file=str(creds_file),
-        region=emulator.region,
+def jp_server_config(emulator, tmp_path, monkeypatch):
+    return emulator_server_config(
+        emulator,
+        monkeypatch,
+        tmp_path,
         project_id=emulator.project_id,
         request_timeout=REST_TIMEOUT,
         max_retries=REST_RETRIES,

@@ -18,11 +18,10 @@ import pytest
 from jsonschema import Draft7Validator
 
 from codelab_ext import NAMESPACE
-from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.handlers import route_table
 
-from .server_fixtures import codelab_server_config
+from .server_fixtures import emulator_server_config, store_demo_credentials
 from .sse import SSEStream
 
 OPENAPI = json.loads((Path(__file__).parent.parent / "codelab_ext" / "openapi.json").read_text())
@@ -55,30 +54,13 @@ def assert_matches(name: str, value: Any) -> None:
 
 @pytest.fixture
 def creds_file(tmp_path):
-    return tmp_path / "store" / "credentials.json"
+    return store_demo_credentials(tmp_path / "store" / "credentials.json")
 
 
 @pytest.fixture
 def jp_server_config(emulator, creds_file, tmp_path, monkeypatch):
-    for name in (
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_PROJECT_ID",
-        "CODELAB_IAM_USER",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    store_credentials(
-        creds_file,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    return codelab_server_config(
-        modelarts_endpoint=emulator.url,
-        iam_endpoint=emulator.url,
-        credentials_file=str(creds_file),
-        region=emulator.region,
-        request_timeout=3.0,
-        max_retries=1,
+    return emulator_server_config(
+        emulator, monkeypatch, tmp_path, creds_file, request_timeout=3.0, max_retries=1
     )
 
 

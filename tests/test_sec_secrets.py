@@ -34,7 +34,7 @@ from codelab_ext.emulator.testing import EmulatorHandle
 
 from .cli_helpers import cli_env, run_cli
 from .rel_helpers import LogCapture, leaks, record_figures
-from .server_fixtures import codelab_server_config
+from .server_fixtures import emulator_server_config
 from .sse import SSEStream
 
 TEMP_ACCOUNT = Account(
@@ -71,20 +71,8 @@ def creds_file(tmp_path) -> Path:
 
 @pytest.fixture
 def jp_server_config(emulator, creds_file, tmp_path, monkeypatch):
-    for name in (
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-        "CODELAB_IAM_USER",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    config = codelab_server_config(
-        modelarts_endpoint=emulator.url,
-        iam_endpoint=emulator.url,
-        credentials_file=str(creds_file),
-        region=DEMO_REGION,
-        request_timeout=5.0,
+    config = emulator_server_config(
+        emulator, monkeypatch, tmp_path, creds_file, region=DEMO_REGION, request_timeout=5.0
     )
     config["ServerApp"]["log_level"] = "DEBUG"
     return config

@@ -23,12 +23,10 @@ from typing import Any
 import pytest
 
 from codelab_ext import NAMESPACE
-from codelab_ext.credentials import Credentials, store_credentials
-from codelab_ext.emulator import DEMO_ACCOUNT
 
 from .cli_helpers import cli_env, run_cli
 from .rel_helpers import record_figures
-from .server_fixtures import codelab_server_config
+from .server_fixtures import emulator_server_config
 
 ALIAS = "inj-lab"
 #: a file that must never appear (per test process: suites may run side by side)
@@ -155,22 +153,7 @@ CASES: list[tuple[str, Any]] = (
 
 @pytest.fixture
 def jp_server_config(emulator, tmp_path, monkeypatch):
-    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "CODELAB_IAM_USER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    creds = tmp_path / "store" / "credentials.json"
-    store_credentials(
-        creds,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    return codelab_server_config(
-        modelarts_endpoint=emulator.url,
-        iam_endpoint=emulator.url,
-        credentials_file=str(creds),
-        region=emulator.region,
-        request_timeout=5.0,
-        max_retries=0,
-    )
+    return emulator_server_config(emulator, monkeypatch, tmp_path, request_timeout=5.0, max_retries=0)
 
 
 class Planted:

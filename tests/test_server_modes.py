@@ -7,11 +7,10 @@ import json
 import pytest
 
 from codelab_ext import NAMESPACE
-from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.handlers import EventsHandler
 
-from .server_fixtures import codelab_server_config
+from .server_fixtures import codelab_server_config, emulator_server_config, isolate_environment
 from .sse import SSEStream
 
 
@@ -22,22 +21,10 @@ def jp_base_url():
 
 @pytest.fixture
 def jp_server_config(request, emulator, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "CODELAB_EMULATOR"):
-        monkeypatch.delenv(name, raising=False)
     if request.node.get_closest_marker("embedded"):
+        isolate_environment(monkeypatch, tmp_path)
         return codelab_server_config(emulator=True, emulator_speed=200.0)
-    creds = tmp_path / "creds" / "credentials.json"
-    store_credentials(
-        creds,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    return codelab_server_config(
-        modelarts_endpoint=emulator.url,
-        iam_endpoint=emulator.url,
-        credentials_file=str(creds),
-        region=emulator.region,
-    )
+    return emulator_server_config(emulator, monkeypatch, tmp_path)
 
 
 async def test_everything_works_under_a_jupyterhub_base_url(jp_fetch, jp_http_port, jp_auth_header, emulator):
