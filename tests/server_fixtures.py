@@ -60,6 +60,11 @@ def emulator_server_config(
     isolate_environment(monkeypatch, tmp_path)
     if credentials_file is None:
         credentials_file = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    return codelab_server_config(**emulator_settings(emulator, credentials_file, **codelab))
+
+
+def emulator_settings(emulator: Any, credentials_file: Path, **codelab: Any) -> dict[str, Any]:
+    """CodeLab settings that point at ``emulator`` and read ``credentials_file`` (plus any overrides)."""
     settings: dict[str, Any] = {
         "modelarts_endpoint": emulator.url,
         "iam_endpoint": emulator.url,
@@ -67,7 +72,7 @@ def emulator_server_config(
         "region": emulator.region,
     }
     settings.update(codelab)
-    return codelab_server_config(**settings)
+    return settings
 
 
 def offline_codelab(tmp_path: Path) -> dict[str, Any]:

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from codelab_ext.credentials import Credentials, store_credentials
-from codelab_ext.emulator import DEMO_ACCOUNT, Emulator
+from codelab_ext.emulator import Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 
 from .cli_helpers import REPO, cli_argv, cli_env, run_cli
 from .rel_helpers import ServerProcess, free_port, record_figures
+from .server_fixtures import emulator_settings, store_demo_credentials
 from .sse import SSEStream
 
 pytestmark = pytest.mark.slow
@@ -80,18 +80,8 @@ async def _events_until_running(stream: SSEStream, emulator: EmulatorHandle) -> 
 
 def test_server_restart_while_the_instance_starts(tmp_path: Path, emulator: EmulatorHandle) -> None:
     port = free_port()
-    creds = tmp_path / "store" / "credentials.json"
-    store_credentials(
-        creds,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    codelab = {
-        "modelarts_endpoint": emulator.url,
-        "iam_endpoint": emulator.url,
-        "credentials_file": str(creds),
-        "region": emulator.region,
-        "request_timeout": 5.0,
-    }
+    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    codelab = emulator_settings(emulator, creds, request_timeout=5.0)
     first = ServerProcess(tmp_path / "a", codelab=codelab, port=port, name="server-a").start()
     second = ServerProcess(tmp_path / "b", codelab=codelab, port=port, name="server-b")
     figures: dict[str, Any] = {}

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import requests
 
-from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account, Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 from codelab_ext.handlers import route_table
 
 from .rel_helpers import ServerProcess, leaks
+from .server_fixtures import emulator_settings, store_demo_credentials
 
 FAKE_ID = "0f0f0f0f-0000-4000-8000-000000000000"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -80,18 +80,8 @@ def emulator() -> Iterator[EmulatorHandle]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, emulator) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("auth")
-    creds = root / "store" / "credentials.json"
-    store_credentials(
-        creds,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    codelab = {
-        "modelarts_endpoint": emulator.url,
-        "iam_endpoint": emulator.url,
-        "credentials_file": str(creds),
-        "region": emulator.region,
-        "request_timeout": 5.0,
-    }
+    creds = store_demo_credentials(root / "store" / "credentials.json")
+    codelab = emulator_settings(emulator, creds, request_timeout=5.0)
     with ServerProcess(root / "server", codelab=codelab) as process:
         process.creds_file = creds  # type: ignore[attr-defined]
         yield process

@@ -25,10 +25,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 
 from .rel_helpers import ServerProcess, record_figures
+from .server_fixtures import emulator_settings, store_demo_credentials
 
 OPENAPI = json.loads((Path(__file__).parent.parent / "codelab_ext" / "openapi.json").read_text())
 ID_PATTERN = re.compile(OPENAPI["components"]["parameters"]["InstanceId"]["schema"]["pattern"])
@@ -578,18 +578,8 @@ def emulator() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, emulator) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("hostile")
-    creds = root / "store" / "credentials.json"
-    store_credentials(
-        creds,
-        Credentials(source="stored", access_key=DEMO_ACCOUNT.access_key, secret_key=DEMO_ACCOUNT.secret_key),
-    )
-    codelab = {
-        "modelarts_endpoint": emulator.url,
-        "iam_endpoint": emulator.url,
-        "credentials_file": str(creds),
-        "region": emulator.region,
-        "request_timeout": 5.0,
-    }
+    creds = store_demo_credentials(root / "store" / "credentials.json")
+    codelab = emulator_settings(emulator, creds, request_timeout=5.0)
     with ServerProcess(root / "server", codelab=codelab) as process:
         yield process
 
