@@ -491,29 +491,6 @@ class Context:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def url_with_token(instance: dict[str, Any]) -> str | None:
-    """The instance URL with its notebook token as ``?token=`` (what the REST API hands the browser)."""
-    from urllib.parse import urlencode, urlsplit, urlunsplit
-
-    url = instance.get("url")
-    token = instance.get("token")
-    if not isinstance(url, str) or not url:
-        return None
-    if not token:
-        return url
-    parts = urlsplit(url)
-    query = (parts.query + "&" if parts.query else "") + urlencode({"token": token})
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def public_instance(instance: dict[str, Any]) -> dict[str, Any]:
-    """The instance as ``--json`` prints it: the same shape as the REST API (token only inside ``url``)."""
-    out = dict(instance)
-    out["url"] = url_with_token(instance)
-    out["token"] = None
-    return out
-
-
 def _status(instance: dict[str, Any]) -> str:
     return str(instance.get("status") or "UNKNOWN").upper()
 
@@ -902,6 +879,7 @@ def _watch(ctx: Context, instance: dict[str, Any], *, title: str, stream: TextIO
     """Poll with the server's policy (``watcher.next_poll_delay``) and show each change until settled."""
     from ._cli_progress import make_progress
     from .errors import ThrottledError, UpstreamUnavailable
+    from .models import public_instance
     from .watcher import fingerprint, is_changing, next_poll_delay
 
     instance_id = str(instance.get("id"))
@@ -991,6 +969,7 @@ def _ssh_hint(ctx: Context, instance: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _report_opened(ctx: Context, instance: dict[str, Any], *, waited: bool, elapsed: float = 0.0) -> int:
     from ._cli_progress import format_duration
+    from .models import public_instance, url_with_token
 
     if ctx.args.json:
         ctx.json(public_instance(instance))
@@ -1017,6 +996,8 @@ def _report_opened(ctx: Context, instance: dict[str, Any], *, waited: bool, elap
 
 def cmd_list(ctx: Context) -> int:
     """Every free CodeLab instance."""
+    from .models import public_instance
+
     instances = ctx.client().list_instances()
     if ctx.args.json:
         ctx.json({"instances": [public_instance(instance) for instance in instances]})
@@ -1067,6 +1048,7 @@ def _show_instance(ctx: Context, instance: dict[str, Any]) -> None:
 
 def cmd_show(ctx: Context) -> int:
     """One instance (its URL without the token; ``--json`` as the REST API shows it)."""
+    from .models import public_instance
     from .validation import validate_id
 
     instance = ctx.client().get_instance(validate_id(ctx.args.instance_id, "ID"))
@@ -1079,6 +1061,7 @@ def cmd_show(ctx: Context) -> int:
 
 def cmd_start(ctx: Context) -> int:
     """Start a stopped instance (``--wait``: watch it like ``open``)."""
+    from .models import public_instance
     from .validation import validate_id
 
     instance_id = validate_id(ctx.args.instance_id, "ID")
@@ -1102,6 +1085,7 @@ def cmd_start(ctx: Context) -> int:
 
 def cmd_stop(ctx: Context) -> int:
     """Stop an instance after asking (unless ``--yes``)."""
+    from .models import public_instance
     from .validation import validate_id
 
     instance_id = validate_id(ctx.args.instance_id, "ID")

@@ -13,7 +13,6 @@ import functools
 import json
 import time
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -23,6 +22,7 @@ from tornado.iostream import StreamClosedError
 
 from . import NAMESPACE
 from .errors import CodeLabError, ThrottledError, ValidationError
+from .models import public_instance
 from .ssh import validate_alias, validate_identity_file
 from .validation import (
     parse_json_object,
@@ -38,19 +38,6 @@ HEARTBEAT_SECONDS = 15.0
 #: watcher event kinds → SSE event names ("error" would clash with EventSource's own error event)
 SSE_EVENT_NAMES = {"instance": "instance", "error": "upstream-error"}
 ID = r"(?P<instance_id>[^/]+)"
-
-
-def public_instance(instance: dict[str, Any]) -> dict[str, Any]:
-    """The instance as the browser may see it: the notebook token only inside the instance's own URL."""
-    out = dict(instance)
-    token = out.get("token")
-    out["token"] = None
-    url = out.get("url")
-    if token and isinstance(url, str) and url:
-        parts = urlsplit(url)
-        query = (parts.query + "&" if parts.query else "") + urlencode({"token": token})
-        out["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-    return out
 
 
 class CodeLabHandler(APIHandler):

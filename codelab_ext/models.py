@@ -455,3 +455,27 @@ def is_settled(instance: Any) -> bool:
     if status in STEADY_STATUSES or status in FAILED_STATUSES:
         return True
     return not status.endswith("ING")
+
+
+def url_with_token(instance: Mapping[str, Any]) -> str | None:
+    """The instance URL with its notebook token as ``?token=`` (None when there is no URL)."""
+    from urllib.parse import urlencode, urlunsplit
+
+    url = instance.get("url")
+    token = instance.get("token")
+    if not isinstance(url, str) or not url:
+        return None
+    if not token:
+        return url
+    parts = urlsplit(url)
+    query = (parts.query + "&" if parts.query else "") + urlencode({"token": token})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def public_instance(instance: Mapping[str, Any]) -> dict[str, Any]:
+    """The instance as the browser and ``--json`` see it: the notebook token only inside its own URL."""
+    out = dict(instance)
+    if out.get("token") and isinstance(out.get("url"), str) and out["url"]:
+        out["url"] = url_with_token(instance)
+    out["token"] = None
+    return out

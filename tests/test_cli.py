@@ -817,9 +817,6 @@ def test_format_duration_and_lease_text() -> None:
     assert cli.lease_text(lease, now_ms=1_000_000).endswith("(in 2 h 00 min)")
     assert cli.lease_text(lease, now_ms=1_000_000 + 3 * 3_600_000).startswith("ended ")
     assert cli.lease_text(None) == "-"
-    assert (
-        cli.url_with_token({"url": "https://h/x/lab?a=1", "token": "t k"}) == "https://h/x/lab?a=1&token=t+k"
-    )
 
 
 def test_upstream_text_cannot_drive_the_terminal() -> None:

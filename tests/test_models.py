@@ -629,3 +629,18 @@ def test_lease_arithmetic(create_at, duration, now):
     lease = normalise_lease({"create_at": create_at, "duration": duration}, now_ms=now)
     assert lease["expires_at"] == create_at + duration
     assert lease["remaining_ms"] == max(0, create_at + duration - now)
+
+
+def test_the_notebook_token_travels_only_inside_the_instance_url():
+    from codelab_ext.models import public_instance, url_with_token
+
+    assert url_with_token({"url": "https://h/x/lab?a=1", "token": "t k"}) == "https://h/x/lab?a=1&token=t+k"
+    assert url_with_token({"url": "https://h/x/lab", "token": None}) == "https://h/x/lab"
+    assert url_with_token({"url": None, "token": "t"}) is None
+    shown = public_instance({"id": "i", "url": "https://h/lab", "token": "secret-token"})
+    assert shown == {"id": "i", "url": "https://h/lab?token=secret-token", "token": None}
+    assert public_instance({"id": "i", "url": None, "token": "secret-token"}) == {
+        "id": "i",
+        "url": None,
+        "token": None,
+    }
