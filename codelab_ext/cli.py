@@ -1243,14 +1243,11 @@ def _error_code(exc: BaseException) -> int:
 
 def _with_credentials_hint(ctx: Context, exc: Any) -> str:
     """Like the server: say which credentials were refused (source and masked key)."""
-    text = str(exc)
-    if getattr(exc, "status", None) in (401, 403) and getattr(exc, "code", None) != "ModelArts.6326":
-        creds = ctx._creds
-        if creds is not None and creds.source not in text:
-            text += f" (credentials from {creds.source}" + (
-                f", key {creds.masked_key})" if creds.masked_key else ")"
-            )
-    return text
+    from .errors import CodeLabError, add_credentials_hint
+
+    if isinstance(exc, CodeLabError):
+        add_credentials_hint(exc, ctx._creds)
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -141,3 +141,18 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamUnavailable):
     status = 504
+
+
+def add_credentials_hint(exc: CodeLabError, credentials: Any) -> CodeLabError:
+    """On a refusal (401/403, but not an account frozen for arrears), say which credentials were used.
+
+    Appends " (credentials from <source>, key <masked>)" to the message once; the server and the CLI
+    both use it, so the panel and the terminal name the same source. Never adds a secret.
+    """
+    if exc.status in (401, 403) and exc.code != "ModelArts.6326" and credentials is not None:
+        source = getattr(credentials, "source", None) or "unknown"
+        masked = getattr(credentials, "masked_key", None)
+        hint = f" (credentials from {source}" + (f", key {masked})" if masked else ")")
+        if hint not in exc.message:
+            exc.message += hint
+    return exc

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from . import NAMESPACE
 from .config import CodeLab
-from .errors import ConflictError, CredentialsError, UpstreamError
+from .errors import ConflictError, CredentialsError, UpstreamError, add_credentials_hint
 from .watcher import WatcherHub
 
 T = TypeVar("T")
@@ -204,13 +204,7 @@ class CodeLabService:
         try:
             return await self.run(getattr(client, method), *args, **kwargs)
         except UpstreamError as exc:
-            if exc.status in (401, 403) and exc.code not in ("ModelArts.6326",):
-                source = getattr(client, "credentials", None)
-                source_name = getattr(source, "source", None) or "unknown"
-                masked = getattr(source, "masked_key", None)
-                hint = f" (credentials from {source_name}" + (f", key {masked})" if masked else ")")
-                if hint not in exc.message:
-                    exc.message = exc.message + hint
+            add_credentials_hint(exc, getattr(client, "credentials", None))
             raise
 
     # ----------------------------------------------------------------- operations

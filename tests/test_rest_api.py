@@ -18,6 +18,7 @@ import pytest
 from jsonschema import Draft7Validator
 
 from codelab_ext import NAMESPACE
+from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.handlers import route_table
 
@@ -328,6 +329,17 @@ async def test_upstream_failures_become_readable_errors(api, emulator):
     emulator.clear_faults()
     code, body, _ = await api("GET", f"instances/{iid}")
     assert code == 200
+
+
+async def test_a_refusal_names_the_credential_source_and_masked_key(api, creds_file):
+    # Given stored keys the cloud does not know
+    unknown = Credentials(source="stored", access_key="UNKNOWNACCESSKEY01", secret_key="no-such-secret-key")
+    store_credentials(creds_file, unknown)
+    code, body, _ = await api("GET", "instances")
+    # Then the 401 says which credentials were used, masked, and never the secret
+    assert code == 401, body
+    assert body["message"].endswith("(credentials from stored, key UNKN****EY01)")
+    assert "no-such-secret-key" not in json.dumps(body)
 
 
 async def test_a_stalled_upstream_does_not_block_other_requests(api, emulator):
