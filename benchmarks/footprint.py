@@ -7,7 +7,7 @@
   times), against the cumulative time of ``jupyter_server.serverapp`` itself. Median of 5 runs, two sets:
   what loading the extension imports, and that plus the client modules of the first cloud request.
 * RSS: in a fresh interpreter that already imported ``jupyter_server.serverapp``, the RSS before and after
-  importing codelab_ext and running ``_load_jupyter_server_extension`` on a stand-in server app (plus,
+  importing codelab_ext and initialising its ``CodeLabApp`` on a stand-in server app (plus,
   reported apart, building the ModelArts client of the first request). Median of 3 runs.
 * JupyterLab start: a real ``jupyter lab`` on the emulator, ``/lab`` loaded in Chromium and left 5 s
   after its shell is up, the CodeLab panel never opened: requests to ``/codelab/`` routes counted from
@@ -49,7 +49,7 @@ TARGET_LAB_REQUESTS = 1
 IMPORT_RUNS = 5
 RSS_RUNS = 3
 BASELINE_MODULE = "jupyter_server.serverapp"
-LOAD_MODULES = ("codelab_ext", "codelab_ext.handlers", "codelab_ext.service")
+LOAD_MODULES = ("codelab_ext", "codelab_ext.app", "codelab_ext.handlers", "codelab_ext.service")
 FIRST_REQUEST_MODULES = (*LOAD_MODULES, "codelab_ext.modelarts", "codelab_ext.credentials")
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
@@ -136,8 +136,10 @@ RSS_PROBE = textwrap.dedent(
     app.log = logging.getLogger("bench")
     gc.collect()
     before = rss()
-    import codelab_ext
-    codelab_ext._load_jupyter_server_extension(app)
+    import codelab_ext.app
+    extension = codelab_ext.app.CodeLabApp()
+    extension.serverapp = app
+    extension.initialize()
     gc.collect()
     loaded = rss()
     from codelab_ext.credentials import Credentials

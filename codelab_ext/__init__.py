@@ -8,8 +8,6 @@ only when the server loads the extension.
 
 from __future__ import annotations
 
-import atexit
-
 try:
     from ._version import __version__
 except ImportError:  # a source tree that was never built: no _version.py yet
@@ -23,26 +21,8 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "codelab-ext"}]
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "codelab_ext"}]
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    # imported here so that ``import codelab_ext`` (the CLI) never loads jupyter_server
+    from .app import CodeLabApp
 
-
-def _load_jupyter_server_extension(server_app) -> None:
-    """Register the REST routes and the service object they share."""
-    from .handlers import setup_handlers
-    from .service import CodeLabService
-
-    service = CodeLabService.from_server_app(server_app)
-    server_app.web_app.settings["codelab_service"] = service
-    # module extensions get no stop hook: stop an embedded emulator and remove the demo's
-    # temporary folders when the server process exits
-    atexit.register(service.close)
-    setup_handlers(server_app.web_app)
-    server_app.log.info(
-        "codelab_ext %s: routes under %s%s/ (ModelArts %s%s)",
-        __version__,
-        server_app.web_app.settings.get("base_url", "/"),
-        NAMESPACE,
-        service.config.modelarts_endpoint,
-        ", embedded emulator" if service.emulator is not None else "",
-    )
+    return [{"module": "codelab_ext", "app": CodeLabApp}]

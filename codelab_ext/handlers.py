@@ -17,10 +17,8 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
 from tornado.iostream import StreamClosedError
 
-from . import NAMESPACE
 from .errors import CodeLabError, ThrottledError, ValidationError
 from .models import public_instance
 from .ssh import validate_alias, validate_identity_file
@@ -312,9 +310,3 @@ def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
         (f"instances/{ID}/ssh-config", SshConfigHandler),
         ("openapi.json", OpenAPIHandler),
     ]
-
-
-def setup_handlers(web_app: Any) -> None:
-    base_url = web_app.settings["base_url"]
-    handlers = [(url_path_join(base_url, NAMESPACE, path), cls) for path, cls in route_table()]
-    web_app.add_handlers(".*$", handlers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import os
 import shutil
@@ -29,6 +30,9 @@ T = TypeVar("T")
 log = logging.getLogger("codelab_ext")
 
 EXECUTOR_WORKERS = 16
+#: how long stop() waits for the executor's threads to end (a call in flight is bounded by its deadline)
+STOP_WAIT_SECONDS = 5.0
+_service_numbers = itertools.count(1)
 #: environment variables that decide which credentials are used
 CREDENTIAL_ENV_PREFIXES = ("HUAWEICLOUD_SDK_", "CODELAB_IAM_")
 
@@ -42,7 +46,11 @@ class CodeLabService:
         self.config = config
         self.emulator = emulator
         self.log = logger or log
-        self.executor = ThreadPoolExecutor(max_workers=EXECUTOR_WORKERS, thread_name_prefix="codelab")
+        #: the executor's threads are named after this service, so stop() can wait for exactly them
+        self.thread_name_prefix = f"codelab-{next(_service_numbers)}"
+        self.executor = ThreadPoolExecutor(
+            max_workers=EXECUTOR_WORKERS, thread_name_prefix=self.thread_name_prefix
+        )
         self.watchers = WatcherHub(self.fetch_instance)
         self._lock = threading.Lock()
         self._client: Any = None
@@ -60,12 +68,14 @@ class CodeLabService:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_server_app(cls, server_app: Any) -> CodeLabService:
-        config = CodeLab(parent=server_app)
+    def from_config_parent(cls, parent: Any, logger: logging.Logger | None = None) -> CodeLabService:
+        """The service of a Jupyter server: ``c.CodeLab.*`` read from ``parent``'s configuration."""
+        config = CodeLab(parent=parent)
+        logger = logger or log
         emulator = None
         if config.emulator:
-            emulator = start_embedded_emulator(config, server_app.log)
-        return cls(config, emulator=emulator, logger=server_app.log)
+            emulator = start_embedded_emulator(config, logger)
+        return cls(config, emulator=emulator, logger=logger)
 
     # ----------------------------------------------------------------- credentials
     def _credentials_fingerprint(self) -> tuple[Any, ...]:
@@ -265,6 +275,7 @@ class CodeLabService:
         return render_ssh_config(instance, region=region, alias=alias, identity_file=identity_file)
 
     def close(self) -> None:
+        """Stop watchers, client, executor, embedded emulator; remove temporary folders (safe twice)."""
         self.watchers.close()
         self._reset_client()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -273,6 +284,24 @@ class CodeLabService:
         for folder in self._temp_dirs:
             shutil.rmtree(folder, ignore_errors=True)
         self._temp_dirs = []
+
+    def executor_threads(self) -> list[threading.Thread]:
+        """The live threads of this service's executor."""
+        prefix = self.thread_name_prefix + "_"
+        return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+    async def stop(self, wait: float = STOP_WAIT_SECONDS) -> None:
+        """:meth:`close`, then wait (at most ``wait`` seconds) for the watcher tasks and executor threads."""
+        tasks = self.watchers.tasks()
+        self.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait)
+        deadline = time.monotonic() + wait
+        while self.executor_threads() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        left = self.executor_threads()
+        if left:
+            self.log.warning("codelab: %d executor thread(s) still busy at shutdown", len(left))
 
 
 def filter_images(images: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:

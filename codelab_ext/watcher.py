@@ -236,7 +236,14 @@ class WatcherHub:
         if self.watchers.get(watcher.instance_id) is watcher:
             del self.watchers[watcher.instance_id]
 
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The poll tasks still running (what :meth:`close` cancels)."""
+        return [w._task for w in self.watchers.values() if w._task is not None and not w._task.done()]
+
     def close(self) -> None:
+        """Stop every poll and tell every subscriber (an open event stream ends)."""
         for watcher in list(self.watchers.values()):
+            for sub in list(watcher.subscribers):
+                sub.put(("closed", {}))
             watcher.subscribers.clear()
             watcher.stop()

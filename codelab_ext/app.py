@@ -1,0 +1,60 @@
+"""The server extension as a Jupyter ``ExtensionApp``: settings, route table, and a stop hook.
+
+The Jupyter server links this app, calls :meth:`CodeLabApp.initialize_settings` (the one
+:class:`~codelab_ext.service.CodeLabService` of this server, shared by every handler through
+``web_app.settings["codelab_service"]``), then :meth:`CodeLabApp.initialize_handlers` (the routes
+of :func:`codelab_ext.handlers.route_table` under ``{base_url}codelab/``). When the server shuts
+down it awaits :meth:`CodeLabApp.stop_extension`, which stops the watchers, the executor's
+threads, the embedded emulator and removes the demo's temporary folders. Nothing is left to
+``atexit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+
+from . import NAMESPACE, __version__
+from .config import CodeLab
+from .handlers import route_table
+from .service import CodeLabService
+
+#: the key of the service in the tornado settings (read by every handler)
+SERVICE_SETTING = "codelab_service"
+
+
+class CodeLabApp(ExtensionApp):
+    """codelab_ext inside a Jupyter server (settings: ``c.CodeLab.*``, see :class:`CodeLab`)."""
+
+    name = "codelab_ext"
+    app_name = "CodeLab"
+    description = "Open a Huawei Cloud ModelArts CodeLab instance from JupyterLab."
+    # the settings live on the CodeLab configurable, shared with the command line
+    classes = [CodeLab]
+    load_other_extensions = True
+
+    service: CodeLabService | None = None
+
+    def initialize_settings(self) -> None:
+        self.service = CodeLabService.from_config_parent(self, logger=self.log)
+        self.settings[SERVICE_SETTING] = self.service
+        self.log.info(
+            "codelab_ext %s: routes under %s%s/ (ModelArts %s%s)",
+            __version__,
+            self.serverapp.base_url if self.serverapp is not None else "/",
+            NAMESPACE,
+            self.service.config.modelarts_endpoint,
+            ", embedded emulator" if self.service.emulator is not None else "",
+        )
+
+    def initialize_handlers(self) -> None:
+        routes: list[Any] = [(url_path_join(NAMESPACE, path), cls) for path, cls in route_table()]
+        self.handlers.extend(routes)
+
+    async def stop_extension(self) -> None:
+        """Called by the server's shutdown: stop everything the service started (safe twice)."""
+        service, self.service = self.service, None
+        if service is not None:
+            await service.stop()
