@@ -81,8 +81,13 @@ __all__ = [
 
 log = logging.getLogger("codelab_ext.modelarts")
 
+#: ListNotebooks ``limit`` must be one of these (huaweicloudsdkmodelarts ListNotebooksRequest: [10,20,50])
+INSTANCES_PAGE_SIZES = (10, 20, 50)
 INSTANCES_PAGE_SIZE = 50
+#: ListImage ``limit`` is a positive integer, default 200 (huaweicloudsdkmodelarts ListImageRequest)
 IMAGES_PAGE_SIZE = 200
+#: ListImage ``type`` values; without ``type`` the service lists BUILD_IN only (ListImageRequest)
+IMAGE_TYPES = ("BUILD_IN", "DEDICATED")
 #: a paged listing never asks for more pages than this (a server that ignores ``offset`` cannot loop us)
 MAX_PAGES = 100
 #: answers after which an idempotent call is retried (besides 429)
@@ -832,8 +837,9 @@ class ModelArtsClient:
     # ----------------------------------------------------------------- operations
 
     def check_credentials(self) -> None:
-        """Make the cheapest signed call (list one instance); raises AuthError, ForbiddenError, ..."""
-        self._call("GET", self._notebooks(), params=[("feature", "DEFAULT"), ("limit", "1"), ("offset", "0")])
+        """The cheapest signed call: one page of the smallest documented size; raises AuthError, ..."""
+        params = [("feature", "DEFAULT"), ("limit", str(min(INSTANCES_PAGE_SIZES))), ("offset", "0")]
+        self._call("GET", self._notebooks(), params=params)
 
     def verify_new_credentials(self, note: str = "") -> str:
         """Check credentials a user just typed; answer the project id they work in.
@@ -973,13 +979,17 @@ class ModelArtsClient:
         return self.get_lease(instance_id)
 
     def list_images(self, type: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
-        """Every image (``GET .../images``, all pages), optionally filtered upstream by ``type``/``name``."""
-        params: list[tuple[str, str]] = []
-        if type:
-            params.append(("type", type))
-        if name:
-            params.append(("name", name))
-        items = self._paged(self._images(), params, IMAGES_PAGE_SIZE, ("data", "images"))
+        """Every image (``GET .../images``, all pages), optionally filtered upstream by ``type``/``name``.
+
+        Without ``type`` the service lists BUILD_IN images only, so both types are listed, one after
+        the other (BUILD_IN first). ``name`` matches fuzzily (the service's default).
+        """
+        items: list[Any] = []
+        for image_type in (type,) if type else IMAGE_TYPES:
+            params: list[tuple[str, str]] = [("type", image_type)]
+            if name:
+                params.append(("name", name))
+            items += self._paged(self._images(), params, IMAGES_PAGE_SIZE, ("data", "images"))
         return [normalise_image(item) for item in items if isinstance(item, Mapping)]
 
     def get_image(self, image_id: str) -> dict[str, Any]:

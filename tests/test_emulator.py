@@ -715,32 +715,63 @@ def test_flavors(emulator: EmulatorHandle) -> None:
 
 def test_images_paging_and_filters(emulator: EmulatorHandle) -> None:
     path = f"/v1/{emulator.project_id}/images"
+    built_in_images = [i for i in IMAGES if i["type"] == "BUILD_IN"]
+    # ListImageRequest: type defaults to BUILD_IN, so a listing without type has no DEDICATED image
     everything = emulator.request("GET", path).json()
     assert set(everything) == {"current", "data", "pages", "size", "total"}
     assert everything["size"] == 200
-    assert everything["total"] == len(IMAGES) == len(everything["data"])
+    assert everything["total"] == len(built_in_images) == len(everything["data"]) == len(IMAGES) - 1
+    assert {i["type"] for i in everything["data"]} == {"BUILD_IN"}
     assert everything["data"][0]["id"] == DEFAULT_IMAGE_ID
     assert IMAGE_FIELDS <= set(everything["data"][0])
     page = emulator.request("GET", path, query={"limit": "5", "offset": "10"}).json()
     assert (page["current"], page["size"], page["pages"], page["total"]) == (
         2,
         5,
-        -(-len(IMAGES) // 5),
-        len(IMAGES),
+        -(-len(built_in_images) // 5),
+        len(built_in_images),
     )
-    assert [i["id"] for i in page["data"]] == [i["id"] for i in IMAGES[10:15]]
+    assert [i["id"] for i in page["data"]] == [i["id"] for i in built_in_images[10:15]]
     dedicated = emulator.request("GET", path, query={"type": "DEDICATED"}).json()
     assert [i["type"] for i in dedicated["data"]] == ["DEDICATED"]
     built_in = emulator.request("GET", path, query={"type": "BUILD_IN"}).json()
-    assert built_in["total"] == len(IMAGES) - 1
-    exact = emulator.request("GET", path, query={"name": "mindspore"}).json()
-    assert exact["total"] == 0
-    fuzzy = emulator.request("GET", path, query={"name": "mindspore", "name_fuzzy_match": "true"}).json()
+    assert built_in == everything
+    # name matches fuzzily unless name_fuzzy_match=false (the SDK's default is true)
+    fuzzy = emulator.request("GET", path, query={"name": "mindspore"}).json()
     assert fuzzy["total"] >= 3
     assert all("mindspore" in i["name"] for i in fuzzy["data"])
-    named = emulator.request("GET", path, query={"name": "notebook2.0-mul-kernel-cpu-cp36"}).json()
+    also_fuzzy = emulator.request("GET", path, query={"name": "mindspore", "name_fuzzy_match": "true"})
+    assert also_fuzzy.json() == fuzzy
+    exact = emulator.request("GET", path, query={"name": "mindspore", "name_fuzzy_match": "false"}).json()
+    assert exact["total"] == 0
+    named = emulator.request(
+        "GET", path, query={"name": "notebook2.0-mul-kernel-cpu-cp36", "name_fuzzy_match": "false"}
+    ).json()
     assert [i["id"] for i in named["data"]] == [DEFAULT_IMAGE_ID]
-    assert error_of(emulator.request("GET", path, query={"type": "PUBLIC"}))[:2] == (400, "ModelArts.0104")
+    for bad_query in (
+        {"type": "PUBLIC"},
+        {"type": "build_in"},
+        {"name_fuzzy_match": "maybe"},
+        {"name": "MindSpore"},  # the SDK documents lower-case letters, digits, '.', '_' and '-'
+        {"name": "x" * 513},
+        {"limit": "0"},
+        {"limit": "-5"},
+        {"limit": "ten"},
+        {"offset": "-1"},
+    ):
+        refused = emulator.request("GET", path, query=bad_query)
+        assert error_of(refused)[:2] == (400, "ModelArts.0104"), bad_query
+
+
+def test_notebook_listing_takes_only_documented_page_sizes(emulator: EmulatorHandle) -> None:
+    # ListNotebooksRequest.limit: [10, 20, 50]; anything else is refused as the service does
+    for limit in ("10", "20", "50"):
+        page = emulator.request("GET", notebooks(emulator), query={"feature": "DEFAULT", "limit": limit})
+        assert page.status_code == 200 and page.json()["size"] == int(limit)
+    assert emulator.request("GET", notebooks(emulator)).json()["size"] == 10  # the default
+    for limit in ("1", "5", "11", "49", "51", "100", "0", "-10", "1e1", " 10", "lots"):
+        refused = emulator.request("GET", notebooks(emulator), query={"feature": "DEFAULT", "limit": limit})
+        assert error_of(refused)[:2] == (400, "ModelArts.0104"), limit
 
 
 def test_image_by_id(emulator: EmulatorHandle) -> None:
@@ -1225,4 +1256,5 @@ def test_client_survives_transient_faults(client: Any, emulator: EmulatorHandle)
     emulator.set_fault("http_503", "images", count=1)
     emulator.set_fault("throttle", "images", count=1, retry_after=0)
     assert len(client.list_images()) == len(IMAGES)
-    assert emulator.stats()["images"] == 3
+    # BUILD_IN: one 503, one 429, one answer; then DEDICATED: one answer
+    assert emulator.stats()["images"] == 4

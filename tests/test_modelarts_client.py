@@ -446,10 +446,19 @@ def test_list_images_pages_and_filters(up):
         assert_signed(req)
 
 
-def test_list_images_without_filters(up):
-    up.add("GET", IMAGES, Reply(json={"images": [{"id": "m1"}]}))
-    make(up).list_images()
-    assert set(up.last.query_dict) == {"limit", "offset"}
+def test_list_images_without_type_lists_both_types(up):
+    # without ``type`` ModelArts lists BUILD_IN only (ListImageRequest): ask for each type explicitly
+    def answer(req: Received) -> Reply:
+        return Reply(json={"images": [{"id": "m-" + req.query_dict["type"]}]})
+
+    up.add("GET", IMAGES, answer)
+    images = make(up).list_images()
+    assert [image["id"] for image in images] == ["m-BUILD_IN", "m-DEDICATED"]
+    reqs = up.requests_to("GET", IMAGES)
+    assert [r.query_dict for r in reqs] == [
+        {"type": "BUILD_IN", "limit": "200", "offset": "0"},
+        {"type": "DEDICATED", "limit": "200", "offset": "0"},
+    ]
 
 
 def test_get_image_and_flavors(up):
@@ -466,7 +475,8 @@ def test_check_credentials_is_one_cheap_signed_call(up):
     client = make(up)
     assert client.check_credentials() is None
     (req,) = up.received
-    assert req.query_dict == {"feature": "DEFAULT", "limit": "1", "offset": "0"}
+    # the smallest ListNotebooks limit the SDK documents (10, 20 or 50): limit=1 is refused upstream
+    assert req.query_dict == {"feature": "DEFAULT", "limit": "10", "offset": "0"}
     assert_signed(req)
 
 

@@ -25,6 +25,7 @@ import binascii
 import copy
 import math
 import random
+import re
 import secrets
 import threading
 import uuid
@@ -70,6 +71,8 @@ START_STEP_SECONDS = (2.0, 5.0, 3.0, 5.0)
 #: emulated seconds an instance stays STOPPING
 STOP_SECONDS = 3.0
 
+#: ListNotebooks page sizes the SDK documents (ListNotebooksRequest.limit: [10,20,50])
+NOTEBOOK_PAGE_SIZES = (10, 20, 50)
 DEFAULT_LEASE_MS = 3_600_000
 MIN_LEASE_MS = 3_600_000
 MAX_LEASE_MS = 259_200_000
@@ -299,6 +302,17 @@ def _int_param(query: dict[str, str], name: str, default: int, *, low: int, high
     if not low <= value <= high:
         raise bad_parameter(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _choice_param(query: dict[str, str], name: str, default: int, allowed: tuple[int, ...]) -> int:
+    """An integer query parameter that must be one of ``allowed`` (the strictest documented reading)."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) not in allowed:
+        listed = ", ".join(str(value) for value in allowed)
+        raise bad_parameter(f"{name} must be one of {listed}, got {raw!r}")
+    return int(raw)
 
 
 def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
@@ -657,7 +671,8 @@ class EmulatorState:
 
     def list_instances(self, project_id: str, query: dict[str, str], base_url: str) -> dict[str, Any]:
         """``GET /v1/{project_id}/notebooks`` (``feature`` defaults to NOTEBOOK: the free one is DEFAULT)."""
-        limit = _int_param(query, "limit", 10, low=1, high=1000)
+        # ListNotebooksRequest (huaweicloudsdkmodelarts): limit in [10, 20, 50], default 10
+        limit = _choice_param(query, "limit", 10, NOTEBOOK_PAGE_SIZES)
         offset = _int_param(query, "offset", 0, low=0, high=10**9)
         feature = (query.get("feature") or "NOTEBOOK").upper()
         status = (query.get("status") or "").upper()
@@ -762,13 +777,21 @@ class EmulatorState:
 
     def list_images(self, query: dict[str, str]) -> dict[str, Any]:
         """``GET /v1/{project_id}/images`` with ``type``, ``name``, ``name_fuzzy_match``, paging, sorting."""
+        # ListImageRequest (huaweicloudsdkmodelarts): limit a positive integer (default 200), offset
+        # non-negative; type BUILD_IN (the default) or DEDICATED; name up to 512 of [a-z0-9._-],
+        # matched fuzzily unless name_fuzzy_match=false
         limit = _int_param(query, "limit", 200, low=1, high=1000)
         offset = _int_param(query, "offset", 0, low=0, high=10**9)
-        image_type = (query.get("type") or "").upper()
-        if image_type and image_type not in ("BUILD_IN", "DEDICATED"):
+        image_type = query.get("type") or "BUILD_IN"
+        if image_type not in ("BUILD_IN", "DEDICATED"):
             raise bad_parameter(f"type must be BUILD_IN or DEDICATED, got {query.get('type')!r}")
         name = query.get("name") or ""
-        fuzzy = (query.get("name_fuzzy_match") or "").lower() in ("true", "1")
+        if len(name) > 512 or not re.fullmatch(r"[a-z0-9._-]*", name):
+            raise bad_parameter("name must be at most 512 lower-case letters, digits, '.', '_' or '-'")
+        fuzzy_text = (query.get("name_fuzzy_match") or "true").lower()
+        if fuzzy_text not in ("true", "false"):
+            raise bad_parameter(f"name_fuzzy_match must be true or false, got {fuzzy_text!r}")
+        fuzzy = fuzzy_text == "true"
         service_type = (query.get("service_type") or "").upper()
         sort_key = query.get("sort_key")
         sort_dir = (query.get("sort_dir") or "DESC").upper()
@@ -778,7 +801,7 @@ class EmulatorState:
             raise ApiError(400, "ModelArts.6303", f"The field {sort_key} does not support sorting.")
         items = []
         for image in IMAGES:
-            if image_type and image["type"] != image_type:
+            if image["type"] != image_type:
                 continue
             if name and (name not in image["name"] if fuzzy else name != image["name"]):
                 continue
