@@ -397,6 +397,7 @@ class Context:
             from traitlets import TraitError
 
             from .config import CodeLab
+            from .regions import check_region
             from .validation import validate_region
 
             config = CodeLab()
@@ -404,7 +405,8 @@ class Context:
                 if self.flag("credentials_file"):
                     config.credentials_file = os.path.expanduser(self.flag("credentials_file"))
                 if self.flag("region"):
-                    config.region = validate_region(self.flag("region").strip(), "--region")
+                    region = validate_region(self.flag("region").strip(), "--region")
+                    config.region = check_region(region, configured=config.region, field="--region")
                 elif os.environ.get("CODELAB_REGION", "").strip():
                     config.region = validate_region(config.region, "CODELAB_REGION")
                 if self.flag("endpoint"):

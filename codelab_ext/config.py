@@ -13,6 +13,8 @@ from pathlib import Path
 from traitlets import Bool, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
+from .regions import default_iam_endpoint, default_modelarts_endpoint
+
 DEFAULT_REGION = "cn-north-4"
 
 
@@ -23,17 +25,6 @@ def _env(name: str) -> str | None:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def default_modelarts_endpoint(region: str) -> str:
-    """The public ModelArts endpoint of a region (ap-southeast-1 lives under .cn)."""
-    suffix = "myhuaweicloud.cn" if region == "ap-southeast-1" else "myhuaweicloud.com"
-    return f"https://modelarts.{region}.{suffix}"
-
-
-def default_iam_endpoint(region: str) -> str:
-    suffix = "myhuaweicloud.cn" if region == "ap-southeast-1" else "myhuaweicloud.com"
-    return f"https://iam.{region}.{suffix}"
 
 
 def default_credentials_file() -> str:
@@ -60,7 +51,10 @@ class CodeLab(Configurable):
     iam_endpoint = Unicode(
         help=(
             "Base URL of IAM, used for project discovery and password (token) sign-in. "
-            "Default: https://iam.{region}.myhuaweicloud.com. Environment: CODELAB_IAM_ENDPOINT."
+            "Default, as in Huawei's SDK: HUAWEICLOUD_SDK_IAM_ENDPOINT, else the SDK profile's "
+            "iam_endpoint, else the region's IAM (https://iam.{region}.myhuaweicloud.com for the regions "
+            "of the SDK's table, https://iam.myhuaweicloud.com for the others). "
+            "Environment: CODELAB_IAM_ENDPOINT."
         ),
     ).tag(config=True)
 
@@ -142,18 +136,25 @@ class CodeLab(Configurable):
         except ValueError:
             return 1.0
 
-    def endpoints_for(self, region: str) -> tuple[str, str]:
+    def endpoints_for(self, region: str, profile_iam_endpoint: str | None = None) -> tuple[str, str]:
         """(ModelArts, IAM) base URLs for ``region``.
 
         Endpoints set by the user are kept as they are; the public defaults follow the region, so
         credentials stored for another region than ``c.CodeLab.region`` reach that region's endpoints.
+        The IAM default is the SDK's choice (``BasicCredentials.process_auth_params``): the
+        ``iam_endpoint`` of the SDK profile the credentials came from (``profile_iam_endpoint``), else
+        ``HUAWEICLOUD_SDK_IAM_ENDPOINT``, else the region's table entry, else the global IAM
+        (:func:`codelab_ext.regions.default_iam_endpoint`).
         """
         modelarts, iam = self.modelarts_endpoint, self.iam_endpoint
+        iam_is_default = iam == default_iam_endpoint(self.region)
         if region != self.region:
             if modelarts == default_modelarts_endpoint(self.region):
                 modelarts = default_modelarts_endpoint(region)
-            if iam == default_iam_endpoint(self.region):
+            if iam_is_default:
                 iam = default_iam_endpoint(region)
+        if iam_is_default and profile_iam_endpoint:
+            iam = profile_iam_endpoint.strip().rstrip("/")
         return modelarts, iam
 
     @validate("modelarts_endpoint", "iam_endpoint")

@@ -115,6 +115,8 @@ class Credentials:
     iam_user: str | None = None
     iam_password: str | None = None
     iam_domain: str | None = None
+    #: the IAM endpoint the source names (the SDK profile's ``iam_endpoint``), if any
+    iam_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -126,6 +128,7 @@ class Credentials:
             "iam_user",
             "iam_password",
             "iam_domain",
+            "iam_endpoint",
         ):
             object.__setattr__(self, name, _clean(getattr(self, name)))
         if self.access_key or self.secret_key:
@@ -344,6 +347,8 @@ def _from_sdk_profile(environ: Mapping[str, str], home: Path) -> Credentials | N
         security_token=_clean(section.get("security_token")),
         project_id=_clean(section.get("project_id")),
         region=_clean(section.get("region")),
+        # ProfileCredentialProvider (huaweicloudsdkcore/auth/provider.py) reads iam_endpoint too
+        iam_endpoint=_clean(section.get("iam_endpoint")),
     )
 
 

@@ -65,6 +65,7 @@ from .errors import (
     ValidationError,
 )
 from .models import normalise_image, normalise_instance, normalise_lease
+from .regions import check_region
 from .signing import IamTokenProvider, SigningAuth, TokenAuth
 from .validation import validate_duration_ms, validate_id
 from .validation import validate_share_url as _validate_share_url
@@ -509,7 +510,9 @@ class ModelArtsClient:
         :class:`~codelab_ext.errors.CredentialsError`. The region is ``region``, else the one stored
         with the credentials, else the configured one; the public default endpoints follow it
         (``CodeLab.endpoints_for``). The credentials' own project id is used by the client only when
-        it belongs to that region. Extra keyword arguments go to the constructor.
+        it belongs to that region. A region ModelArts is not known to run in (other than the configured
+        one) is a :class:`~codelab_ext.errors.ValidationError` naming the known regions
+        (:func:`codelab_ext.regions.check_region`). Extra keyword arguments go to the constructor.
         """
         if credentials is None:
             from .credentials import resolve_credentials
@@ -520,8 +523,12 @@ class ModelArtsClient:
                 "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
                 "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
             )
-        region = region or getattr(credentials, "region", None) or config.region
-        modelarts_endpoint, iam_endpoint = config.endpoints_for(region)
+        region = check_region(
+            region or getattr(credentials, "region", None) or config.region, configured=config.region
+        )
+        modelarts_endpoint, iam_endpoint = config.endpoints_for(
+            region, getattr(credentials, "iam_endpoint", None)
+        )
         log.debug(
             "client: region %s, modelarts %s, iam %s, credentials from %s (key %s)",
             region,

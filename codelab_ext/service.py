@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from . import NAMESPACE
 from .config import CodeLab
 from .errors import ConflictError, CredentialsError, UpstreamError, add_credentials_hint
+from .regions import known_regions
 from .watcher import WatcherHub
 
 T = TypeVar("T")
@@ -148,6 +149,8 @@ class CodeLabService:
             "modelarts_endpoint": self.config.endpoints_for(region)[0],
             "emulator": self.emulator is not None,
             "credentials": self.credentials_status(),
+            # the regions a user may sign in to (the panel lists these; codelab_ext.regions)
+            "regions": known_regions([self.config.region]),
         }
 
     def _make_client(self, creds):

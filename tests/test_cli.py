@@ -207,6 +207,28 @@ def test_login_with_region_project_and_token_lines(tmp_path: Path, emulator: Any
     assert run_json(env, "status")["region"] == "cn-east-3"
 
 
+def test_login_refuses_an_unknown_region_naming_the_known_ones(tmp_path: Path, emulator: Any) -> None:
+    env = cli_env(tmp_path, emulator.url)
+    emulator.reset_stats()
+    result = run_cli(
+        env,
+        "login",
+        "--region",
+        "cn-nort-4",
+        "--access-key",
+        DEMO_AK,
+        "--secret-key-stdin",
+        input=DEMO_SK + "\n",
+    )
+    error = assert_one_line_error(result, cli.EXIT_USAGE)
+    assert "'cn-nort-4'" in error and "cn-north-4" in error and "af-north-1" in error
+    assert not Path(env["CODELAB_CREDENTIALS_FILE"]).exists()
+    assert emulator.stats().get("total", 0) == 0
+    # every verb's --region goes through the same rule
+    other = run_cli(env, "images", "--region", "mars-1")
+    assert "'mars-1'" in assert_one_line_error(other, cli.EXIT_USAGE)
+
+
 def test_login_refuses_bad_keys_and_stores_nothing(tmp_path: Path, emulator: Any) -> None:
     env = cli_env(tmp_path, emulator.url)
     wrong = "WrongSecretKey0000000000000000000000000"

@@ -94,7 +94,8 @@ CLIENT_OPS: dict[str, tuple[str, str, Any]] = {
     "stop": ("stop", "running", lambda c, iid: c.stop(iid)),
     "get_lease": ("lease", "running", lambda c, iid: c.get_lease(iid)),
     "renew_lease": ("renew_lease", "running", lambda c, iid: c.renew_lease(iid, 2 * HOUR_MS)),
-    "list_images": ("images", "none", lambda c, iid: c.list_images()),
+    # one listing (list_images() without a type lists BUILD_IN, then DEDICATED: two listings)
+    "list_images": ("images", "none", lambda c, iid: c.list_images("BUILD_IN")),
     "get_image": ("image", "none", lambda c, iid: c.get_image(DEFAULT_IMAGE_ID)),
     "list_flavors": ("flavors", "running", lambda c, iid: c.list_flavors(iid)),
     "iam_token": ("iam_token", "running", lambda c, iid: c.get_instance(iid)),

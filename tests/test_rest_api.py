@@ -165,6 +165,34 @@ async def test_put_credentials_validates_before_going_upstream(api, emulator):
     assert emulator.stats().get("total", 0) == 0
 
 
+async def test_status_lists_the_known_regions(api):
+    from codelab_ext.regions import KNOWN_REGIONS
+
+    code, body, _ = await api("GET", "status")
+    assert code == 200
+    assert body["regions"] == list(KNOWN_REGIONS)  # the configured region (cn-north-4) is one of them
+    assert "af-north-1" in body["regions"] and "eu-west-101" not in body["regions"]
+
+
+async def test_put_credentials_with_an_unknown_region_is_a_400_naming_the_known_ones(
+    api, emulator, creds_file
+):
+    before = creds_file.read_bytes()
+    emulator.reset_stats()
+    code, answer, _ = await api(
+        "PUT",
+        "credentials",
+        {"access_key": DEMO_ACCOUNT.access_key, "secret_key": DEMO_ACCOUNT.secret_key, "region": "cn-nort-4"},
+    )
+    # a typo is the user's: 400 (not 500), naming the regions, nothing sent upstream, nothing stored
+    assert code == 400, answer
+    assert "cn-nort-4" in answer["message"] and "cn-north-4" in answer["message"]
+    assert "af-north-1" in answer["message"]
+    assert "config" not in answer["message"].lower()
+    assert emulator.stats().get("total", 0) == 0
+    assert creds_file.read_bytes() == before
+
+
 async def test_delete_credentials_forgets_them(api, creds_file):
     code, _, response = await api("DELETE", "credentials")
     assert code == 204 and not response.body

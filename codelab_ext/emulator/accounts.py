@@ -22,6 +22,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..regions import KNOWN_REGIONS
+
 __all__ = [
     "DEMO_ACCOUNT",
     "DEMO_PROJECT_ID",
@@ -35,28 +37,9 @@ __all__ = [
 DEMO_REGION = "cn-north-4"
 DEMO_PROJECT_ID = "c0de1ab0000000000000000000000404"
 
-#: regions the demo account has a project in (the public Huawei Cloud regions ModelArts runs in)
-DEMO_REGIONS = (
-    "cn-north-4",
-    "cn-north-1",
-    "cn-north-2",
-    "cn-north-9",
-    "cn-east-3",
-    "cn-east-4",
-    "cn-south-1",
-    "cn-southwest-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "af-south-1",
-    "la-south-2",
-    "la-north-2",
-    "sa-brazil-1",
-    "tr-west-1",
-    "me-east-1",
-    "eu-west-101",
-)
+#: regions the demo account has a project in: every region ModelArts runs in (the SDK's table,
+#: :data:`codelab_ext.regions.KNOWN_REGIONS`), the default region first
+DEMO_REGIONS = (DEMO_REGION, *(region for region in KNOWN_REGIONS if region != DEMO_REGION))
 
 
 def make_project_ids(seed: str, regions: Iterable[str]) -> dict[str, str]:
