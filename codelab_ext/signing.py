@@ -44,6 +44,7 @@ __all__ = [
     "HEADER_PROJECT_ID",
     "HEADER_SDK_DATE",
     "HEADER_SECURITY_TOKEN",
+    "SDK_SIGNED_HEADERS",
     "TOKEN_REFRESH_MARGIN",
     "UNSIGNED_TRANSPORT_HEADERS",
     "IamTokenProvider",
@@ -89,6 +90,15 @@ UNSIGNED_TRANSPORT_HEADERS = frozenset(
         "transfer-encoding",
         "upgrade",
     }
+)
+
+#: The headers :class:`SigningAuth` signs: exactly those the official SDK's requests carry when its signer
+#: runs (``huaweicloudsdkcore/client.py`` adds ``Content-Type`` and ``User-Agent``; ``BasicCredentials``
+#: ``X-Project-Id``; ``Credentials.sign_request`` ``X-Security-Token``; ``Signer.sign`` ``X-Sdk-Date`` and
+#: ``Host``). Others (``Accept``, ``Accept-Encoding``, ``X-Language``, ...) are sent unsigned: proxies
+#: rewrite them, and a rewritten signed header breaks the signature.
+SDK_SIGNED_HEADERS = frozenset(
+    {"content-type", "host", "user-agent", "x-project-id", "x-sdk-date", "x-security-token"}
 )
 
 #: an IAM token is renewed when less than this is left before its ``expires_at``
@@ -327,8 +337,12 @@ def _sign_in_place(
     security_token: str | None,
     project_id: str | None,
     now: datetime | float | None,
+    only: frozenset[str] | None = None,
 ) -> str:
-    """Sign into ``headers`` (mutated) and answer the URL with its query in canonical form."""
+    """Sign into ``headers`` (mutated) and answer the URL with its query in canonical form.
+
+    ``only``: the lower-case names of the headers to sign (default: every one but the transport ones).
+    """
     parts = urlsplit(url)
     pairs = parse_qsl(parts.query, keep_blank_values=True, encoding="utf-8", errors="strict")
     query = canonical_query_string(pairs)
@@ -344,7 +358,9 @@ def _sign_in_place(
         headers[HEADER_PROJECT_ID] = project_id
 
     to_sign = {
-        name: value for name, value in headers.items() if name.lower() not in UNSIGNED_TRANSPORT_HEADERS
+        name: value
+        for name, value in headers.items()
+        if (name.lower() in only if only is not None else name.lower() not in UNSIGNED_TRANSPORT_HEADERS)
     }
     text, signed_headers = canonical_request(method, parts.path, pairs, to_sign, body)
     sdk_date = _header_text(headers[HEADER_SDK_DATE]).strip()
@@ -385,11 +401,11 @@ class SigningAuth(AuthBase):
     """``requests`` auth that signs every request with AK/SK (``SDK-HMAC-SHA256``).
 
     Before signing it keeps an existing ``X-Sdk-Date`` (else adds the current UTC time), adds ``Host``,
-    ``X-Security-Token`` (temporary credentials) and ``X-Project-Id``; it signs every header whose name
-    has no ``_`` (including those ``requests`` adds itself, such as ``User-Agent``), except the
-    transport-level ones of :data:`UNSIGNED_TRANSPORT_HEADERS` (``Content-Length``, ``Connection``, ...),
-    and the exact body bytes; it rewrites the prepared URL so that the query string sent is the canonical
-    one that was signed.
+    ``X-Security-Token`` (temporary credentials) and ``X-Project-Id``; it signs the headers of
+    :data:`SDK_SIGNED_HEADERS` that the request has (the official SDK's set: ``Content-Type``, ``Host``,
+    ``User-Agent``, ``X-Project-Id``, ``X-Sdk-Date``, ``X-Security-Token``) and the exact body bytes;
+    every other header is sent unsigned. It rewrites the prepared URL so that the query string sent is
+    the canonical one that was signed.
     """
 
     def __init__(
@@ -429,6 +445,7 @@ class SigningAuth(AuthBase):
             self.__security_token,
             self.project_id,
             None,
+            SDK_SIGNED_HEADERS,
         )
         return r
 

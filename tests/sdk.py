@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import tempfile
 import sys
+import tempfile
 import threading
 from types import ModuleType
 

@@ -1258,3 +1258,27 @@ def test_client_survives_transient_faults(client: Any, emulator: EmulatorHandle)
     assert len(client.list_images()) == len(IMAGES)
     # BUILD_IN: one 503, one 429, one answer; then DEDICATED: one answer
     assert emulator.stats()["images"] == 4
+
+
+def test_the_headers_the_sdk_always_signs_must_be_signed(emulator: EmulatorHandle) -> None:
+    from urllib.parse import urlsplit
+
+    from codelab_ext.signing import canonical_request, compute_signature, format_authorization, string_to_sign
+
+    url = emulator.url + notebooks(emulator)
+    query = [("feature", "DEFAULT")]
+
+    def signed_without(dropped: str, extra: dict[str, str]) -> requests.Response:
+        headers = {"Host": urlsplit(url).netloc, "X-Sdk-Date": sdk_date(), **extra}
+        to_sign = {name: value for name, value in headers.items() if name.lower() != dropped}
+        text, names = canonical_request("GET", urlsplit(url).path, query, to_sign, b"")
+        signature = compute_signature(
+            emulator.account.secret_key, string_to_sign(text, headers["X-Sdk-Date"])
+        )
+        headers["Authorization"] = format_authorization(emulator.account.access_key, names, signature)
+        return send(emulator, "GET", url + "?feature=DEFAULT", headers)
+
+    assert signed_without("nothing", {"X-Project-Id": emulator.project_id}).status_code == 200
+    for dropped in ("host", "x-project-id"):
+        status, code, message = error_of(signed_without(dropped, {"X-Project-Id": emulator.project_id}))
+        assert (status, code) == (401, "APIGW.0301") and dropped in message

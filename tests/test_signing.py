@@ -850,3 +850,24 @@ def test_token_request_is_retried_after_a_passing_failure_never_after_a_refusal(
     with pytest.raises(UpstreamUnavailable):
         provider_for(base, sleep=sleep_still_down).token()
     assert len(state.token_posts) == posts + 1 + 3 and waits == [0.5, 0.5, 1.0]
+
+
+def test_signing_auth_signs_exactly_the_sdks_header_set() -> None:
+    # proxies rewrite Accept, Accept-Encoding, X-Language: signing them would break the signature
+    auth = SigningAuth("AK", "SK", security_token="TOK", project_id="pid")
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip",
+        "X-Language": "en-us",
+        "User-Agent": "codelab-ext/test",
+        "X-Custom": "1",
+    }
+    prepared = requests.Request("POST", "https://h.test/v1/pid/x", headers=headers, data=b"{}", auth=auth)
+    sent = prepared.prepare()
+    _, names, _ = parse_authorization(sent.headers["Authorization"])
+    assert names == ["content-type", "host", "user-agent", "x-project-id", "x-sdk-date", "x-security-token"]
+    assert sent.headers["Accept"] == "application/json" and sent.headers["X-Language"] == "en-us"
+    # a proxy rewriting an unsigned header leaves the signature valid
+    rewritten = {**dict(sent.headers), "Accept-Encoding": "identity", "X-Language": "zh-cn"}
+    assert verify_signature("POST", "/v1/pid/x", [], rewritten, b"{}", "SK")

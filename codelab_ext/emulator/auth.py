@@ -73,6 +73,11 @@ def verify_aksk(
         )
     if "x-sdk-date" not in signed_names:
         raise _refuse("X-Sdk-Date must be one of the signed headers")
+    # the strictest reading: what the official SDK always signs must be signed
+    # (Host always; X-Project-Id and X-Security-Token whenever they are sent)
+    for name in ("host", "x-project-id", "x-security-token"):
+        if name not in signed_names and (name == "host" or name in headers):
+            raise _refuse(f"the header {name} must be one of the signed headers")
     subset: dict[str, str] = {}
     for name in signed_names:
         if name not in headers:
