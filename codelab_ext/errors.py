@@ -8,6 +8,7 @@ the CLI prints ``str(error)``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -156,3 +157,49 @@ def add_credentials_hint(exc: CodeLabError, credentials: Any) -> CodeLabError:
         if hint not in exc.message:
             exc.message += hint
     return exc
+
+
+#: (code key, message key) pairs of an error body, in the order the official SDK tries them
+#: (``huaweicloudsdkcore/exceptions/exception_handler.py``, ``DefaultExceptionHandler._process_sdk_error``)
+ERROR_BODY_PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
+_REQUEST_ID_KEYS = ("request_id", "requestId")
+_MAX_ERROR_DEPTH = 8
+
+
+def read_error_body(data: Any, _depth: int = 0) -> tuple[str | None, Any, str | None]:
+    """(error code, upstream message, request id) from a decoded error body, whatever its shape.
+
+    As the SDK reads it: ``error_code``/``error_msg``, then camelCase ``errorCode``/``errorMsg``, then
+    top-level ``code``/``message``, each pair taken when both keys are there; otherwise every nested
+    object is read the same way (``{"error": {"code", "message"}}`` of IAM, deeper wrappers too).
+    More tolerant than the SDK: a lone code or message is kept, and so is ``error`` as plain text or
+    ``title``. Only a textual code is an error code (IAM puts the HTTP status, an int, in
+    ``error.code``). The request id is the body's ``request_id``/``requestId`` (nested ones included).
+    """
+    if not isinstance(data, Mapping) or _depth > _MAX_ERROR_DEPTH:
+        return None, None, None
+    request_id = next(
+        (data[key] for key in _REQUEST_ID_KEYS if isinstance(data.get(key), str) and data[key].strip()), None
+    )
+    for code_key, message_key in ERROR_BODY_PAIRS:
+        if code_key in data and message_key in data:
+            return _code_text(data[code_key]), data[message_key], request_id
+    for value in data.values():
+        if isinstance(value, Mapping):
+            code, message, nested_id = read_error_body(value, _depth + 1)
+            if code is not None or message is not None:
+                return code, message, request_id or nested_id
+    code = next((_code_text(data[key]) for key, _ in ERROR_BODY_PAIRS if _code_text(data.get(key))), None)
+    message = next(
+        (
+            data[key]
+            for key in ("error_msg", "errorMsg", "message", "error", "title")
+            if isinstance(data.get(key), str) and data[key].strip()
+        ),
+        None,
+    )
+    return code, message, request_id
+
+
+def _code_text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -63,6 +63,7 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     ValidationError,
+    read_error_body,
 )
 from .models import normalise_image, normalise_instance, normalise_lease
 from .regions import check_region
@@ -278,27 +279,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, moment.timestamp() - current)
 
 
-def _error_fields(data: Any) -> tuple[str | None, Any, Any]:
-    """(error code, upstream message, request id) from any of the known error body shapes."""
-    if not isinstance(data, Mapping):
-        return None, None, None
-    code: Any = data.get("error_code") or data.get("errorCode")
-    message: Any = data.get("error_msg") or data.get("errorMsg")
-    request_id: Any = data.get("request_id") or data.get("requestId")
-    error = data.get("error")
-    if isinstance(error, Mapping):
-        code = code or error.get("code") or error.get("error_code")
-        message = message or error.get("message") or error.get("error_msg") or error.get("title")
-        request_id = request_id or error.get("request_id")
-    elif isinstance(error, str) and message is None:
-        message = error
-    if message is None and isinstance(data.get("message"), str):
-        message = data.get("message")
-    # IAM puts the HTTP status (an int) in error.code: only textual codes are error codes.
-    code_text = code.strip() if isinstance(code, str) and code.strip() else None
-    return code_text, message, request_id
-
-
 def error_from_response(
     status: int,
     headers: Mapping[str, str],
@@ -309,9 +289,9 @@ def error_from_response(
 ) -> UpstreamError:
     """The :mod:`codelab_ext.errors` exception for a non-2xx answer.
 
-    Reads ``{"error_code", "error_msg"}``, ``{"error": {"code", "message"}}`` and camelCase
-    ``errorCode``/``errorMsg`` bodies; the request id comes from the body's ``request_id`` or the
-    ``X-Request-Id`` header. Known codes get a specific class and message (not found comes back as
+    Reads every body shape the SDK reads (:func:`~codelab_ext.errors.read_error_body`); the request
+    id comes from the body's ``request_id`` or the ``X-Request-Id`` header (``X-IAM-Trace-Id`` for
+    IAM). Known codes get a specific class and message (not found comes back as
     HTTP 400 with ``ModelArts.6309``/``6404``/``6357``); otherwise the HTTP status decides. A body
     that is not JSON (an HTML gateway page) gives a readable message and is never quoted.
     """
@@ -325,12 +305,13 @@ def error_from_response(
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             readable = False
-    code, upstream_raw, body_request_id = _error_fields(data)
+    code, upstream_raw, body_request_id = read_error_body(data)
     upstream = _clean_text(upstream_raw, secrets)
     request_id = (
         _clean_request_id(body_request_id)
         or _clean_request_id(header_map.get("X-Request-Id"))
         or _clean_request_id(header_map.get("X-Openstack-Request-Id"))
+        or _clean_request_id(header_map.get("X-IAM-Trace-Id"))
     )
     retry_after = parse_retry_after(header_map.get("Retry-After"))
     common: dict[str, Any] = {
@@ -494,6 +475,7 @@ class ModelArtsClient:
                 region,
                 session=self._session,
                 timeout=self.timeout,
+                user_agent=USER_AGENT,
             )
             self._iam_auth = TokenAuth(self._token_provider)
             self._modelarts_auth = self._iam_auth

@@ -34,7 +34,14 @@ from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
 from .credentials import mask_key
-from .errors import AuthError, ThrottledError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .errors import (
+    AuthError,
+    ThrottledError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    read_error_body,
+)
 
 __all__ = [
     "ALGORITHM",
@@ -496,23 +503,16 @@ def _upstream_message(response: requests.Response) -> str | None:
         data = response.json()
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
-    error = data.get("error")
-    if isinstance(error, dict):
-        message = error.get("message") or error.get("title")
-        return str(message) if message else None
-    for key in ("error_msg", "errorMsg", "message"):
-        if data.get(key):
-            return str(data[key])
-    return None
+    message = read_error_body(data)[1]
+    return str(message) if isinstance(message, str) and message.strip() else None
 
 
 class IamTokenProvider:
     """A project-scoped IAM token obtained with a user name and password, cached and thread-safe.
 
     ``token()`` answers the cached token until :data:`TOKEN_REFRESH_MARGIN` before its ``expires_at``,
-    then asks IAM again (``POST {iam}/v3/auth/tokens``, password method, project scope by name).
+    then asks IAM again (``POST {iam}/v3/auth/tokens?nocatalog=true``, password method, project scope by
+    name, the extension's ``User-Agent``).
     ``project_id`` is the id of that project, read from the token body.
     Errors: :class:`~codelab_ext.errors.AuthError` when IAM refuses the user (401/403),
     :class:`~codelab_ext.errors.UpstreamTimeout` / :class:`~codelab_ext.errors.UpstreamUnavailable` when
@@ -531,6 +531,7 @@ class IamTokenProvider:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        user_agent: str | None = None,
     ) -> None:
         if not iam_endpoint or not user or not password or not project_name:
             raise ValueError("IamTokenProvider needs an IAM endpoint, a user, a password and a project name")
@@ -544,6 +545,8 @@ class IamTokenProvider:
         self._session = session if session is not None else requests.Session()
         self._clock = clock
         self._sleep = sleep
+        #: sent as ``User-Agent`` with every token request (the extension's, from the client)
+        self.user_agent = user_agent
         self._lock = threading.RLock()
         self.__token: str | None = None
         self._expires_at: datetime | None = None
@@ -641,10 +644,16 @@ class IamTokenProvider:
     def _fetch(self) -> None:
         where = f"IAM at {self.iam_endpoint}"
         try:
+            headers = {"Content-Type": "application/json;charset=utf8", "X-Language": "en-us"}
+            if self.user_agent:
+                headers["User-Agent"] = self.user_agent
             response = self._session.post(
                 self.token_url,
+                # KeystoneCreateUserTokenByPasswordRequest (huaweicloudsdkiam): nocatalog leaves the
+                # service catalogue (tens of kB we never read) out of the answer
+                params={"nocatalog": "true"},
                 data=self._request_body(),
-                headers={"Content-Type": "application/json;charset=utf8", "X-Language": "en-us"},
+                headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
             )
@@ -655,7 +664,7 @@ class IamTokenProvider:
             raise UpstreamUnavailable(f"cannot reach {where} ({reason})") from None
 
         status = response.status_code
-        request_id = response.headers.get("X-Request-Id")
+        request_id = response.headers.get("X-Request-Id") or response.headers.get("X-IAM-Trace-Id")
         upstream = _upstream_message(response)
         if upstream is not None:
             upstream = _scrub(upstream, self.__password)

@@ -608,6 +608,9 @@ def test_password_credentials_use_a_project_scoped_token(up, caplog):
     assert_common_headers(req)
     assert up.count("GET", "/v3/projects") == 0  # the token named the project
     assert_no_secret(caplog.text)
+    # the token request: our User-Agent, and no service catalogue asked for
+    assert token_req[0].headers["User-Agent"] == USER_AGENT
+    assert token_req[0].query_dict == {"nocatalog": "true"}
 
 
 def test_password_credentials_refused(up, caplog):
@@ -702,6 +705,12 @@ def test_signature_error_mentions_key_and_clock():
         {"error": {"code": "ModelArts.6309", "message": "Notebook not found"}},
         {"errorCode": "ModelArts.6309", "errorMsg": "Notebook not found"},
         {"error_code": "ModelArts.6309", "error_msg": "Notebook not found", "request_id": "body-rid"},
+        {"code": "ModelArts.6309", "message": "Notebook not found"},
+        {"result": {"detail": {"error_code": "ModelArts.6309", "error_msg": "Notebook not found"}}},
+        {
+            "encoded_authorization_message": "x",
+            "error": {"errorCode": "ModelArts.6309", "errorMsg": "Notebook not found"},
+        },
     ],
 )
 def test_error_body_shapes(body):
@@ -710,6 +719,38 @@ def test_error_body_shapes(body):
     assert exc.code == "ModelArts.6309"
     assert exc.upstream_message == "Notebook not found"
     assert exc.request_id == ("body-rid" if "request_id" in body else "hdr-rid")
+
+
+SDK_ERROR_BODIES = [
+    {"error_code": "ModelArts.6309", "error_msg": "Notebook not found"},
+    {"errorCode": "ModelArts.6404", "errorMsg": "Image not found"},
+    {"code": "APIGW.0301", "message": "Incorrect IAM authentication information"},
+    {"error": {"code": "ModelArts.6357", "message": "nested"}},
+    {"outer": {"inner": {"error_code": "ModelArts.0104", "error_msg": "deep"}}},
+    {"error_code": "ModelArts.6302", "error_msg": "pair wins", "code": "other", "message": "not this"},
+    {"errorCode": "ModelArts.4991", "errorMsg": "camel wins", "code": "other", "message": "not this"},
+    {"error_code": "ModelArts.0113", "error_msg": "quota", "request_id": "ignored-by-the-sdk"},
+]
+
+
+@pytest.mark.parametrize("body", SDK_ERROR_BODIES)
+def test_error_bodies_read_as_the_sdk_reads_them(body):
+    from .sdk import sdk
+
+    handler = sdk("huaweicloudsdkcore.exceptions.exception_handler").DefaultExceptionHandler()
+    service_error = sdk("huaweicloudsdkcore.exceptions.exceptions").ServiceResponseException
+    response = requests.Response()
+    response.status_code = 400
+    response._content = json.dumps(body).encode()
+    response.headers["X-Request-Id"] = "hdr-rid"
+    with pytest.raises(service_error) as caught:
+        handler.handle_exception(None, response)
+    theirs = caught.value
+    ours = err(400, body, headers={"X-Request-Id": "hdr-rid"})
+    assert ours.code == theirs.error_code
+    assert ours.upstream_message == theirs.error_msg
+    # the request id: the header the SDK reads, unless the body carries one (we keep that one)
+    assert ours.request_id == body.get("request_id", theirs.request_id)
 
 
 def test_html_error_page_is_described_not_dumped():

@@ -552,6 +552,8 @@ class FakeIam:
         self.issued: list[str] = []
         self.revoked: set[str] = set()
         self.token_posts: list[dict[str, Any]] = []
+        #: (request target, User-Agent) of every token request
+        self.token_requests: list[tuple[str, str | None]] = []
         self.resource_hits = 0
         self.always_401 = False
         self.token_status: int | None = None  # force an answer
@@ -584,6 +586,7 @@ def make_iam_handler(state: FakeIam) -> type[BaseHTTPRequestHandler]:
                 return
             with state.lock:
                 state.token_posts.append(body)
+                state.token_requests.append((self.path, self.headers.get("User-Agent")))
             identity = body["auth"]["identity"]
             user = identity["password"]["user"]
             if state.token_status is not None:
@@ -656,6 +659,16 @@ def test_token_is_fetched_once_and_cached(iam: tuple[FakeIam, str]) -> None:
         "domain": {"name": "acme"},
     }
     assert sent["scope"] == {"project": {"name": "cn-north-4"}}
+
+
+def test_token_request_asks_for_no_catalogue_with_our_user_agent(iam: tuple[FakeIam, str]) -> None:
+    from codelab_ext.modelarts import USER_AGENT
+
+    state, base = iam
+    provider_for(base, user_agent=USER_AGENT).token()
+    # nocatalog: KeystoneCreateUserTokenByPasswordRequest's query parameter (huaweicloudsdkiam)
+    assert state.token_requests == [("/v3/auth/tokens?nocatalog=true", USER_AGENT)]
+    assert USER_AGENT.startswith("codelab-ext/")
 
 
 def test_project_id_fetches_a_token_when_needed(iam: tuple[FakeIam, str]) -> None:
