@@ -405,6 +405,9 @@ async def test_every_fault_once_against_every_route_is_retried_or_readable(
                 out = await rest.call(method, template.format(id=iid), body)
                 stats = emulator.stats()
                 attempts = int(stats.get(route, 0)) if route else 0
+                if name == "images" and out["code"] == 200:
+                    # GET images lists BUILD_IN (the listing the fault hit), then DEDICATED once
+                    attempts -= 1
                 matrix[f"{name} x {fault}"] = f"{out['code']}/{attempts}"
                 bound = (REST_RETRIES + 1) * (REST_TIMEOUT + 0.6) + 2.0
                 problems += _judge_rest(name, fault, "transient", out, bound)
