@@ -42,6 +42,7 @@ lint: setup
 	$(BIN)/ruff check codelab_ext tests $(wildcard benchmarks) conftest.py
 	$(BIN)/ruff format --check codelab_ext tests $(wildcard benchmarks) conftest.py
 	$(BIN)/jlpm lint:check
+	$(BIN)/jlpm typecheck
 
 test-python: setup system-deps
 	$(BIN)/python -m pytest --cov=codelab_ext --cov-report=term-missing:skip-covered $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ export class CodeLabPanel extends ReactWidget {
     this.addClass('jp-CodeLabPanel');
   }
 
-  protected onAfterShow(msg: Message): void {
+  protected override onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.model.refresh();
   }
