@@ -1,8 +1,15 @@
 /**
  * Typed wrappers of the REST API of the server extension (design.md §3).
- * Widgets and the model call these, never `fetch`.
+ * The model calls these, never `fetch`; components call the model.
  */
-import { requestAPI } from './request';
+import { ServerConnection } from '@jupyterlab/services';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+
+import { apiUrl, IRequestOptions, requestAPI } from './request';
 import {
   ICredentialsInput,
   IImage,
@@ -20,76 +27,132 @@ function instancePath(id: string, action = ''): string {
   return action ? `${base}/${action}` : base;
 }
 
-export const CodeLabAPI = {
+/** The calls the model makes (a test can give the model another implementation). */
+export interface ICodeLabAPI {
   /** Version, region, endpoint and credential source of the server. */
-  status(): Promise<IServerStatus> {
-    return requestAPI<IServerStatus>('status');
-  },
-
+  status(): Promise<IServerStatus>;
   /** Check and store credentials; answers the new status. */
+  signIn(credentials: ICredentialsInput): Promise<IServerStatus>;
+  /** Forget the credentials stored by the extension. */
+  signOut(): Promise<void>;
+  /** The image catalogue. */
+  images(query?: IImageQuery): Promise<IImage[]>;
+  /** Open (create or start) the free CodeLab instance. 409 when a switch needs consent. */
+  open(request: IOpenRequest): Promise<IOpenResult>;
+  /** The free CodeLab instances of the account. */
+  instances(): Promise<IInstance[]>;
+  instance(id: string): Promise<IInstance>;
+  start(id: string): Promise<IInstance>;
+  stop(id: string): Promise<IInstance>;
+  /** Set the lease duration (milliseconds from the lease start). */
+  extend(id: string, durationMs: number): Promise<ILease>;
+  /** The SSH config block (text); 404 when the instance has no SSH endpoint. */
+  sshConfig(id: string, query?: ISshConfigQuery): Promise<string>;
+  /** The URL of the SSE stream of an instance (with `?token=` when the server uses one). */
+  eventsUrl(id: string): string;
+}
+
+/** The REST API of the server extension on one Jupyter server. */
+export class CodeLabClient implements ICodeLabAPI {
+  constructor(options: CodeLabClient.IOptions = {}) {
+    this.serverSettings =
+      options.serverSettings ?? ServerConnection.makeSettings();
+    this._trans = (options.translator ?? nullTranslator).load('codelab_ext');
+  }
+
+  /** The Jupyter server this client talks to. */
+  readonly serverSettings: ServerConnection.ISettings;
+
+  status(): Promise<IServerStatus> {
+    return this._request<IServerStatus>('status');
+  }
+
   signIn(credentials: ICredentialsInput): Promise<IServerStatus> {
-    return requestAPI<IServerStatus>('credentials', {
+    return this._request<IServerStatus>('credentials', {
       method: 'PUT',
       body: credentials
     });
-  },
+  }
 
-  /** Forget the credentials stored by the extension. */
   signOut(): Promise<void> {
-    return requestAPI<void>('credentials', { method: 'DELETE' });
-  },
+    return this._request<void>('credentials', { method: 'DELETE' });
+  }
 
-  /** The image catalogue. */
   async images(query: IImageQuery = {}): Promise<IImage[]> {
-    const answer = await requestAPI<{ images: IImage[] }>('images', {
+    const answer = await this._request<{ images: IImage[] }>('images', {
       query: { ...query }
     });
     return answer?.images ?? [];
-  },
+  }
 
-  /** Open (create or start) the free CodeLab instance. 409 when a switch needs consent. */
   open(request: IOpenRequest): Promise<IOpenResult> {
-    return requestAPI<IOpenResult>('open', { method: 'POST', body: request });
-  },
+    return this._request<IOpenResult>('open', {
+      method: 'POST',
+      body: request
+    });
+  }
 
-  /** The free CodeLab instances of the account. */
   async instances(): Promise<IInstance[]> {
-    const answer = await requestAPI<{ instances: IInstance[] }>('instances');
+    const answer = await this._request<{ instances: IInstance[] }>('instances');
     return answer?.instances ?? [];
-  },
+  }
 
   instance(id: string): Promise<IInstance> {
-    return requestAPI<IInstance>(instancePath(id));
-  },
+    return this._request<IInstance>(instancePath(id));
+  }
 
   start(id: string): Promise<IInstance> {
-    return requestAPI<IInstance>(instancePath(id, 'start'), { method: 'POST' });
-  },
+    return this._request<IInstance>(instancePath(id, 'start'), {
+      method: 'POST'
+    });
+  }
 
   stop(id: string): Promise<IInstance> {
-    return requestAPI<IInstance>(instancePath(id, 'stop'), { method: 'POST' });
-  },
+    return this._request<IInstance>(instancePath(id, 'stop'), {
+      method: 'POST'
+    });
+  }
 
-  /** Set the lease duration (milliseconds from the lease start). */
   extend(id: string, durationMs: number): Promise<ILease> {
-    return requestAPI<ILease>(instancePath(id, 'lease'), {
+    return this._request<ILease>(instancePath(id, 'lease'), {
       method: 'PATCH',
       body: { duration_ms: durationMs }
     });
-  },
+  }
 
-  /** The SSH config block (text); 404 when the instance has no SSH endpoint. */
   sshConfig(id: string, query: ISshConfigQuery = {}): Promise<string> {
-    return requestAPI<string>(instancePath(id, 'ssh-config'), {
+    return this._request<string>(instancePath(id, 'ssh-config'), {
       query: { ...query },
       text: true
     });
-  },
-
-  /** The path of the SSE stream of an instance (below the API namespace). */
-  eventsPath(id: string): string {
-    return instancePath(id, 'events');
   }
-};
 
-export type ICodeLabAPI = typeof CodeLabAPI;
+  eventsUrl(id: string): string {
+    // EventSource cannot send headers: the token goes in the query, as for websockets.
+    return apiUrl(this.serverSettings, instancePath(id, 'events'), {
+      token: this.serverSettings.token || undefined
+    });
+  }
+
+  private _request<T>(
+    endPoint: string,
+    options: Omit<IRequestOptions, 'settings' | 'trans'> = {}
+  ): Promise<T> {
+    return requestAPI<T>(endPoint, {
+      ...options,
+      settings: this.serverSettings,
+      trans: this._trans
+    });
+  }
+
+  private readonly _trans: TranslationBundle;
+}
+
+export namespace CodeLabClient {
+  export interface IOptions {
+    /** The Jupyter server (default: `ServerConnection.makeSettings()`). */
+    serverSettings?: ServerConnection.ISettings;
+    /** Translates the client's own messages. */
+    translator?: ITranslator;
+  }
+}

@@ -22,11 +22,12 @@ import { addCommands } from './commands';
 import { confirmSwitch } from './dialogs';
 import { codelabIcon } from './icons';
 import { formatCountdown, imageLabel } from './logic';
-import { CodeLabModel, ICodeLabNotice } from './model';
-import { setServerSettings } from './request';
+import { CodeLabModel } from './model';
 import {
   CommandIDs,
   DEFAULT_SETTINGS,
+  ICodeLabModel,
+  ICodeLabNotice,
   ICodeLabSettings,
   PANEL_ID,
   PLUGIN_ID
@@ -128,11 +129,12 @@ function showNotice(
   }
 }
 
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
   id: PLUGIN_ID,
   description:
     'A sidebar that opens a ModelArts CodeLab instance: image, shared notebook, progress, lease and SSH.',
   autoStart: true,
+  provides: ICodeLabModel,
   optional: [
     ICommandPalette,
     ILayoutRestorer,
@@ -151,12 +153,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     stateDB: IStateDB | null,
     launcher: ILauncher | null,
     statusBar: IStatusBar | null
-  ) => {
-    const trans = (translator ?? nullTranslator).load('codelab_ext');
-    setServerSettings(app.serviceManager.serverSettings);
+  ): ICodeLabModel => {
+    translator = translator ?? nullTranslator;
+    const trans = translator.load('codelab_ext');
 
     let settings: ISettingRegistry.ISettings | null = null;
     const model = new CodeLabModel({
+      serverSettings: app.serviceManager.serverSettings,
+      translator,
       state: stateDB,
       confirmSwitch: (running, target) => confirmSwitch(trans, running, target),
       saveIdentityFile: path => {
@@ -243,6 +247,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void model.peek();
       }
     });
+    return model;
   }
 };
 

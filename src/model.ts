@@ -1,15 +1,20 @@
 /**
  * The state of the CodeLab panel and everything that changes it.
  *
- * The model talks to the server through `CodeLabAPI` and an `EventSource`
- * (both injectable for tests), keeps the current instance up to date, and
- * tells the views through `stateChanged` and the plugin through `notice`.
- * It knows nothing about React or the JupyterLab shell.
+ * The model talks to the server through an `ICodeLabAPI` (built on the
+ * injected `ServerConnection.ISettings`) and follows the current instance
+ * through an `InstanceStream`. It tells the views through `stateChanged` (a
+ * change they show), `tick` (once a second for countdowns and elapsed times
+ * only) and the plugin through `notice`. Every wait is a `@lumino/polling`
+ * `Poll` or `Debouncer`: no hand-made timer. It knows nothing about React or the
+ * JupyterLab shell.
  */
-import { IDisposable } from '@lumino/disposable';
+import { ServerConnection } from '@jupyterlab/services';
+import { ITranslator } from '@jupyterlab/translation';
+import { Debouncer, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { CodeLabAPI, ICodeLabAPI } from './api';
+import { CodeLabClient, ICodeLabAPI } from './api';
 import {
   checkShareUrl,
   defaultImageId,
@@ -21,27 +26,26 @@ import {
   stepViews,
   updateStepTimings
 } from './logic';
-import { apiUrl, CodeLabAPIError, getServerSettings } from './request';
+import { CodeLabAPIError } from './request';
+import { SshConfigLoader } from './sshconfig';
+import { EventSourceFactory, InstanceStream, messageOf } from './stream';
 import {
+  ConnectionState,
   DEFAULT_SETTINGS,
   FAILED_STATUSES,
+  ICodeLabModel,
+  ICodeLabNotice,
   ICodeLabSettings,
   ICredentialsInput,
   IImage,
   IInstance,
   IServerStatus,
+  SshState,
   TRANSITIONAL_STATUSES
 } from './tokens';
 
-/** The part of `EventSource` the model uses. */
-export interface IEventSourceLike {
-  onopen: ((event: Event) => void) | null;
-  onerror: ((event: Event) => void) | null;
-  addEventListener(type: string, listener: (event: MessageEvent) => void): void;
-  close(): void;
-}
-
-export type EventSourceFactory = (url: string) => IEventSourceLike;
+export type { ConnectionState, ICodeLabNotice, SshState } from './tokens';
+export type { EventSourceFactory, IEventSourceLike } from './stream';
 
 /** The part of `IStateDB` the model uses. */
 export interface IStateStore {
@@ -49,25 +53,15 @@ export interface IStateStore {
   save(id: string, value: { imageId: string }): Promise<unknown>;
 }
 
-/** Something the user should hear about even with the panel closed. */
-export interface ICodeLabNotice {
-  kind: 'ready' | 'failed' | 'expiring' | 'stopped';
-  instance: IInstance;
-  /** For `expiring`: milliseconds left. */
-  remainingMs?: number;
-}
-
-/** How the panel receives instance updates. */
-export type ConnectionState = 'idle' | 'connecting' | 'live' | 'polling';
-
-export type SshState = 'none' | 'loading' | 'ready' | 'unavailable' | 'error';
-
 export interface ICodeLabModelOptions {
+  /** The Jupyter server (the application's `serviceManager.serverSettings`). */
+  serverSettings?: ServerConnection.ISettings;
+  /** Translates the messages of the REST client. */
+  translator?: ITranslator;
+  /** The REST API (default: a `CodeLabClient` on `serverSettings`). */
   api?: ICodeLabAPI;
   /** Builds the EventSource of an instance (default: the browser's). */
   createEventSource?: EventSourceFactory;
-  /** The SSE URL of an instance (default: below the server's base URL, with ?token= if set). */
-  eventsUrl?: (instanceId: string) => string;
   now?: () => number;
   state?: IStateStore | null;
   /** Asked before `open` switches a running instance to another image (409). */
@@ -79,8 +73,10 @@ export interface ICodeLabModelOptions {
   saveIdentityFile?: (path: string) => void;
   /** Milliseconds between polls while the event stream is down. */
   pollInterval?: number;
-  /** Reconnection backoff of the event stream, in milliseconds. */
-  reconnectDelays?: number[];
+  /** First delay before a new attempt (event stream, server status); it grows while they fail. */
+  retryInterval?: number;
+  /** The longest delay between two attempts. */
+  maxRetryInterval?: number;
 }
 
 const STATE_KEY = 'codelab-ext:panel';
@@ -89,40 +85,75 @@ const STATE_KEY = 'codelab-ext:panel';
 export const INVALID_SHARE_URL = 'invalid-share-url';
 const HOUR_MS = 3_600_000;
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+/** The options of a model, defaults applied. */
+type IResolvedOptions = Required<
+  Omit<ICodeLabModelOptions, 'serverSettings' | 'translator' | 'api' | 'state'>
+> & { state: IStateStore | null };
 
-/** The default SSE URL: `{base}codelab/instances/{id}/events[?token=...]`. */
-export function defaultEventsUrl(instanceId: string): string {
-  const settings = getServerSettings();
-  return apiUrl(CodeLabAPI.eventsPath(instanceId), {
-    token: settings.token || undefined
-  });
-}
-
-export class CodeLabModel implements IDisposable {
+export class CodeLabModel implements ICodeLabModel {
   constructor(options: ICodeLabModelOptions = {}) {
-    this._api = options.api ?? CodeLabAPI;
-    this._createEventSource =
-      options.createEventSource ??
-      ((url: string) => new EventSource(url, { withCredentials: true }));
-    this._eventsUrl = options.eventsUrl ?? defaultEventsUrl;
-    this._now = options.now ?? (() => Date.now());
-    this._state = options.state ?? null;
-    this._confirmSwitch = options.confirmSwitch ?? (async () => false);
-    this._saveIdentityFile = options.saveIdentityFile ?? null;
-    this._pollInterval = options.pollInterval ?? 3000;
-    this._reconnectDelays = options.reconnectDelays ?? [
-      1000, 2000, 4000, 8000, 15000, 30000
-    ];
+    this._api =
+      options.api ??
+      new CodeLabClient({
+        serverSettings: options.serverSettings,
+        translator: options.translator
+      });
+    this._options = {
+      createEventSource:
+        options.createEventSource ??
+        ((url: string) => new EventSource(url, { withCredentials: true })),
+      now: options.now ?? (() => Date.now()),
+      state: options.state ?? null,
+      confirmSwitch: options.confirmSwitch ?? (async () => false),
+      saveIdentityFile: options.saveIdentityFile ?? (() => undefined),
+      pollInterval: options.pollInterval ?? 3000,
+      retryInterval: options.retryInterval ?? 1000,
+      maxRetryInterval: options.maxRetryInterval ?? 30_000
+    };
+    this._ssh = new SshConfigLoader(this._api);
+    this._ssh.changed.connect(this._changed, this);
+    this._clock = new Poll({
+      auto: false,
+      name: 'codelab-ext:clock',
+      factory: async () => {
+        this._checkExpiring();
+        this._tick.emit();
+      },
+      frequency: { interval: 1000, backoff: false },
+      standby: 'when-hidden'
+    });
+    this._retry = new Poll({
+      auto: false,
+      name: 'codelab-ext:status',
+      factory: () => this._retryRefresh(),
+      frequency: {
+        interval: this._options.retryInterval,
+        backoff: true,
+        max: this._options.maxRetryInterval
+      },
+      standby: 'when-hidden'
+    });
+    this._saveIdentity = new Debouncer(() => {
+      this._options.saveIdentityFile(this.identityFile.trim());
+      this._refreshSsh();
+    }, 500);
   }
 
   /* ------------------------------------------------------------ signals */
 
-  /** Emitted whenever anything shown by the panel changes (also every second while counting down). */
+  /** Emitted whenever something shown by the panel changes (not every second). */
   get stateChanged(): ISignal<this, void> {
     return this._stateChanged;
+  }
+
+  /** Once a second while the lease counts down or the instance moves: for countdowns and elapsed times. */
+  get tick(): ISignal<this, void> {
+    return this._tick;
+  }
+
+  /** The current instance was replaced, updated or forgotten (null). */
+  get instanceChanged(): ISignal<this, IInstance | null> {
+    return this._instanceChanged;
   }
 
   /** Ready, failed, expiring, stopped. */
@@ -178,6 +209,10 @@ export class CodeLabModel implements IDisposable {
     const id = this.selectedImageId;
     return this._images.find(i => i.id === id) ?? null;
   }
+  /** Whether the selected image offers SSH (shown before opening). */
+  get selectedImageOffersSsh(): boolean {
+    return offersSsh(this.selectedImage);
+  }
 
   get shareUrl(): string {
     return this._shareUrl;
@@ -204,10 +239,10 @@ export class CodeLabModel implements IDisposable {
     return this._instance;
   }
   get connection(): ConnectionState {
-    return this._connection;
+    return this._stream?.connection ?? 'idle';
   }
   get streamError(): string | null {
-    return this._streamError;
+    return this._stream ? this._stream.error : this._streamError;
   }
 
   get settings(): ICodeLabSettings {
@@ -218,13 +253,13 @@ export class CodeLabModel implements IDisposable {
   }
 
   get sshState(): SshState {
-    return this._sshState;
+    return this._ssh.state;
   }
   get sshConfig(): string | null {
-    return this._sshConfig;
+    return this._ssh.config;
   }
   get sshError(): string | null {
-    return this._sshError;
+    return this._ssh.error;
   }
   /** The one-line ssh command, when the instance has an SSH endpoint. */
   get sshCommand(): string | null {
@@ -261,7 +296,9 @@ export class CodeLabModel implements IDisposable {
   /** Milliseconds left before the instance stops, if it is counting down. */
   get remainingMs(): number | null {
     const deadline = this.deadline;
-    return deadline === null ? null : Math.max(0, deadline - this._now());
+    return deadline === null
+      ? null
+      : Math.max(0, deadline - this._options.now());
   }
   /** Whether the countdown is in its warning window. */
   get expiring(): boolean {
@@ -274,7 +311,7 @@ export class CodeLabModel implements IDisposable {
   /** The four steps, with state and elapsed time. */
   get steps(): IStepView[] {
     return this._instance
-      ? stepViews(this._instance, this._timings, this._now())
+      ? stepViews(this._instance, this._timings, this._options.now())
       : [];
   }
 
@@ -287,7 +324,7 @@ export class CodeLabModel implements IDisposable {
   /** Apply user settings (from the settings registry). */
   setSettings(settings: Partial<ICodeLabSettings>): void {
     this._settings = { ...DEFAULT_SETTINGS, ...settings };
-    this._sshKey = null;
+    this._ssh.reset();
     this._refreshSsh();
     this._changed();
   }
@@ -350,20 +387,16 @@ export class CodeLabModel implements IDisposable {
   selectImage(id: string): void {
     this._selectedImageId = id;
     this._changed();
-    void this._state?.save(STATE_KEY, { imageId: id }).catch(() => undefined);
+    void this._options.state
+      ?.save(STATE_KEY, { imageId: id })
+      .catch(() => undefined);
   }
 
+  /** Edit the identity file; saved and used half a second after the last keystroke. */
   setIdentityFile(path: string): void {
     this._identityFile = path;
     this._changed();
-    if (this._identityTimer) {
-      clearTimeout(this._identityTimer);
-    }
-    this._identityTimer = setTimeout(() => {
-      this._identityTimer = null;
-      this._saveIdentityFile?.(path.trim());
-      this._refreshSsh();
-    }, 500);
+    void this._saveIdentity.invoke();
   }
 
   async signIn(credentials: ICredentialsInput): Promise<boolean> {
@@ -431,7 +464,7 @@ export class CodeLabModel implements IDisposable {
         }
         const running = error.body?.instance ?? this._instance;
         const accepted = running
-          ? await this._confirmSwitch(running, this.selectedImage)
+          ? await this._options.confirmSwitch(running, this.selectedImage)
           : true;
         if (!accepted) {
           if (running) {
@@ -486,15 +519,17 @@ export class CodeLabModel implements IDisposable {
       const lease = await this._api.extend(id, Math.round(hours * HOUR_MS));
       if (this._instance && this._instance.id === id) {
         this._instance = { ...this._instance, lease };
-        this._receivedAt = this._now();
+        this._receivedAt = this._options.now();
         this._warnedDeadline = null;
+        this._instanceChanged.emit(this._instance);
+        this._updateClock();
       }
     });
   }
 
   /** Fetch the SSH config again (e.g. after an error). */
   reloadSsh(): void {
-    this._sshKey = null;
+    this._ssh.reset();
     this._refreshSsh();
   }
 
@@ -503,54 +538,43 @@ export class CodeLabModel implements IDisposable {
       return;
     }
     this._isDisposed = true;
-    this._disconnect();
-    this._stopTicker();
-    if (this._identityTimer) {
-      clearTimeout(this._identityTimer);
-    }
-    if (this._refreshTimer) {
-      clearTimeout(this._refreshTimer);
-    }
+    this._stream?.dispose();
+    this._stream = null;
+    this._clock.dispose();
+    this._retry.dispose();
+    this._saveIdentity.dispose();
+    this._ssh.dispose();
     Signal.clearData(this);
   }
 
   /* ------------------------------------------------------------ internals */
 
   private async _refresh(): Promise<void> {
-    const ok = await this._loadStatus();
-    if (!ok) {
-      this._scheduleRefresh();
+    if (!(await this._loadStatus())) {
+      // The server may be restarting: try again with a growing delay.
+      void this._retry.start();
       return;
     }
-    this._refreshAttempt = 0;
-    if (!this.signedIn) {
-      return;
+    if (this.signedIn) {
+      await this._afterSignIn();
     }
-    await this._afterSignIn();
   }
 
-  /** The server may be restarting: try again with a growing delay. */
-  private _scheduleRefresh(): void {
-    if (this._refreshTimer || this._isDisposed) {
-      return;
+  /** A tick of the status retry poll: rejects (so the delay grows) until the server answers. */
+  private async _retryRefresh(): Promise<void> {
+    if (!(await this._loadStatus())) {
+      throw new Error(this._statusError ?? 'status');
     }
-    const delay =
-      this._reconnectDelays[
-        Math.min(this._refreshAttempt, this._reconnectDelays.length - 1)
-      ];
-    this._refreshAttempt++;
-    this._refreshTimer = setTimeout(() => {
-      this._refreshTimer = null;
-      void this.refresh();
-    }, delay);
+    void this._retry.stop();
+    if (this.signedIn) {
+      await this._afterSignIn();
+    }
   }
 
   private async _afterSignIn(): Promise<void> {
     await Promise.all([
       this._images.length ? Promise.resolve() : this._loadImages(),
-      this._instance && this._connection !== 'idle'
-        ? Promise.resolve()
-        : this._reattach()
+      this._instance && this._stream ? Promise.resolve() : this._reattach()
     ]);
   }
 
@@ -574,7 +598,7 @@ export class CodeLabModel implements IDisposable {
     try {
       const [images, saved] = await Promise.all([
         this._api.images(),
-        this._state?.fetch(STATE_KEY).catch(() => undefined)
+        this._options.state?.fetch(STATE_KEY).catch(() => undefined)
       ]);
       this._images = images;
       const savedId = (saved as { imageId?: unknown } | undefined)?.imageId;
@@ -598,7 +622,7 @@ export class CodeLabModel implements IDisposable {
     try {
       const instances = await this._api.instances();
       const current = instances.find(i => i.status !== 'DELETED');
-      if (current && (!this._instance || this._connection === 'idle')) {
+      if (current && (!this._instance || !this._stream)) {
         this._startWatching(current, false);
       }
     } catch (error) {
@@ -631,30 +655,47 @@ export class CodeLabModel implements IDisposable {
     const sameInstance = this._instance?.id === instance.id;
     if (fresh || !sameInstance) {
       this._timings = new Map();
-      this._openedAt = fresh ? this._now() : null;
+      this._openedAt = fresh ? this._options.now() : null;
       this._expectReady = fresh;
       this._stopRequested = false;
     }
     this._setInstance(instance);
-    if (!sameInstance || this._connection === 'idle') {
-      this._disconnect();
-      this._connect(instance.id);
+    if (this._stream?.id !== instance.id) {
+      this._follow(instance.id);
     }
+  }
+
+  /** Open the live updates of an instance (closing those of the previous one). */
+  private _follow(id: string): void {
+    this._stream?.dispose();
+    const stream = new InstanceStream(id, {
+      url: this._api.eventsUrl(id),
+      createEventSource: this._options.createEventSource,
+      fetchInstance: instanceId => this._api.instance(instanceId),
+      pollInterval: this._options.pollInterval,
+      reconnectInterval: this._options.retryInterval,
+      maxInterval: this._options.maxRetryInterval
+    });
+    stream.received.connect((_, instance) => this._setInstance(instance));
+    stream.gone.connect(() => this._setInstance(null));
+    stream.changed.connect(this._changed, this);
+    this._stream = stream;
+    this._streamError = null;
   }
 
   private _setInstance(instance: IInstance | null): void {
     const previous = this._instance;
     if (!instance) {
-      this._disconnect();
+      this._stream?.dispose();
+      this._stream = null;
       this._instance = null;
-      this._sshKey = null;
-      this._sshState = 'none';
-      this._sshConfig = null;
-      this._stopTicker();
+      this._ssh.update(null, '');
+      this._updateClock();
+      this._instanceChanged.emit(null);
       this._changed();
       return;
     }
-    const now = this._now();
+    const now = this._options.now();
     if (previous?.id !== instance.id) {
       this._timings = new Map();
     }
@@ -664,223 +705,59 @@ export class CodeLabModel implements IDisposable {
 
     const was = previous?.id === instance.id ? previous.status : null;
     if (was !== instance.status) {
-      if (TRANSITIONAL_STATUSES.has(instance.status)) {
-        if (instance.status !== 'STOPPING') {
-          this._expectReady = true;
-        }
-      } else if (instance.status === 'RUNNING' && this._expectReady) {
-        this._expectReady = false;
-        this._notice.emit({ kind: 'ready', instance });
-      } else if (FAILED_STATUSES.has(instance.status)) {
-        if (this._expectReady || was !== null) {
-          this._notice.emit({ kind: 'failed', instance });
-        }
-        this._expectReady = false;
-      } else if (
-        instance.status === 'STOPPED' &&
-        was === 'RUNNING' &&
-        !this._stopRequested
-      ) {
-        this._notice.emit({ kind: 'stopped', instance });
-      }
+      this._noticeTransition(instance, was);
     }
-    this._updateTicker();
+    this._updateClock();
     this._refreshSsh();
     this._checkExpiring();
+    this._instanceChanged.emit(instance);
     this._changed();
   }
 
-  /* -------- live updates: SSE, reconnection with backoff, polling fallback */
-
-  private _connect(id: string): void {
-    this._source?.close();
-    this._source = null;
-    this._watchedId = id;
-    this._connection = 'connecting';
-    let source: IEventSourceLike;
-    try {
-      source = this._createEventSource(this._eventsUrl(id));
-    } catch (error) {
-      this._streamError = messageOf(error);
-      this._onStreamDown(id);
-      return;
-    }
-    this._source = source;
-    source.onopen = () => {
-      if (this._source !== source) {
-        return;
+  /** Ready, failed or stopped by its lease: what the user hears about a new status. */
+  private _noticeTransition(instance: IInstance, was: string | null): void {
+    if (TRANSITIONAL_STATUSES.has(instance.status)) {
+      if (instance.status !== 'STOPPING') {
+        this._expectReady = true;
       }
-      this._connection = 'live';
-      this._attempt = 0;
-      this._streamError = null;
-      this._stopPolling();
-      this._changed();
-    };
-    source.addEventListener('instance', (event: MessageEvent) => {
-      if (this._source !== source) {
-        return;
+    } else if (instance.status === 'RUNNING' && this._expectReady) {
+      this._expectReady = false;
+      this._notice.emit({ kind: 'ready', instance });
+    } else if (FAILED_STATUSES.has(instance.status)) {
+      if (this._expectReady || was !== null) {
+        this._notice.emit({ kind: 'failed', instance });
       }
-      let data: IInstance;
-      try {
-        data = JSON.parse(String(event.data)) as IInstance;
-      } catch {
-        return;
-      }
-      if (!data || data.id !== id) {
-        return;
-      }
-      if (this._connection !== 'live') {
-        this._connection = 'live';
-        this._attempt = 0;
-        this._stopPolling();
-      }
-      this._streamError = null;
-      this._setInstance(data);
-    });
-    // an upstream failure while polling (the stream itself is fine)
-    source.addEventListener('upstream-error', (event: MessageEvent) => {
-      if (this._source !== source) {
-        return;
-      }
-      this._onServerError(String(event.data));
-    });
-    source.onerror = () => {
-      if (this._source !== source) {
-        return;
-      }
-      source.close();
-      this._source = null;
-      this._onStreamDown(id);
-    };
-    this._changed();
-  }
-
-  private _onServerError(data: string): void {
-    let body: { message?: string; status?: number } = {};
-    try {
-      body = JSON.parse(data);
-    } catch {
-      body = { message: data };
+      this._expectReady = false;
+    } else if (
+      instance.status === 'STOPPED' &&
+      was === 'RUNNING' &&
+      !this._stopRequested
+    ) {
+      this._notice.emit({ kind: 'stopped', instance });
     }
-    if (body.status === 404) {
-      // The instance is gone (deleted or released).
-      this._setInstance(null);
-      return;
-    }
-    this._streamError = body.message ?? null;
-    this._changed();
-  }
-
-  /** The stream broke: poll meanwhile and reconnect after a growing delay. */
-  private _onStreamDown(id: string): void {
-    if (this._isDisposed || this._watchedId !== id) {
-      return;
-    }
-    this._connection = 'polling';
-    this._startPolling(id);
-    const delay =
-      this._reconnectDelays[
-        Math.min(this._attempt, this._reconnectDelays.length - 1)
-      ];
-    this._attempt++;
-    if (this._reconnectTimer) {
-      clearTimeout(this._reconnectTimer);
-    }
-    this._reconnectTimer = setTimeout(() => {
-      this._reconnectTimer = null;
-      if (this._watchedId === id) {
-        this._connect(id);
-        // _connect resets the state: keep polling until the stream answers.
-        this._connection = 'polling';
-        this._startPolling(id);
-      }
-    }, delay);
-    this._changed();
-  }
-
-  private _startPolling(id: string): void {
-    if (this._pollTimer) {
-      return;
-    }
-    this._pollTimer = setInterval(
-      () => void this._poll(id),
-      this._pollInterval
-    );
-  }
-
-  private async _poll(id: string): Promise<void> {
-    if (this._polling) {
-      return;
-    }
-    this._polling = true;
-    try {
-      const instance = await this._api.instance(id);
-      if (this._watchedId === id) {
-        this._streamError = null;
-        this._setInstance(instance);
-      }
-    } catch (error) {
-      if (error instanceof CodeLabAPIError && error.status === 404) {
-        if (this._watchedId === id) {
-          this._setInstance(null);
-        }
-      } else if (this._watchedId === id) {
-        this._streamError = messageOf(error);
-        this._changed();
-      }
-    } finally {
-      this._polling = false;
-    }
-  }
-
-  private _stopPolling(): void {
-    if (this._pollTimer) {
-      clearInterval(this._pollTimer);
-      this._pollTimer = null;
-    }
-  }
-
-  private _disconnect(): void {
-    this._source?.close();
-    this._source = null;
-    this._watchedId = null;
-    this._stopPolling();
-    if (this._reconnectTimer) {
-      clearTimeout(this._reconnectTimer);
-      this._reconnectTimer = null;
-    }
-    this._attempt = 0;
-    this._connection = 'idle';
   }
 
   /* ------------------------------------------- countdown and elapsed time */
 
-  private _updateTicker(): void {
+  /** The clock ticks while there is a countdown or an elapsed time to show. */
+  private _updateClock(): void {
     const needed =
       !!this._instance &&
       (this.deadline !== null ||
         TRANSITIONAL_STATUSES.has(this._instance.status));
-    if (needed && !this._ticker) {
-      this._ticker = setInterval(() => {
-        this._checkExpiring();
-        this._changed();
-      }, 1000);
-    } else if (!needed) {
-      this._stopTicker();
-    }
+    void (needed ? this._clock.start() : this._clock.stop());
   }
 
-  private _stopTicker(): void {
-    if (this._ticker) {
-      clearInterval(this._ticker);
-      this._ticker = null;
-    }
-  }
-
+  /** Warn once when the lease enters its last minutes; tell the views when `expiring` flips. */
   private _checkExpiring(): void {
+    const expiring = this.expiring;
+    if (expiring !== this._wasExpiring) {
+      this._wasExpiring = expiring;
+      this._changed();
+    }
     const deadline = this.deadline;
     const instance = this._instance;
-    if (deadline === null || !instance || !this.expiring) {
+    if (deadline === null || !instance || !expiring) {
       return;
     }
     const remaining = this.remainingMs ?? 0;
@@ -906,60 +783,7 @@ export class CodeLabModel implements IDisposable {
     if (this._peeking) {
       return; // fetched when the panel shows and the instance is watched
     }
-    const instance = this._instance;
-    if (!instance || instance.status !== 'RUNNING') {
-      if (this._sshState !== 'none') {
-        this._sshState = 'none';
-        this._sshConfig = null;
-        this._sshKey = null;
-      }
-      return;
-    }
-    if (!instance.ssh) {
-      this._sshState = 'unavailable';
-      this._sshConfig = null;
-      this._sshKey = null;
-      return;
-    }
-    const identity = this.identityFile.trim();
-    const key = `${instance.id}|${instance.ssh.host}|${instance.ssh.port}|${identity}`;
-    if (key === this._sshKey) {
-      return;
-    }
-    this._sshKey = key;
-    this._sshState = 'loading';
-    this._sshError = null;
-    this._api
-      .sshConfig(instance.id, {
-        alias: 'codelab',
-        identity_file: identity || undefined
-      })
-      .then(text => {
-        if (this._sshKey === key) {
-          this._sshConfig = text;
-          this._sshState = 'ready';
-          this._changed();
-        }
-      })
-      .catch(error => {
-        if (this._sshKey !== key) {
-          return;
-        }
-        if (error instanceof CodeLabAPIError && error.status === 404) {
-          this._sshState = 'unavailable';
-        } else {
-          this._sshState = 'error';
-          this._sshError = messageOf(error);
-          this._sshKey = null;
-        }
-        this._sshConfig = null;
-        this._changed();
-      });
-  }
-
-  /** Whether the selected image offers SSH (shown before opening). */
-  get selectedImageOffersSsh(): boolean {
-    return offersSsh(this.selectedImage);
+    this._ssh.update(this._instance, this.identityFile);
   }
 
   private _changed(): void {
@@ -969,19 +793,15 @@ export class CodeLabModel implements IDisposable {
   }
 
   private readonly _api: ICodeLabAPI;
-  private readonly _createEventSource: EventSourceFactory;
-  private readonly _eventsUrl: (id: string) => string;
-  private readonly _now: () => number;
-  private readonly _state: IStateStore | null;
-  private readonly _confirmSwitch: (
-    running: IInstance,
-    target: IImage | null
-  ) => Promise<boolean>;
-  private readonly _saveIdentityFile: ((path: string) => void) | null;
-  private readonly _pollInterval: number;
-  private readonly _reconnectDelays: number[];
+  private readonly _options: IResolvedOptions;
+  private readonly _clock: Poll;
+  private readonly _retry: Poll;
+  private readonly _saveIdentity: Debouncer;
+  private readonly _ssh: SshConfigLoader;
 
   private _stateChanged = new Signal<this, void>(this);
+  private _tick = new Signal<this, void>(this);
+  private _instanceChanged = new Signal<this, IInstance | null>(this);
   private _notice = new Signal<this, ICodeLabNotice>(this);
   private _isDisposed = false;
 
@@ -991,8 +811,6 @@ export class CodeLabModel implements IDisposable {
   private _signingIn = false;
   private _signInError: string | null = null;
   private _refreshing: Promise<void> | null = null;
-  private _refreshTimer: ReturnType<typeof setTimeout> | null = null;
-  private _refreshAttempt = 0;
 
   private _images: IImage[] = [];
   private _imagesLoading = false;
@@ -1007,28 +825,16 @@ export class CodeLabModel implements IDisposable {
   private _actionError: string | null = null;
 
   private _instance: IInstance | null = null;
+  private _stream: InstanceStream | null = null;
+  private _streamError: string | null = null;
+  private _peeking = false;
   private _receivedAt = 0;
   private _timings = new Map<number, IStepTiming>();
   private _openedAt: number | null = null;
   private _expectReady = false;
   private _stopRequested = false;
   private _warnedDeadline: number | null = null;
-
-  private _source: IEventSourceLike | null = null;
-  private _watchedId: string | null = null;
-  private _connection: ConnectionState = 'idle';
-  private _peeking = false;
-  private _streamError: string | null = null;
-  private _attempt = 0;
-  private _reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private _pollTimer: ReturnType<typeof setInterval> | null = null;
-  private _polling = false;
-  private _ticker: ReturnType<typeof setInterval> | null = null;
+  private _wasExpiring = false;
 
   private _identityFile: string | null = null;
-  private _identityTimer: ReturnType<typeof setTimeout> | null = null;
-  private _sshKey: string | null = null;
-  private _sshState: SshState = 'none';
-  private _sshConfig: string | null = null;
-  private _sshError: string | null = null;
 }

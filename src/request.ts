@@ -1,22 +1,35 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { API_NAMESPACE, IErrorBody } from './tokens';
 
 /**
  * An error answered by the CodeLab server extension (or the network).
  *
- * `message` is readable as is; `status` is 0 when the server could not be
- * reached at all.
+ * It is a `ServerConnection.ResponseError`, so code that handles Jupyter
+ * server errors handles it too. `message` is readable as is (the server's own
+ * message, or a translated explanation); `status` is 0 when the server could
+ * not be reached at all.
  */
-export class CodeLabAPIError extends Error {
+export class CodeLabAPIError extends ServerConnection.ResponseError {
   constructor(
+    response: Response,
     message: string,
-    readonly status: number,
     readonly body: IErrorBody | null = null
   ) {
-    super(message);
+    super(response, message);
     this.name = 'CodeLabAPIError';
+  }
+
+  /** An error for a request that never reached the server (status 0). */
+  static unreachable(message: string): CodeLabAPIError {
+    return new CodeLabAPIError(Response.error(), message);
+  }
+
+  /** The HTTP status of the answer; 0 when there was none. */
+  get status(): number {
+    return this.response.status;
   }
 
   /** The upstream error code, if any (e.g. `ModelArts.6309`). */
@@ -39,30 +52,17 @@ export interface IRequestOptions {
   query?: Record<string, string | number | undefined | null>;
   /** Read the answer as text instead of JSON. */
   text?: boolean;
-  /** Override the server settings (tests). */
-  settings?: ServerConnection.ISettings;
-}
-
-let defaultSettings: ServerConnection.ISettings | null = null;
-
-/** Use the server settings of the running application (set once by the plugin). */
-export function setServerSettings(settings: ServerConnection.ISettings): void {
-  defaultSettings = settings;
-}
-
-/** The server settings every call uses. */
-export function getServerSettings(): ServerConnection.ISettings {
-  if (!defaultSettings) {
-    defaultSettings = ServerConnection.makeSettings();
-  }
-  return defaultSettings;
+  /** The Jupyter server to call (the application's `serviceManager.serverSettings`). */
+  settings: ServerConnection.ISettings;
+  /** Translates the messages this module writes itself (default: English). */
+  trans?: TranslationBundle;
 }
 
 /** The full URL of a CodeLab endpoint, with an optional query string. */
 export function apiUrl(
+  settings: ServerConnection.ISettings,
   endPoint: string,
-  query?: IRequestOptions['query'],
-  settings: ServerConnection.ISettings = getServerSettings()
+  query?: IRequestOptions['query']
 ): string {
   const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint);
   const params = new URLSearchParams();
@@ -83,11 +83,12 @@ export function apiUrl(
  * @throws CodeLabAPIError with the server's `message` when the call fails
  */
 export async function requestAPI<T>(
-  endPoint = '',
-  options: IRequestOptions = {}
+  endPoint: string,
+  options: IRequestOptions
 ): Promise<T> {
-  const settings = options.settings ?? getServerSettings();
-  const url = apiUrl(endPoint, options.query, settings);
+  const { settings } = options;
+  const trans = options.trans ?? nullTranslator.load('codelab_ext');
+  const url = apiUrl(settings, endPoint, options.query);
   // 'no-cache' (always revalidate) instead of JupyterLab's default 'no-store',
   // which appends a `?<timestamp>` cache buster the server would reject as an
   // unknown query parameter.
@@ -105,15 +106,14 @@ export async function requestAPI<T>(
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new CodeLabAPIError(
-      `The Jupyter server could not be reached (${reason}).`,
-      0
+    throw CodeLabAPIError.unreachable(
+      trans.__('The Jupyter server could not be reached (%1).', reason)
     );
   }
 
   const raw = await response.text();
   if (!response.ok) {
-    throw errorFromResponse(response, raw);
+    throw errorFromResponse(response, raw, trans);
   }
   if (options.text) {
     return raw as unknown as T;
@@ -125,14 +125,21 @@ export async function requestAPI<T>(
     return JSON.parse(raw) as T;
   } catch {
     throw new CodeLabAPIError(
-      `The server sent an answer that is not JSON (HTTP ${response.status}).`,
-      response.status
+      response,
+      trans.__(
+        'The server sent an answer that is not JSON (HTTP %1).',
+        response.status
+      )
     );
   }
 }
 
 /** Build a readable error out of a failed answer. */
-function errorFromResponse(response: Response, raw: string): CodeLabAPIError {
+function errorFromResponse(
+  response: Response,
+  raw: string,
+  trans: TranslationBundle
+): CodeLabAPIError {
   let body: IErrorBody | null = null;
   try {
     const parsed: unknown = JSON.parse(raw);
@@ -142,17 +149,25 @@ function errorFromResponse(response: Response, raw: string): CodeLabAPIError {
   } catch {
     body = null;
   }
-  let message = body?.message?.trim();
+  let message = typeof body?.message === 'string' ? body.message.trim() : '';
   if (!message) {
     if (response.status === 404 && !body) {
-      message =
-        'The CodeLab server extension is not available: is codelab_ext enabled on the Jupyter server?';
+      message = trans.__(
+        'The CodeLab server extension is not available: is codelab_ext enabled on the Jupyter server?'
+      );
     } else if (response.status === 401 || response.status === 403) {
-      message = 'The Jupyter server refused the request: sign in again.';
+      message = trans.__(
+        'The Jupyter server refused the request: sign in again.'
+      );
     } else {
-      message =
-        `The server answered HTTP ${response.status} ${response.statusText}`.trim();
+      message = trans
+        .__(
+          'The server answered HTTP %1 %2',
+          response.status,
+          response.statusText
+        )
+        .trim();
     }
   }
-  return new CodeLabAPIError(message, response.status, body);
+  return new CodeLabAPIError(response, message, body);
 }

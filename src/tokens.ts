@@ -5,6 +5,8 @@
  * (`{base_url}codelab/...`, see design.md §3). Upstream ModelArts adds fields
  * and enum values over time, so every string enum is open (`| string`).
  */
+import { Token } from '@lumino/coreutils';
+import { ISignal } from '@lumino/signaling';
 
 /** The npm package name; also the prefix of the plugin id. */
 export const PLUGIN_ID = 'codelab-ext:plugin';
@@ -219,3 +221,73 @@ export const DEFAULT_SETTINGS: ICodeLabSettings = {
   identityFile: '',
   warningMinutes: 10
 };
+
+/* ------------------------------------------------------ the model's token */
+
+/** How the panel receives instance updates. */
+export type ConnectionState = 'idle' | 'connecting' | 'live' | 'polling';
+
+/** Where the SSH config block of the running instance is. */
+export type SshState = 'none' | 'loading' | 'ready' | 'unavailable' | 'error';
+
+/** Something the user should hear about even with the panel closed. */
+export interface ICodeLabNotice {
+  kind: 'ready' | 'failed' | 'expiring' | 'stopped';
+  instance: IInstance;
+  /** For `expiring`: milliseconds left. */
+  remainingMs?: number;
+}
+
+/**
+ * The CodeLab model, as other plugins see it: the account, the current
+ * instance and what can be done with it.
+ *
+ * `stateChanged` fires when something shown changes (never on its own every
+ * second); `tick` fires every second while a countdown or an elapsed time runs,
+ * for the few views that show one.
+ */
+export interface ICodeLabModel {
+  /** Anything shown by the panel changed. */
+  readonly stateChanged: ISignal<ICodeLabModel, void>;
+  /** Once a second while the lease counts down or the instance is starting. */
+  readonly tick: ISignal<ICodeLabModel, void>;
+  /** The current instance was replaced, updated or forgotten (null). */
+  readonly instanceChanged: ISignal<ICodeLabModel, IInstance | null>;
+  /** Ready, failed, expiring, stopped. */
+  readonly notice: ISignal<ICodeLabModel, ICodeLabNotice>;
+
+  readonly status: IServerStatus | null;
+  readonly signedIn: boolean;
+  readonly images: IImage[];
+  readonly selectedImage: IImage | null;
+  /** The free instance of the account, as the server last described it. */
+  readonly instance: IInstance | null;
+  readonly connection: ConnectionState;
+  readonly isRunning: boolean;
+  readonly isTransitional: boolean;
+  readonly isFailed: boolean;
+  /** Epoch ms at which the running instance stops, if it is counting down. */
+  readonly deadline: number | null;
+  /** Milliseconds left before the instance stops, if it is counting down. */
+  readonly remainingMs: number | null;
+  readonly sshConfig: string | null;
+  readonly sshCommand: string | null;
+
+  /** Load status, images and the current instance. */
+  refresh(): Promise<void>;
+  /** Prefill the shared notebook URL and the image; never starts anything. */
+  prefill(options: { shareUrl?: string | null; imageId?: string | null }): void;
+  /** Open CodeLab with the selected image and shared URL. */
+  open(): Promise<boolean>;
+  start(): Promise<void>;
+  /** Stop the instance (the caller asks the user first). */
+  stop(): Promise<void>;
+  /** Keep the instance running for `hours` from now. */
+  extend(hours: number): Promise<boolean>;
+}
+
+/** The CodeLab model, provided by the `codelab-ext:plugin` plugin. */
+export const ICodeLabModel = new Token<ICodeLabModel>(
+  'codelab-ext:ICodeLabModel',
+  'The CodeLab model: the ModelArts account, the current CodeLab instance, its lease and its live updates.'
+);

@@ -24,7 +24,6 @@ describe('CodeLabSidebar', () => {
     jest.useFakeTimers();
     jest.setSystemTime(1_700_000_000_000);
     server = new FakeServer();
-    server.install();
     FakeEventSource.instances = [];
     actions = {
       open: jest.fn(),
@@ -41,12 +40,13 @@ describe('CodeLabSidebar', () => {
 
   async function renderPanel() {
     const model = new CodeLabModel({
+      serverSettings: server.settings(),
       createEventSource: url => new FakeEventSource(url)
     });
     render(<CodeLabSidebar model={model} trans={trans} actions={actions} />);
     await act(async () => {
       await model.refresh();
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
     });
     return model;
   }
@@ -68,7 +68,7 @@ describe('CodeLabSidebar', () => {
     fireEvent.change(sk, { target: { value: 'SK' } });
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
     });
     expect(screen.getByRole('alert')).toHaveTextContent(
       'The secret key does not match the access key.'
@@ -202,7 +202,7 @@ describe('CodeLabSidebar', () => {
     }));
     const model = await renderPanel();
     await act(async () => {
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
     });
     expect(screen.getByLabelText('SSH config')).toHaveTextContent(
       'HostName dev.example.com'
@@ -230,12 +230,12 @@ describe('StatusBarCountdown', () => {
     jest.useFakeTimers();
     jest.setSystemTime(1_700_000_000_000);
     const server = new FakeServer();
-    server.install();
     server.on('GET instances', () => ({
       status: 200,
       body: { instances: [running(Date.now(), 3 * 60_000)] }
     }));
     const model = new CodeLabModel({
+      serverSettings: server.settings(),
       createEventSource: url => new FakeEventSource(url)
     });
     const onClick = jest.fn();

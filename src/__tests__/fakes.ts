@@ -4,8 +4,7 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IEventSourceLike } from '../model';
-import { setServerSettings } from '../request';
+import { IEventSourceLike } from '../stream';
 import { IImage, IInstance, IServerStatus } from '../tokens';
 
 export const IMAGES: IImage[] = [
@@ -111,6 +110,8 @@ export class FakeServer {
   routes = new Map<string, Handler>();
   /** When set, every request fails as if the server were down. */
   down = false;
+  /** Every request tried, answered or not. */
+  attempts = 0;
 
   constructor() {
     this.on('GET status', () => ({ status: 200, body: status() }));
@@ -128,17 +129,17 @@ export class FakeServer {
     return this.calls.filter(c => `${c.method} ${c.path}` === route);
   }
 
-  install(): ServerConnection.ISettings {
-    const settings = ServerConnection.makeSettings({
+  /** Server settings whose requests this fake answers (give them to the model). */
+  settings(): ServerConnection.ISettings {
+    return ServerConnection.makeSettings({
       baseUrl: 'http://localhost/lab-base/',
       fetch: (input: RequestInfo | URL, init?: RequestInit) =>
         this.handle(new Request(input as RequestInfo, init))
     });
-    setServerSettings(settings);
-    return settings;
   }
 
   private async handle(request: Request): Promise<Response> {
+    this.attempts++;
     if (this.down) {
       throw new TypeError('Failed to fetch');
     }

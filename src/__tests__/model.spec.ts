@@ -1,7 +1,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 
-import { CodeLabModel, defaultEventsUrl, ICodeLabNotice } from '../model';
-import { setServerSettings } from '../request';
+import { CodeLabClient } from '../api';
+import { CodeLabModel, ICodeLabNotice } from '../model';
 import {
   FakeEventSource,
   FakeServer,
@@ -18,10 +18,11 @@ describe('CodeLabModel', () => {
 
   function makeModel(extra: Record<string, unknown> = {}) {
     const model = new CodeLabModel({
+      serverSettings: server.settings(),
       createEventSource: url => new FakeEventSource(url),
       confirmSwitch,
       pollInterval: 1000,
-      reconnectDelays: [500, 1000, 2000],
+      retryInterval: 500,
       ...extra
     });
     model.notice.connect((_, n) => notices.push(n));
@@ -32,13 +33,13 @@ describe('CodeLabModel', () => {
     jest.useFakeTimers();
     jest.setSystemTime(1_700_000_000_000);
     server = new FakeServer();
-    server.install();
     FakeEventSource.instances = [];
     notices = [];
     confirmSwitch = jest.fn(async () => true);
   });
 
   afterEach(() => {
+    jest.restoreAllMocks();
     jest.useRealTimers();
   });
 
@@ -61,7 +62,7 @@ describe('CodeLabModel', () => {
       const first = makeModel({ state });
       await first.refresh();
       first.selectImage('gpu-1');
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
       first.dispose();
 
       const second = makeModel({ state });
@@ -85,7 +86,7 @@ describe('CodeLabModel', () => {
       expect(FakeEventSource.instances).toHaveLength(0);
       // the panel opens: now the stream and the rest
       await model.refresh();
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
       expect(FakeEventSource.instances).toHaveLength(1);
       expect(server.callsTo('GET status')).toHaveLength(1);
       expect(
@@ -112,6 +113,7 @@ describe('CodeLabModel', () => {
       }));
       const model = makeModel();
       await model.refresh();
+      await jest.advanceTimersByTimeAsync(1);
       expect(model.instance?.id).toBe('i-1');
       expect(FakeEventSource.latest().url).toBe(
         'http://localhost/lab-base/codelab/instances/i-1/events'
@@ -121,15 +123,25 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
-    it('keeps retrying while the Jupyter server is down', async () => {
+    it('keeps retrying while the Jupyter server is down, less and less often', async () => {
+      jest.spyOn(Math, 'random').mockReturnValue(0.5);
       server.down = true;
       const model = makeModel();
       await model.refresh();
       expect(model.statusError).toMatch(/could not be reached/);
+      await jest.advanceTimersByTimeAsync(60_000);
+      // backoff: fewer attempts than one per base delay, more than one per max delay
+      expect(server.attempts).toBeLessThan(60_000 / 500 / 2);
+      expect(server.attempts).toBeGreaterThanOrEqual(60_000 / 30_000);
+      expect(model.statusError).toMatch(/could not be reached/);
       server.down = false;
-      await jest.advanceTimersByTimeAsync(600);
+      await jest.advanceTimersByTimeAsync(30_000); // Poll's longest delay
       expect(model.statusError).toBeNull();
       expect(model.signedIn).toBe(true);
+      expect(server.callsTo('GET status')).toHaveLength(1);
+      // and then it stops retrying
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(server.callsTo('GET status')).toHaveLength(1);
       model.dispose();
     });
   });
@@ -213,10 +225,11 @@ describe('CodeLabModel', () => {
         'waiting'
       ]);
 
+      await jest.advanceTimersByTimeAsync(1);
       const source = FakeEventSource.latest();
       source.open();
       expect(model.connection).toBe('live');
-      await jest.advanceTimersByTimeAsync(5_000);
+      await jest.advanceTimersByTimeAsync(4_999);
       source.send('instance', running(Date.now(), 3_600_000));
       expect(model.isRunning).toBe(true);
       expect(model.steps.every(s => s.state === 'done')).toBe(true);
@@ -285,6 +298,7 @@ describe('CodeLabModel', () => {
       const model = makeModel();
       await model.refresh();
       await model.open();
+      await jest.advanceTimersByTimeAsync(1);
       FakeEventSource.latest().send(
         'instance',
         instance({
@@ -333,34 +347,105 @@ describe('CodeLabModel', () => {
       const model = makeModel();
       await model.refresh();
       await model.open();
+      await jest.advanceTimersByTimeAsync(1);
       return model;
     }
 
-    it('polls while the stream is down and reconnects with backoff', async () => {
-      let polled = instance({ status: 'STARTING' });
-      server.on('GET instances/i-1', () => ({ status: 200, body: polled }));
+    it('polls while the stream is down and reconnects with a growing, bounded delay', async () => {
+      // Poll's backoff is random between the base and 3x the last delay: pin it
+      jest.spyOn(Math, 'random').mockReturnValue(0.5);
+      server.on('GET instances/i-1', () => ({
+        status: 200,
+        body: instance({ status: 'STARTING' })
+      }));
       const model = await watching();
       const first = FakeEventSource.latest();
       first.fail();
       expect(first.closed).toBe(true);
       expect(model.connection).toBe('polling');
 
-      await jest.advanceTimersByTimeAsync(500); // first reconnection after 500 ms
-      expect(FakeEventSource.instances).toHaveLength(2);
-      FakeEventSource.latest().fail();
-      await jest.advanceTimersByTimeAsync(999);
-      expect(FakeEventSource.instances).toHaveLength(2); // the second waits 1000 ms
-      expect(server.callsTo('GET instances/i-1').length).toBeGreaterThan(0);
+      // every new stream fails at once, for three minutes
+      const opened: number[] = [];
+      for (let ms = 0; ms < 180_000; ms += 100) {
+        await jest.advanceTimersByTimeAsync(100);
+        const latest = FakeEventSource.latest();
+        if (latest !== first && !latest.closed) {
+          opened.push(Date.now());
+          latest.fail();
+        }
+      }
+      const gaps = opened.slice(1).map((t, i) => t - opened[i]);
+      expect(gaps.length).toBeGreaterThan(5);
+      for (let i = 1; i < gaps.length; i++) {
+        expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1]);
+        // Poll never waits longer than max(maxRetryInterval, 30 s)
+        expect(gaps[i]).toBeLessThanOrEqual(30_000 + 100);
+      }
+      expect(gaps[gaps.length - 1]).toBeGreaterThan(gaps[0]);
+      // meanwhile the instance was polled every second (pollInterval)
+      const polls = server.callsTo('GET instances/i-1').length;
+      expect(polls).toBeGreaterThanOrEqual(175);
+      expect(polls).toBeLessThanOrEqual(182);
       expect(model.instance?.status).toBe('STARTING');
+      expect(model.connection).toBe('polling');
 
-      await jest.advanceTimersByTimeAsync(1);
-      expect(FakeEventSource.instances).toHaveLength(3);
+      // a stream that opens stops the polling
+      await jest.advanceTimersByTimeAsync(30_100);
       FakeEventSource.latest().open();
       expect(model.connection).toBe('live');
+      const before = server.callsTo('GET instances/i-1').length;
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(server.callsTo('GET instances/i-1')).toHaveLength(before);
+      model.dispose();
+    });
+
+    it('reconnects after the base delay when a live stream breaks', async () => {
+      server.on('GET instances/i-1', () => ({ status: 200, body: instance() }));
+      const model = await watching();
+      FakeEventSource.latest().open();
+      FakeEventSource.latest().fail();
+      expect(model.connection).toBe('polling');
+      await jest.advanceTimersByTimeAsync(499);
+      expect(FakeEventSource.instances).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeEventSource.instances).toHaveLength(2);
+      model.dispose();
+    });
+
+    it('stands by while the page is hidden: no polling, no reconnection', async () => {
+      server.on('GET instances/i-1', () => ({
+        status: 200,
+        body: instance({ status: 'STARTING' })
+      }));
+      const model = await watching();
+      FakeEventSource.latest().fail();
+      await jest.advanceTimersByTimeAsync(3_000);
       const polls = server.callsTo('GET instances/i-1').length;
-      polled = instance({ status: 'RUNNING' });
-      await jest.advanceTimersByTimeAsync(5_000);
-      expect(server.callsTo('GET instances/i-1')).toHaveLength(polls); // polling stopped
+      const streams = FakeEventSource.instances.length;
+      expect(polls).toBeGreaterThan(0);
+
+      const visibility = jest
+        .spyOn(document, 'visibilityState', 'get')
+        .mockReturnValue('hidden');
+      document.dispatchEvent(new Event('visibilitychange'));
+      try {
+        // for each poll, one more tick may run before it stands by (linger)
+        await jest.advanceTimersByTimeAsync(3_000);
+        const lingered = server.callsTo('GET instances/i-1').length;
+        const lingeredStreams = FakeEventSource.instances.length;
+        expect(lingered - polls).toBeLessThanOrEqual(2);
+        await jest.advanceTimersByTimeAsync(60_000);
+        expect(server.callsTo('GET instances/i-1')).toHaveLength(lingered);
+        expect(FakeEventSource.instances).toHaveLength(lingeredStreams);
+        expect(lingeredStreams - streams).toBeLessThanOrEqual(2);
+      } finally {
+        visibility.mockRestore();
+        document.dispatchEvent(new Event('visibilitychange'));
+      }
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(server.callsTo('GET instances/i-1').length).toBeGreaterThanOrEqual(
+        polls + 1
+      );
       model.dispose();
     });
 
@@ -390,23 +475,24 @@ describe('CodeLabModel', () => {
     });
 
     it('adds ?token= to the stream URL only when the server uses a token', () => {
-      expect(defaultEventsUrl('i-1')).toBe(
+      const url = (token: string) =>
+        new CodeLabClient({
+          serverSettings: ServerConnection.makeSettings({
+            baseUrl: 'http://localhost/lab-base/',
+            token
+          })
+        }).eventsUrl('i-1');
+      expect(url('')).toBe(
         'http://localhost/lab-base/codelab/instances/i-1/events'
       );
-      setServerSettings(
-        ServerConnection.makeSettings({
-          baseUrl: 'http://localhost/lab-base/',
-          token: 's3cr3t'
-        })
-      );
-      expect(defaultEventsUrl('i-1')).toBe(
+      expect(url('s3cr3t')).toBe(
         'http://localhost/lab-base/codelab/instances/i-1/events?token=s3cr3t'
       );
     });
   });
 
   describe('lease', () => {
-    it('counts down every second and warns once in the last minutes', async () => {
+    it('ticks every second for the countdown, without a state change, and warns once', async () => {
       const now = Date.now();
       server.on('GET instances', () => ({
         status: 200,
@@ -417,16 +503,36 @@ describe('CodeLabModel', () => {
       await model.refresh();
       expect(model.remainingMs).toBe(11 * 60_000);
       expect(model.expiring).toBe(false);
+      await jest.advanceTimersByTimeAsync(1); // the clock's first tick
+      let ticks = 0;
       let changes = 0;
+      model.tick.connect(() => ticks++);
       model.stateChanged.connect(() => changes++);
       await jest.advanceTimersByTimeAsync(3_000);
-      expect(changes).toBeGreaterThanOrEqual(3);
-      expect(model.remainingMs).toBe(11 * 60_000 - 3_000);
+      expect(ticks).toBe(3);
+      expect(changes).toBe(0); // the countdown alone changes nothing else
+      expect(model.remainingMs).toBe(11 * 60_000 - 3_001);
 
       await jest.advanceTimersByTimeAsync(60_000);
       expect(model.expiring).toBe(true);
+      expect(changes).toBe(1); // entering the warning window is a change
       await jest.advanceTimersByTimeAsync(10_000);
       expect(notices.filter(n => n.kind === 'expiring')).toHaveLength(1);
+      expect(changes).toBe(1);
+      model.dispose();
+    });
+
+    it('stops the clock when nothing counts', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [instance({ status: 'STOPPED', lease: null })] }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      let ticks = 0;
+      model.tick.connect(() => ticks++);
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(ticks).toBe(0);
       model.dispose();
     });
 
@@ -490,7 +596,7 @@ describe('CodeLabModel', () => {
         saveIdentityFile: (p: string) => saved.push(p)
       });
       await model.refresh();
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
       expect(model.sshState).toBe('ready');
       model.setIdentityFile('~/.ssh/KeyPair-1.pem');
       await jest.advanceTimersByTimeAsync(600);
@@ -515,7 +621,7 @@ describe('CodeLabModel', () => {
       }));
       const model = makeModel();
       await model.refresh();
-      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(1);
       expect(model.sshState).toBe('unavailable');
       model.dispose();
     });

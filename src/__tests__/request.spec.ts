@@ -1,4 +1,5 @@
 import { ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 import { apiUrl, CodeLabAPIError, requestAPI } from '../request';
 
@@ -21,7 +22,7 @@ describe('requestAPI', () => {
     const settings = ServerConnection.makeSettings({
       baseUrl: 'http://localhost:8888/base/'
     });
-    expect(apiUrl('images', { arch: 'x86_64', name: '' }, settings)).toBe(
+    expect(apiUrl(settings, 'images', { arch: 'x86_64', name: '' })).toBe(
       'http://localhost:8888/base/codelab/images?arch=x86_64'
     );
   });
@@ -74,5 +75,75 @@ describe('requestAPI', () => {
     await expect(
       requestAPI('credentials', { method: 'DELETE', settings })
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('CodeLabAPIError', () => {
+  it('is a ServerConnection.ResponseError carrying the answer', async () => {
+    const settings = settingsAnswering(
+      429,
+      '{"message":"Throttled","code":"APIGW.0308","request_id":"r-1"}'
+    );
+    const error = await requestAPI<never>('images', { settings }).catch(
+      (e: unknown) => e
+    );
+    expect(error).toBeInstanceOf(ServerConnection.ResponseError);
+    expect(error).toBeInstanceOf(CodeLabAPIError);
+    const api = error as CodeLabAPIError;
+    expect(api.response.status).toBe(429);
+    expect(api.status).toBe(429);
+    expect(api.code).toBe('APIGW.0308');
+    expect(api.requestId).toBe('r-1');
+    expect(api.name).toBe('CodeLabAPIError');
+  });
+
+  it('has status 0 when the server cannot be reached', async () => {
+    const settings = ServerConnection.makeSettings({
+      baseUrl: 'http://localhost:8888/base/',
+      fetch: async () => {
+        throw new TypeError('Failed to fetch');
+      }
+    });
+    const error = (await requestAPI<never>('status', { settings }).catch(
+      (e: unknown) => e
+    )) as CodeLabAPIError;
+    expect(error).toBeInstanceOf(CodeLabAPIError);
+    expect(error.status).toBe(0);
+    expect(error.message).toBe(
+      'The Jupyter server could not be reached (Failed to fetch).'
+    );
+  });
+});
+
+describe('messages', () => {
+  /** A bundle that marks what went through it. */
+  const marking = {
+    __: (text: string, ...args: unknown[]) =>
+      `«${args.reduce<string>((t, a, i) => t.replace(`%${i + 1}`, String(a)), text)}»`
+  } as unknown as TranslationBundle;
+
+  it('go through the translation bundle', async () => {
+    const errors = await Promise.all(
+      [
+        settingsAnswering(404, ''),
+        settingsAnswering(403, ''),
+        settingsAnswering(502, '<html></html>'),
+        settingsAnswering(200, 'not json')
+      ].map(settings =>
+        requestAPI<never>('status', { settings, trans: marking }).catch(
+          (e: Error) => e.message
+        )
+      )
+    );
+    for (const message of errors) {
+      expect(message).toMatch(/^«.*»$/);
+    }
+  });
+
+  it('keep the server message as it is', async () => {
+    const settings = settingsAnswering(400, '{"message":"Bad image id."}');
+    await expect(
+      requestAPI('open', { method: 'POST', settings, trans: marking })
+    ).rejects.toThrow(/^Bad image id\.$/);
   });
 });

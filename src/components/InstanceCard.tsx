@@ -5,6 +5,7 @@ import { EXTEND_HOURS, formatCountdown, imageLabel } from '../logic';
 import { CodeLabModel } from '../model';
 import { FAILED_STATUSES, TRANSITIONAL_STATUSES } from '../tokens';
 import { ErrorLine, Section } from './Section';
+import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
 function statusTone(status: string): string {
@@ -76,7 +77,9 @@ export function InstanceCard(props: {
                   'Free instances stop when their lease ends; extend it to keep working.'
                 )}
               >
-                {formatCountdown(remaining)}
+                <Ticking model={model}>
+                  {() => formatCountdown(model.remainingMs ?? 0)}
+                </Ticking>
               </span>
             </dd>
           </>
@@ -84,10 +87,14 @@ export function InstanceCard(props: {
       </dl>
       {expiring && remaining !== null && (
         <p className="jp-CodeLab-warning" role="status">
-          {trans.__(
-            'This instance stops in %1. Extend it to keep working.',
-            formatCountdown(remaining)
-          )}
+          <Ticking model={model}>
+            {() =>
+              trans.__(
+                'This instance stops in %1. Extend it to keep working.',
+                formatCountdown(model.remainingMs ?? 0)
+              )
+            }
+          </Ticking>
         </p>
       )}
       {model.sentShareUrl && (

@@ -4,6 +4,7 @@ import React from 'react';
 import { formatElapsed, IStepView, StepState } from '../logic';
 import { CodeLabModel } from '../model';
 import { ErrorLine, Section } from './Section';
+import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
 export function stepLabel(step: number, trans: TranslationBundle): string {
@@ -41,11 +42,29 @@ const MARKS: Record<StepState, string> = {
   failed: '✕'
 };
 
+/** The elapsed time of a step; the active step's counts every second. */
+function StepTime(props: { model: CodeLabModel; view: IStepView }) {
+  const { model, view } = props;
+  const text = (elapsedMs: number | null) =>
+    elapsedMs !== null ? formatElapsed(elapsedMs) : '';
+  if (view.state !== 'active') {
+    return <>{text(view.elapsedMs)}</>;
+  }
+  return (
+    <Ticking model={model}>
+      {() =>
+        text(model.steps.find(s => s.step === view.step)?.elapsedMs ?? null)
+      }
+    </Ticking>
+  );
+}
+
 function StepItem(props: {
+  model: CodeLabModel;
   view: IStepView;
   trans: TranslationBundle;
 }): JSX.Element {
-  const { view, trans } = props;
+  const { model, view, trans } = props;
   return (
     <li
       className={`jp-CodeLab-step jp-mod-${view.state}`}
@@ -66,7 +85,7 @@ function StepItem(props: {
         </span>
       </span>
       <span className="jp-CodeLab-stepTime">
-        {view.elapsedMs !== null ? formatElapsed(view.elapsedMs) : ''}
+        <StepTime model={model} view={view} />
       </span>
     </li>
   );
@@ -109,7 +128,7 @@ export function ProgressSteps(props: {
       </p>
       <ol className="jp-CodeLab-steps" aria-label={trans.__('Start-up steps')}>
         {steps.map(view => (
-          <StepItem key={view.step} view={view} trans={trans} />
+          <StepItem key={view.step} model={model} view={view} trans={trans} />
         ))}
       </ol>
       {model.isFailed && (

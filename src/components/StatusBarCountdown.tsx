@@ -3,6 +3,7 @@ import React from 'react';
 
 import { formatCountdown } from '../logic';
 import { CodeLabModel } from '../model';
+import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
 /** The status-bar text: the lease countdown (or the start-up status). */
@@ -17,11 +18,12 @@ export function StatusBarCountdown(props: {
   if (!instance) {
     return null;
   }
-  const remaining = model.remainingMs;
-  const text =
-    remaining !== null
+  const text = () => {
+    const remaining = model.remainingMs;
+    return remaining !== null
       ? trans.__('CodeLab %1', formatCountdown(remaining))
       : trans.__('CodeLab %1', instance.status.toLowerCase());
+  };
   return (
     <button
       type="button"
@@ -29,7 +31,7 @@ export function StatusBarCountdown(props: {
       title={trans.__('ModelArts CodeLab: time left before the instance stops')}
       onClick={props.onClick}
     >
-      {text}
+      <Ticking model={model}>{text}</Ticking>
     </button>
   );
 }

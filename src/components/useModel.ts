@@ -1,15 +1,30 @@
+import { ISignal } from '@lumino/signaling';
 import { useEffect, useReducer } from 'react';
 
 import { CodeLabModel } from '../model';
 
-/** Re-render the calling component whenever the model changes. */
-export function useModel(model: CodeLabModel): void {
+/** Re-render the calling component whenever `signal` fires. */
+function useSignal(signal: ISignal<unknown, unknown>): void {
   const [, bump] = useReducer((n: number) => n + 1, 0);
   useEffect(() => {
-    const onChange = () => bump();
-    model.stateChanged.connect(onChange);
+    const onEmit = () => bump();
+    signal.connect(onEmit);
     return () => {
-      model.stateChanged.disconnect(onChange);
+      signal.disconnect(onEmit);
     };
-  }, [model]);
+  }, [signal]);
+}
+
+/** Re-render the calling component whenever something the model shows changes. */
+export function useModel(model: CodeLabModel): void {
+  useSignal(model.stateChanged);
+}
+
+/**
+ * Re-render the calling component every second while the model's clock runs.
+ * Only the small components that show a countdown or an elapsed time use it:
+ * the sections around them re-render on `stateChanged` alone.
+ */
+export function useTick(model: CodeLabModel): void {
+  useSignal(model.tick);
 }
