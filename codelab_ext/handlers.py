@@ -282,6 +282,26 @@ class SshConfigHandler(CodeLabHandler):
         self.finish(text, set_content_type="text/plain; charset=UTF-8")
 
 
+class SshInstallHandler(CodeLabHandler):
+    """``jupyter codelab ssh-config --install`` done by the server: the managed block in the home of the
+    user running Jupyter (``~/.ssh/config.d/codelab`` plus one ``Include`` line in ``~/.ssh/config``)."""
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def post(self, instance_id: str) -> None:
+        iid = self.instance_id(instance_id)
+        body = self.json_body()
+        unknown = set(body) - {"alias", "identity_file"}
+        if unknown:
+            name = sorted(unknown)[0][:64]
+            raise ValidationError(f"Unknown field '{name}'.", field=name)
+        alias = validate_alias(body["alias"]) if body.get("alias") is not None else None
+        raw_identity = body.get("identity_file")
+        identity = validate_identity_file(raw_identity) if raw_identity not in (None, "") else None
+        self.write_json(await self.service.install_ssh_config(iid, alias, identity))
+
+
 class OpenAPIHandler(CodeLabHandler):
     @tornado.web.authenticated
     @authorized
@@ -308,5 +328,6 @@ def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
         (f"instances/{ID}/lease", LeaseHandler),
         (f"instances/{ID}/events", EventsHandler),
         (f"instances/{ID}/ssh-config", SshConfigHandler),
+        (f"instances/{ID}/ssh-config/install", SshInstallHandler),
         ("openapi.json", OpenAPIHandler),
     ]

@@ -277,6 +277,28 @@ class CodeLabService:
         region = (creds.region if creds is not None else None) or self.config.region
         return render_ssh_config(instance, region=region, alias=alias, identity_file=identity_file)
 
+    async def install_ssh_config(
+        self, instance_id: str, alias: str | None, identity_file: str | None
+    ) -> dict[str, Any]:
+        """Render the block as ``ssh_config`` does and install it as ``jupyter codelab ssh-config --install``
+        does; answer ``{id, alias, block, installed, command}`` (the CLI's ``--json`` plus the command)."""
+        from .ssh import default_alias, install_ssh_config, render_ssh_config, ssh_command
+
+        instance = await self.fetch_instance(instance_id)
+        creds = self.resolve_credentials()
+        region = (creds.region if creds is not None else None) or self.config.region
+        chosen = alias or default_alias(region)
+        block = render_ssh_config(instance, region=region, alias=chosen, identity_file=identity_file)
+        loop = asyncio.get_running_loop()
+        path = await loop.run_in_executor(self.executor, install_ssh_config, block)
+        return {
+            "id": instance.get("id"),
+            "alias": chosen,
+            "block": block,
+            "installed": str(path),
+            "command": ssh_command(instance, alias=chosen),
+        }
+
     def close(self) -> None:
         """Stop watchers, client, executor, embedded emulator; remove temporary folders (safe twice)."""
         self.watchers.close()

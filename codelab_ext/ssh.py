@@ -30,6 +30,10 @@ Policies:
   ``# >>> codelab_ext managed block >>>`` and ``# <<< codelab_ext managed block <<<``; a new install replaces
   that block and keeps every other line of the file. One alias per region means one block: installing the
   config of another region replaces the previous one.
+* **Host keys.** ``StrictHostKeyChecking accept-new`` with one known_hosts file per instance,
+  ``~/.ssh/codelab-<instance id>.known_hosts``: the first connection records the instance's host key, later
+  connections are checked against it, and an instance created anew (a new id) starts a new file, so its new
+  key is never taken for an attack on the old one. The same policy in the block and in the one-line command.
 
 Files are written atomically (temporary file in the same directory, ``fsync``, ``os.replace``, directory
 ``fsync``) with mode 0600, or the existing file's mode when it is stricter; directories are created 0700.
@@ -65,6 +69,7 @@ __all__ = [
     "NoSshEndpointError",
     "default_alias",
     "install_ssh_config",
+    "known_hosts_file",
     "managed_config_path",
     "render_ssh_config",
     "ssh_command",
@@ -94,6 +99,7 @@ _PORT_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
 _LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.ASCII)
 _BARE_PATH_RE = re.compile(r"[A-Za-z0-9/._~+:@,-]+", re.ASCII)
 _PATH_FORBIDDEN = frozenset("\"'%$")
+_INSTANCE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", re.ASCII)
 _MAX_PATH = 1024
 _MAX_COMMENT = 120
 
@@ -325,6 +331,20 @@ def _identity(key_pair_names: list[str], identity_file: str | None) -> str | Non
     return None
 
 
+def known_hosts_file(instance: Mapping[str, Any], known_hosts: str | None = None) -> str:
+    """The known_hosts file of an instance: ``known_hosts`` (validated) when given, else
+    ``~/.ssh/codelab-<instance id>.known_hosts`` (``ssh`` creates ``~/.ssh`` if needed, not deeper
+    folders, hence no folder of its own)."""
+    if known_hosts is not None:
+        return _validate_path(known_hosts, field="known_hosts")
+    iid = instance.get("id") if isinstance(instance, Mapping) else None
+    if not isinstance(iid, str) or not _INSTANCE_ID_RE.fullmatch(iid):
+        raise UnsafeSshEndpointError(
+            f"ModelArts sent an instance id {_describe(iid)} that cannot name a known_hosts file", field="id"
+        )
+    return f"~/.ssh/codelab-{iid}.known_hosts"
+
+
 def _utc_stamp(now: _dt.datetime | None) -> str:
     moment = now or _dt.datetime.now(_dt.timezone.utc)
     if moment.tzinfo is None:
@@ -340,6 +360,7 @@ def render_ssh_config(
     identity_file: str | None = None,
     now: _dt.datetime | None = None,
     server_alive_interval: int = 60,
+    known_hosts: str | None = None,
 ) -> str:
     """Render the OpenSSH ``Host`` block of an instance (text ending in a newline).
 
@@ -354,19 +375,21 @@ def render_ssh_config(
             User ma-user
             IdentityFile <path>
             IdentitiesOnly yes
-            StrictHostKeyChecking no
-            UserKnownHostsFile /dev/null
+            # host key: recorded on the first connection, checked on the next ones (file per instance)
+            StrictHostKeyChecking accept-new
+            UserKnownHostsFile ~/.ssh/codelab-<instance id>.known_hosts
             ServerAliveInterval 60
             ServerAliveCountMax 3
             LogLevel ERROR
 
     ``Port`` is left out when the endpoint has none (OpenSSH then uses 22); ``IdentityFile`` and
     ``IdentitiesOnly`` are left out when there is neither an ``identity_file`` nor a key pair name.
-    Host keys change whenever an instance restarts, hence no host key checking (Huawei's own advice).
+    ``known_hosts`` replaces the per-instance known_hosts file (tests use a temporary one).
     """
     chosen_alias = validate_alias(alias) if alias is not None else default_alias(region)
     host, port, user, key_pair_names = _endpoint(instance)
     identity = _identity(key_pair_names, identity_file)
+    hosts_file = known_hosts_file(instance, known_hosts)
     if (
         not isinstance(server_alive_interval, int)
         or isinstance(server_alive_interval, bool)
@@ -395,8 +418,9 @@ def render_ssh_config(
     else:
         lines.append("    # no key pair listed for this instance: ssh tries the agent and your default keys")
     lines += [
-        "    StrictHostKeyChecking no",
-        "    UserKnownHostsFile /dev/null",
+        "    # host key: recorded on the first connection, checked on the next ones (file per instance)",
+        "    StrictHostKeyChecking accept-new",
+        f"    UserKnownHostsFile {_config_argument(hosts_file)}",
         f"    ServerAliveInterval {server_alive_interval}",
         "    ServerAliveCountMax 3",
         "    LogLevel ERROR",
@@ -413,14 +437,15 @@ def ssh_command(
     *,
     alias: str | None = None,
     identity_file: str | None = None,
+    known_hosts: str | None = None,
 ) -> str:
     """A one-line shell command that logs into the instance, quoted with :func:`shlex.quote`.
 
-    Without ``alias``: ``ssh -i <key> -p <port> -o IdentitiesOnly=yes -o StrictHostKeyChecking=no
-    -o UserKnownHostsFile=/dev/null ma-user@<host>`` (``-i``/``IdentitiesOnly`` only when an identity is
-    known, as in :func:`render_ssh_config`). With ``alias`` (the config is installed): ``ssh <alias>``, plus
-    ``-i <key>`` when ``identity_file`` is given. The endpoint is validated in both cases, so the command is
-    only offered for an instance that has a usable SSH endpoint.
+    Without ``alias``: ``ssh -i <key> -p <port> -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new
+    -o UserKnownHostsFile=~/.ssh/codelab-<id>.known_hosts ma-user@<host>`` (``-i``/``IdentitiesOnly`` only
+    when an identity is known, as in :func:`render_ssh_config`). With ``alias`` (the config is installed):
+    ``ssh <alias>``, plus ``-i <key>`` when ``identity_file`` is given. The endpoint is validated in both
+    cases, so the command is only offered for an instance that has a usable SSH endpoint.
     """
     host, port, user, key_pair_names = _endpoint(instance)
     if alias is not None:
@@ -430,6 +455,7 @@ def ssh_command(
         words.append(shlex.quote(validate_alias(alias)))
         return " ".join(words)
     identity = _identity(key_pair_names, identity_file)
+    hosts_file = known_hosts_file(instance, known_hosts)
     words = ["ssh"]
     if identity is not None:
         words += ["-i", _shell_path(identity)]
@@ -437,7 +463,11 @@ def ssh_command(
         words += ["-p", str(port)]
     if identity is not None:
         words += ["-o", "IdentitiesOnly=yes"]
-    words += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    # ssh expands the ~ of UserKnownHostsFile itself (a shell that expands it first gives the same path)
+    hosts_word = f"UserKnownHostsFile={hosts_file}"
+    if not _BARE_PATH_RE.fullmatch(hosts_file):
+        hosts_word = shlex.quote(hosts_word)
+    words += ["-o", "StrictHostKeyChecking=accept-new", "-o", hosts_word]
     words.append(shlex.quote(f"{user}@{host}"))
     return " ".join(words)
 

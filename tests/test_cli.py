@@ -560,7 +560,8 @@ def test_ssh_config_block_is_accepted_by_ssh(
     assert options["port"] == str(running["ssh"]["port"])
     assert options["user"] == "ma-user"
     assert options["identityfile"] == str(tmp_path / "key dir/k.pem")
-    assert options["stricthostkeychecking"] in ("false", "no")
+    assert options["stricthostkeychecking"] == "accept-new"
+    assert options["userknownhostsfile"].endswith(".known_hosts")
 
     explicit = run_cli(env, "ssh-config", running["id"])
     assert "Host codelab-cn-north-4" in explicit.stdout

@@ -54,9 +54,14 @@ def jp_server_config(emulator, tmp_path, monkeypatch):
 
 
 def ssh(argv: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    """The ssh client without the runner's agent or config, HOME in scratch, stdin closed."""
+    """The ssh client without the runner's agent or config, HOME in scratch, stdin closed.
+
+    ssh expands the config's ``~/.ssh/codelab-<id>.known_hosts`` with the passwd home, not ``$HOME``: the
+    command line names ``home/known_hosts`` instead (a command-line option wins over the config file).
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("SSH_")}
     env["HOME"] = str(home)
+    argv = [argv[0], "-o", f"UserKnownHostsFile={home / 'known_hosts'}", *argv[1:]]
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL, check=False
     )
@@ -87,6 +92,8 @@ async def test_the_servers_ssh_config_logs_into_a_real_sshd(jp_fetch, emulator, 
     assert response.headers["Content-Type"].startswith("text/plain")
     config = tmp_path / "ssh_config"
     config.write_text(response.body.decode())
+    assert "    StrictHostKeyChecking accept-new\n" in config.read_text()
+    assert f"    UserKnownHostsFile ~/.ssh/codelab-{instance['id']}.known_hosts\n" in config.read_text()
     home = tmp_path / "home-ssh"
     home.mkdir()
     result = ssh(["ssh", "-F", str(config), "-o", "BatchMode=yes", ALIAS, "true"], home)
@@ -95,8 +102,8 @@ async def test_the_servers_ssh_config_logs_into_a_real_sshd(jp_fetch, emulator, 
     )
     who = ssh(["ssh", "-F", str(config), "-o", "BatchMode=yes", ALIAS, "id -un"], home)
     assert who.returncode == 0 and who.stdout.strip() == "ma-user", who.stderr
-    # StrictHostKeyChecking no + UserKnownHostsFile /dev/null: nothing was written under HOME
-    assert not (home / ".ssh").exists()
+    # accept-new: the host key was recorded on the first connection, and checked (not added) on the second
+    assert (home / "known_hosts").read_text().count(f"[{sshd.host}]:{sshd.port} ") == 1
 
 
 def test_the_clis_ssh_config_printed_and_installed_logs_in(emulator, sshd, tmp_path):

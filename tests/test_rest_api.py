@@ -482,8 +482,8 @@ async def test_ssh_config_is_accepted_by_openssh(api, emulator, tmp_path):
     assert options["hostname"] == ssh["host"]
     assert options["port"] == str(ssh["port"])
     assert options["user"] == "ma-user"
-    assert options["stricthostkeychecking"] in ("false", "no")
-    assert options["userknownhostsfile"] == "/dev/null"
+    assert options["stricthostkeychecking"] == "accept-new"
+    assert options["userknownhostsfile"].endswith(f"/.ssh/codelab-{inst['id']}.known_hosts")
     assert "proxycommand" not in options
     # hostile query values are refused before anything is rendered
     for params in ({"alias": "x\nProxyCommand sh"}, {"identity_file": "%d/key"}, {"colour": "red"}):
@@ -500,6 +500,79 @@ async def test_ssh_config_for_an_image_without_ssh_is_404(api, emulator):
     await wait_running(api, inst["id"])
     code, body, _ = await api("GET", f"instances/{inst['id']}/ssh-config")
     assert code == 404 and "SSH" in body["message"]
+
+
+async def test_install_ssh_config_writes_the_clis_managed_block(api, emulator, tmp_path):
+    # Given a running SSH instance and a user's own ~/.ssh/config
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    own = b"Host mine\n    HostName mine.invalid\n"
+    (home / ".ssh" / "config").write_bytes(own)
+    code, inst, _ = await api("POST", "open", {})
+    await wait_running(api, inst["id"])
+    # When the panel asks the server to install the config
+    code, body, _ = await api("POST", f"instances/{inst['id']}/ssh-config/install", {})
+    # Then the server answers the CLI's --json shape plus the command, and the files are written
+    assert code == 200, body
+    assert_matches("SshInstall", body)
+    assert body["alias"] == "codelab-cn-north-4" and body["command"] == "ssh codelab-cn-north-4"
+    managed = home / ".ssh" / "config.d" / "codelab"
+    assert body["installed"] == str(managed)
+    assert (managed.stat().st_mode & 0o777) == 0o600
+    assert body["block"] in managed.read_text()
+    user_config = (home / ".ssh" / "config").read_bytes()
+    assert user_config.endswith(own) and user_config.startswith(b"Include ")
+    # the block is the one GET ssh-config renders (same alias and identity), bar its timestamp line
+    code, text, _ = await api("GET", f"instances/{inst['id']}/ssh-config")
+    assert text.splitlines()[1:] == body["block"].splitlines()[1:]
+    out = subprocess.run(
+        ["ssh", "-G", "-F", str(home / ".ssh" / "config"), "codelab-cn-north-4"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    options = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    ssh = (await api("GET", f"instances/{inst['id']}"))[1]["ssh"]
+    assert options["hostname"] == ssh["host"] and options["port"] == str(ssh["port"])
+    assert options["stricthostkeychecking"] == "accept-new"
+    # a second install with another alias and key replaces the block, keeps the user's lines
+    code, again, _ = await api(
+        "POST",
+        f"instances/{inst['id']}/ssh-config/install",
+        {"alias": "my-lab", "identity_file": "~/.ssh/other.pem"},
+    )
+    assert code == 200, again
+    text = managed.read_text()
+    assert "Host my-lab" in text and "Host codelab-cn-north-4" not in text
+    assert "IdentityFile ~/.ssh/other.pem" in text
+    assert again["command"] == "ssh my-lab"
+    assert (home / ".ssh" / "config").read_bytes().endswith(own)
+
+
+async def test_install_ssh_config_refuses_bad_input_and_writes_nothing(api, emulator, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    code, inst, _ = await api("POST", "open", {})
+    await wait_running(api, inst["id"])
+    for body in (
+        {"alias": "x\nProxyCommand sh"},
+        {"identity_file": "%d/key"},
+        {"colour": "red"},
+        {"alias": 7},
+        "[1]",
+    ):
+        code, answer, _ = await api("POST", f"instances/{inst['id']}/ssh-config/install", body)
+        assert code == 400, (body, answer)
+        assert answer["message"]
+    code, images, _ = await api("GET", "images")
+    no_ssh = [i for i in images["images"] if "SSH" not in i["dev_services"]]
+    code, other, _ = await api("POST", "open", {"image_id": no_ssh[0]["id"], "switch": True})
+    assert code == 200, other
+    await wait_running(api, other["id"])
+    code, answer, _ = await api("POST", f"instances/{other['id']}/ssh-config/install", {})
+    assert code == 404 and "SSH" in answer["message"]
+    assert not (home / ".ssh").exists()
 
 
 # --------------------------------------------------------------------------- OpenAPI stays true

@@ -22,8 +22,10 @@ from codelab_ext.ssh import (
     MANAGED_BEGIN,
     MANAGED_END,
     NoSshEndpointError,
+    UnsafeSshEndpointError,
     default_alias,
     install_ssh_config,
+    known_hosts_file,
     managed_config_path,
     render_ssh_config,
     ssh_command,
@@ -35,6 +37,7 @@ REGION = "cn-north-4"
 ALIAS = "codelab-cn-north-4"
 HOST = "dev-modelarts-cnnorth4.huaweicloud.com"
 NOW = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+KNOWN_HOSTS = "~/.ssh/codelab-6f1c8b2e-0d3a-4c55-9a2e-1b7d3c9e4f10.known_hosts"
 
 #: ``ssh -G`` keys that reveal an injected directive if they ever differ from the defaults.
 DANGEROUS_KEYS = ("proxycommand", "proxyjump", "localcommand", "remotecommand", "knownhostscommand")
@@ -183,8 +186,9 @@ def test_render_shape_exact() -> None:
         "    User ma-user\n"
         "    IdentityFile ~/.ssh/KeyPair-1a2b.pem\n"
         "    IdentitiesOnly yes\n"
-        "    StrictHostKeyChecking no\n"
-        "    UserKnownHostsFile /dev/null\n"
+        "    # host key: recorded on the first connection, checked on the next ones (file per instance)\n"
+        "    StrictHostKeyChecking accept-new\n"
+        "    UserKnownHostsFile ~/.ssh/codelab-6f1c8b2e-0d3a-4c55-9a2e-1b7d3c9e4f10.known_hosts\n"
         "    ServerAliveInterval 60\n"
         "    ServerAliveCountMax 3\n"
         "    LogLevel ERROR\n"
@@ -285,8 +289,10 @@ def test_openssh_reads_the_rendered_config(tmp_path: Path) -> None:
     assert options["user"] == ["ma-user"]
     assert options["identityfile"] == ["~/.ssh/KeyPair-1a2b.pem"]
     assert options["identitiesonly"] == ["yes"]
-    assert options["stricthostkeychecking"] == ["false"]
-    assert options["userknownhostsfile"] == ["/dev/null"]
+    assert options["stricthostkeychecking"] == ["accept-new"]
+    # ssh itself expands the ~ (to the passwd home): one file per instance
+    assert len(options["userknownhostsfile"]) == 1
+    assert options["userknownhostsfile"][0].endswith(KNOWN_HOSTS[1:])
     assert options["serveraliveinterval"] == ["60"]
     assert options["serveralivecountmax"] == ["3"]
     assert options["loglevel"] == ["ERROR"]
@@ -552,9 +558,16 @@ def test_hostile_comment_text_changes_nothing(
         instance["image"][where.split(".")[1]] = text
     else:
         instance[where] = text
+    if where == "id":
+        # the id names the instance's known_hosts file: only a plain id is accepted, nothing is written
+        with pytest.raises(UnsafeSshEndpointError) as info:
+            render_ssh_config(instance, region=REGION, now=NOW)
+        assert info.value.field == "id"
+        assert "\n" not in info.value.message
+        return
     rendered = render_ssh_config(instance, region=REGION, now=NOW)
     lines = rendered.splitlines()
-    assert len(lines) == 12
+    assert len(lines) == 13
     assert lines[0].startswith("# CodeLab instance ")
     assert len(lines[0]) < 600
     assert all(char.isprintable() for char in rendered.replace("\n", ""))
@@ -581,8 +594,9 @@ _LINE_SHAPES = (
     r'    IdentityFile ("[^"\n]+"|[A-Za-z0-9/._~+:@,\\-]+)',
     r"    IdentitiesOnly yes",
     r"    # no key pair listed for this instance: .*",
-    r"    StrictHostKeyChecking no",
-    r"    UserKnownHostsFile /dev/null",
+    r"    # host key: recorded on the first connection, checked on the next ones \(file per instance\)",
+    r"    StrictHostKeyChecking accept-new",
+    r"    UserKnownHostsFile ~/\.ssh/codelab-[A-Za-z0-9_-]+\.known_hosts",
     r"    ServerAliveInterval [0-9]+",
     r"    ServerAliveCountMax 3",
     r"    LogLevel ERROR",
@@ -644,8 +658,8 @@ def test_hypothesis_accepted_hosts_reach_openssh_exactly(
 def test_ssh_command_shape_and_openssh_reading() -> None:
     command = ssh_command(make_instance())
     assert command == (
-        "ssh -i ~/.ssh/KeyPair-1a2b.pem -p 31234 -o IdentitiesOnly=yes -o StrictHostKeyChecking=no "
-        f"-o UserKnownHostsFile=/dev/null ma-user@{HOST}"
+        "ssh -i ~/.ssh/KeyPair-1a2b.pem -p 31234 -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new "
+        f"-o UserKnownHostsFile={KNOWN_HOSTS} ma-user@{HOST}"
     )
     argv = shlex.split(command)
     assert argv[1:3] == ["-i", "~/.ssh/KeyPair-1a2b.pem"]  # the shell expands it; ssh -i would as well
@@ -654,8 +668,10 @@ def test_ssh_command_shape_and_openssh_reading() -> None:
     assert options["port"] == ["31234"]
     assert options["user"] == ["ma-user"]
     assert options["identitiesonly"] == ["yes"]
-    assert options["stricthostkeychecking"] == ["false"]
-    assert options["userknownhostsfile"] == ["/dev/null"]
+    assert options["stricthostkeychecking"] == ["accept-new"]
+    # ssh itself expands the ~ (to the passwd home): one file per instance
+    assert len(options["userknownhostsfile"]) == 1
+    assert options["userknownhostsfile"][0].endswith(KNOWN_HOSTS[1:])
 
 
 def test_ssh_command_quotes_paths_and_handles_ipv6(tmp_path: Path) -> None:
@@ -675,7 +691,9 @@ def test_ssh_command_quotes_paths_and_handles_ipv6(tmp_path: Path) -> None:
 
 def test_ssh_command_without_key_and_with_alias() -> None:
     bare = ssh_command(make_instance(key_pair_names=[], port=None))
-    assert bare == f"ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null ma-user@{HOST}"
+    assert bare == (
+        f"ssh -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={KNOWN_HOSTS} ma-user@{HOST}"
+    )
     assert ssh_command(make_instance(), alias="my.box") == "ssh my.box"
     assert ssh_command(make_instance(), alias="my.box", identity_file="/k.pem") == "ssh -i /k.pem my.box"
 
@@ -758,7 +776,7 @@ def test_install_resolves_through_include_and_keeps_user_hosts(tmp_path: Path) -
     assert options["hostname"] == [HOST]
     assert options["port"] == ["31234"]
     assert options["user"] == ["ma-user"]
-    assert options["stricthostkeychecking"] == ["false"]
+    assert options["stricthostkeychecking"] == ["accept-new"]
     # the include must not capture the user's own blocks, and theirs still apply to their hosts
     work = ssh_G(config, "work", home=home)
     assert work["hostname"] == ["work.example.com"]
@@ -977,3 +995,35 @@ def test_ssh_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
         install_ssh_config(block_for(), home=home)
     assert "not a directory" in info.value.message
     assert (home / ".ssh").read_text() == "not a directory"
+
+
+# ------------------------------------------------------------------------------------------ host keys
+
+
+def test_known_hosts_file_is_per_instance_and_validated() -> None:
+    assert known_hosts_file(make_instance()) == KNOWN_HOSTS
+    other = make_instance()
+    other["id"] = "b2c3"
+    assert known_hosts_file(other) == "~/.ssh/codelab-b2c3.known_hosts"
+    assert known_hosts_file(make_instance(), "/tmp/kh") == "/tmp/kh"
+    for bad in ["", "../x", "a b", "a\nHost x", "%d", None, 7, "x" * 200]:
+        instance = make_instance()
+        instance["id"] = bad
+        with pytest.raises(UnsafeSshEndpointError) as info:
+            render_ssh_config(instance, region=REGION)
+        assert info.value.field == "id"
+        with pytest.raises(UnsafeSshEndpointError):
+            ssh_command(instance)
+    with pytest.raises(ValidationError) as refused:
+        render_ssh_config(make_instance(), region=REGION, known_hosts="/k\nProxyCommand x")
+    assert refused.value.field == "known_hosts"
+
+
+def test_block_and_command_agree_on_host_key_policy(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(render_ssh_config(make_instance(), region=REGION, now=NOW))
+    block = ssh_G(config, ALIAS)
+    command = ssh_G_argv(shlex.split(ssh_command(make_instance())))
+    for key in ("stricthostkeychecking", "userknownhostsfile", "hostname", "port", "user", "identitiesonly"):
+        assert block[key] == command[key], key
+    assert block["stricthostkeychecking"] == ["accept-new"]

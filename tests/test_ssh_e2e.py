@@ -56,7 +56,13 @@ def run_ssh(argv: list[str], *, home: Path | None = None) -> subprocess.Complete
 def write_config(tmp_path: Path, sshd: SshdHandle, identity: Path) -> Path:
     path = tmp_path / "ssh_config"
     path.write_text(
-        render_ssh_config(instance_for(sshd), region="cn-north-4", alias=ALIAS, identity_file=str(identity))
+        render_ssh_config(
+            instance_for(sshd),
+            region="cn-north-4",
+            alias=ALIAS,
+            identity_file=str(identity),
+            known_hosts=str(tmp_path / "known_hosts"),
+        )
     )
     return path
 
@@ -65,8 +71,25 @@ def test_generated_config_logs_in(tmp_path: Path, sshd: SshdHandle) -> None:
     config = write_config(tmp_path, sshd, sshd.client_key_path)
     result = run_ssh(["ssh", "-F", str(config), "-o", "BatchMode=yes", ALIAS, "true"])
     assert result.returncode == 0, f"{result.stderr}\n--- sshd log ---\n{sshd.log()[-2000:]}"
-    # LogLevel ERROR and no known_hosts: nothing is printed, nothing is remembered
+    # LogLevel ERROR: nothing is printed; accept-new: the host key is recorded in the instance's file
     assert result.stderr == ""
+    recorded = (tmp_path / "known_hosts").read_text()
+    assert recorded.startswith(f"[{sshd.host}]:{sshd.port} ssh-")
+    again = run_ssh(["ssh", "-F", str(config), "-o", "BatchMode=yes", ALIAS, "true"])
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "known_hosts").read_text() == recorded
+
+
+def test_a_changed_host_key_is_refused(tmp_path: Path, sshd: SshdHandle) -> None:
+    config = write_config(tmp_path, sshd, sshd.client_key_path)
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    public = other.with_name(other.name + ".pub").read_text().split()
+    (tmp_path / "known_hosts").write_text(f"[{sshd.host}]:{sshd.port} {public[0]} {public[1]}\n")
+    result = run_ssh(["ssh", "-F", str(config), "-o", "BatchMode=yes", ALIAS, "echo reached"])
+    assert result.returncode == 255
+    assert "reached" not in result.stdout
+    assert "Host key verification failed" in result.stderr
 
 
 def test_generated_config_runs_a_command_as_ma_user(tmp_path: Path, sshd: SshdHandle) -> None:
@@ -92,7 +115,11 @@ def test_installed_config_logs_in_through_the_include(tmp_path: Path, sshd: Sshd
     user_config = b"# existing\nHost elsewhere\n    HostName elsewhere.invalid"
     (home / ".ssh" / "config").write_bytes(user_config)
     block = render_ssh_config(
-        instance_for(sshd), region="cn-north-4", alias=ALIAS, identity_file=str(sshd.client_key_path)
+        instance_for(sshd),
+        region="cn-north-4",
+        alias=ALIAS,
+        identity_file=str(sshd.client_key_path),
+        known_hosts=str(home / "known_hosts"),
     )
     install_ssh_config(block, home=home)
     config = home / ".ssh" / "config"
@@ -102,8 +129,10 @@ def test_installed_config_logs_in_through_the_include(tmp_path: Path, sshd: Sshd
     assert result.stdout == "ok\n"
 
 
-def test_copied_ssh_command_logs_in(sshd: SshdHandle) -> None:
-    command = ssh_command(instance_for(sshd), identity_file=str(sshd.client_key_path))
+def test_copied_ssh_command_logs_in(tmp_path: Path, sshd: SshdHandle) -> None:
+    command = ssh_command(
+        instance_for(sshd), identity_file=str(sshd.client_key_path), known_hosts=str(tmp_path / "known_hosts")
+    )
     argv = shlex.split(command)
     # what a user pastes into a shell, plus: no user/system config, no prompts
     result = run_ssh(
