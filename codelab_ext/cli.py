@@ -1147,7 +1147,8 @@ def _the_only_instance(ctx: Context) -> dict[str, Any]:
 
 def cmd_ssh_config(ctx: Context) -> int:
     """Print the OpenSSH block of an instance, or install it as the managed block."""
-    from .ssh import default_alias, install_ssh_config, render_ssh_config
+    from .ssh import default_alias, render_ssh_config
+    from .ssh_install import install_ssh_config
     from .validation import validate_id
 
     args = ctx.args

@@ -2,7 +2,7 @@
 
 :class:`ModelArtsClient` owns one ``requests.Session`` per credential set and answers the
 normalised shapes of :mod:`codelab_ext.models`. Every failure becomes one of the
-:mod:`codelab_ext.errors` classes in one place (:func:`error_from_response` for answers,
+:mod:`codelab_ext.errors` classes in one place (:mod:`codelab_ext.upstream_errors` for answers,
 :meth:`ModelArtsClient._call` for transport failures), with a readable message that never
 contains a secret key, a security token, a password, a header or a query string.
 
@@ -24,7 +24,7 @@ Retry policy (``max_retries`` retries at most, exponential back-off with full ji
   once with ``retry_after`` set.
 * Every attempt is a new request, so :class:`~codelab_ext.signing.SigningAuth` signs it afresh
   (new ``X-Sdk-Date``). A 401 on IAM-token auth is refreshed and re-sent once by
-  :class:`~codelab_ext.signing.TokenAuth` (the request was refused, so nothing was executed).
+  :class:`~codelab_ext.iam_token.TokenAuth` (the request was refused, so nothing was executed).
 
 Logging is at DEBUG only: method, path, status, elapsed time and request id.
 """
@@ -32,42 +32,35 @@ Logging is at DEBUG only: method, path, status, elapsed time and request id.
 from __future__ import annotations
 
 import base64
-import email.utils
 import importlib.metadata
 import json
 import logging
-import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import timezone
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
 from .errors import (
     AuthError,
     CodeLabError,
     ConfigError,
-    ConflictError,
     CredentialsError,
     ForbiddenError,
-    NotFoundError,
-    QuotaError,
     ThrottledError,
-    UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
     ValidationError,
-    read_error_body,
 )
+from .iam_token import IamTokenProvider, TokenAuth
 from .models import normalise_image, normalise_instance, normalise_lease
 from .regions import check_region
-from .signing import IamTokenProvider, SigningAuth, TokenAuth
+from .signing import SigningAuth
+from .upstream_errors import ALREADY_CODES, backoff_delay, clean_request_id, error_from_response
 from .validation import validate_duration_ms, validate_id
 from .validation import validate_share_url as _validate_share_url
 
@@ -75,8 +68,6 @@ __all__ = [
     "USER_AGENT",
     "ModelArtsClient",
     "encode_share_url",
-    "error_from_response",
-    "parse_retry_after",
     "to_raw_url",
     "validate_share_url",
 ]
@@ -94,8 +85,6 @@ IMAGE_TYPES = ("BUILD_IN", "DEDICATED")
 MAX_PAGES = 100
 #: answers after which an idempotent call is retried (besides 429)
 RETRY_STATUSES = frozenset({502, 503, 504})
-#: the longest upstream text quoted in an error message
-MAX_UPSTREAM_MESSAGE = 300
 
 
 def _package_version() -> str:
@@ -164,214 +153,6 @@ def to_raw_url(url: str) -> str:
 def encode_share_url(url: str) -> str:
     """Standard Base64 (``+/``, padded) of the UTF-8 bytes of ``url``: what ``share_url`` carries."""
     return base64.b64encode(url.encode("utf-8")).decode("ascii")
-
-
-# --------------------------------------------------------------------------- error mapping
-
-# code → (class, human message). The upstream text, when there is one, is appended.
-_CODE_ERRORS: dict[str, tuple[type[UpstreamError], str]] = {
-    "ModelArts.6309": (NotFoundError, "The instance does not exist (any more)"),
-    "ModelArts.6404": (NotFoundError, "Not found: the instance or image does not exist"),
-    "ModelArts.6357": (NotFoundError, "Not found: the instance or image does not exist"),
-    "ModelArts.6302": (
-        ConflictError,
-        "You already have a free CodeLab instance (one per user): open, switch or stop that one instead",
-    ),
-    "ModelArts.4991": (
-        QuotaError,
-        "The free CodeLab quota is exhausted for now (free-spec quota exceeded); try again later",
-    ),
-    "ModelArts.0113": (QuotaError, "A ModelArts quota of this account is exhausted"),
-    "ModelArts.0118": (QuotaError, "A ModelArts quota of this account is exhausted"),
-    "ModelArts.6326": (
-        QuotaError,
-        "The instance is frozen, usually because the account is in arrears: top up the account and try again",
-    ),
-    "ModelArts.6329": (
-        QuotaError,
-        "The resources for this instance are sold out in this region right now; try again later or "
-        "pick another image",
-    ),
-    "ModelArts.6716": (
-        QuotaError,
-        "The resources for this instance are sold out in this region right now; try again later or "
-        "pick another image",
-    ),
-    "ModelArts.6360": (
-        QuotaError,
-        "ModelArts does not have enough resources for this instance right now; try again in a few minutes",
-    ),
-    "ModelArts.6305": (ConflictError, "The instance is already running"),
-    "ModelArts.6306": (ConflictError, "The instance is already starting"),
-    "ModelArts.6307": (ConflictError, "The instance is already stopped"),
-    "ModelArts.6308": (ConflictError, "The instance is already stopping"),
-    "ModelArts.6346": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
-    "ModelArts.6348": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
-    "ModelArts.6349": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
-    "ModelArts.0207": (
-        AuthError,
-        "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project",
-    ),
-    "ModelArts.0212": (
-        AuthError,
-        "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project",
-    ),
-    "APIGW.0301": (
-        AuthError,
-        "The API gateway rejected the request signature: check the access key and secret key, and check "
-        "this computer's clock (a local clock more than 15 minutes off makes every signature invalid)",
-    ),
-    "APIGW.0308": (ThrottledError, "ModelArts is throttling requests (too many requests); try again shortly"),
-    "APIGW.0101": (
-        UpstreamError,
-        "The API gateway does not know this API: check the ModelArts endpoint and region settings",
-    ),
-}
-
-#: codes meaning "the instance is already where start/stop wanted it" (see the module docstring)
-_ALREADY_CODES = frozenset({"ModelArts.6305", "ModelArts.6306", "ModelArts.6307", "ModelArts.6308"})
-
-_REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-
-def _clean_text(text: Any, secrets: Iterable[str] = ()) -> str | None:
-    """Upstream text fit for a message: secrets removed, control characters folded, length bounded."""
-    if text is None or isinstance(text, (dict, list, bool)):
-        return None
-    value = str(text)
-    for secret in secrets:
-        if secret:
-            value = value.replace(secret, "***")
-    value = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", value).strip()
-    if not value:
-        return None
-    if len(value) > MAX_UPSTREAM_MESSAGE:
-        value = value[: MAX_UPSTREAM_MESSAGE - 1] + "…"
-    return value
-
-
-def _clean_request_id(value: Any) -> str | None:
-    if isinstance(value, str) and _REQUEST_ID_RE.match(value.strip()):
-        return value.strip()
-    return None
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (``None`` if neither)."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    current = time.time() if now is None else now
-    return max(0.0, moment.timestamp() - current)
-
-
-def error_from_response(
-    status: int,
-    headers: Mapping[str, str],
-    content: bytes | None,
-    *,
-    service: str = "ModelArts",
-    secrets: Iterable[str] = (),
-) -> UpstreamError:
-    """The :mod:`codelab_ext.errors` exception for a non-2xx answer.
-
-    Reads every body shape the SDK reads (:func:`~codelab_ext.errors.read_error_body`); the request
-    id comes from the body's ``request_id`` or the ``X-Request-Id`` header (``X-IAM-Trace-Id`` for
-    IAM). Known codes get a specific class and message (not found comes back as
-    HTTP 400 with ``ModelArts.6309``/``6404``/``6357``); otherwise the HTTP status decides. A body
-    that is not JSON (an HTML gateway page) gives a readable message and is never quoted.
-    """
-    secrets = [secret for secret in secrets if secret]
-    header_map = CaseInsensitiveDict(headers or {})
-    body = content or b""
-    data: Any = None
-    readable = True
-    if body.strip():
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            readable = False
-    code, upstream_raw, body_request_id = read_error_body(data)
-    upstream = _clean_text(upstream_raw, secrets)
-    request_id = (
-        _clean_request_id(body_request_id)
-        or _clean_request_id(header_map.get("X-Request-Id"))
-        or _clean_request_id(header_map.get("X-Openstack-Request-Id"))
-        or _clean_request_id(header_map.get("X-IAM-Trace-Id"))
-    )
-    retry_after = parse_retry_after(header_map.get("Retry-After"))
-    common: dict[str, Any] = {
-        "code": code,
-        "request_id": request_id,
-        "http_status": status,
-        "upstream_message": upstream,
-    }
-
-    def with_detail(text: str) -> str:
-        return f"{text}: {upstream}" if upstream and upstream not in text else text
-
-    if code in _CODE_ERRORS:
-        cls, human = _CODE_ERRORS[code]
-        if cls is ThrottledError:
-            return ThrottledError(with_detail(human), retry_after=retry_after, **common)
-        if cls is UpstreamError:
-            return UpstreamError(with_detail(human), status=502, **common)
-        return cls(with_detail(human), **common)
-
-    if not readable:
-        content_type = str(header_map.get("Content-Type") or "").lower()
-        looks_html = "html" in content_type or body.lstrip()[:1] == b"<"
-        what = "an HTML page" if looks_html else "a body that is not JSON"
-        message = f"{service} answered HTTP {status} with {what} instead of JSON"
-    elif upstream:
-        message = f"{service} answered HTTP {status}: {upstream}"
-    else:
-        message = f"{service} answered HTTP {status}"
-
-    if status == 429:
-        return ThrottledError(
-            f"{service} is throttling requests (HTTP 429); try again shortly"
-            + (f": {upstream}" if upstream else ""),
-            retry_after=retry_after,
-            **common,
-        )
-    if status == 401:
-        return AuthError(
-            f"{service} refused the credentials (HTTP 401)" + (f": {upstream}" if upstream else ""),
-            **common,
-        )
-    if status == 403:
-        return ForbiddenError(
-            f"{service} denied the request (HTTP 403): the user may lack permissions for it"
-            + (f": {upstream}" if upstream else ""),
-            **common,
-        )
-    if status == 404:
-        return NotFoundError(message, **common)
-    if status == 409:
-        return ConflictError(message, **common)
-    if status == 504:
-        return UpstreamTimeout(message, **common)
-    if status >= 500:
-        return UpstreamUnavailable(message, **common)
-    if 400 <= status < 500:
-        return UpstreamError(message, status=400, **common)
-    # 1xx/3xx: nothing we asked for (redirects are not followed: they would drop the signature)
-    return UpstreamError(f"{service} answered with an unexpected HTTP {status}", status=502, **common)
 
 
 # --------------------------------------------------------------------------- the client
@@ -639,7 +420,7 @@ class ModelArtsClient:
             self._request_count += 1
 
     def _backoff(self, attempt: int) -> float:
-        return random.uniform(0.0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
+        return backoff_delay(attempt, self.backoff_base, self.backoff_cap)
 
     def _call(
         self,
@@ -723,7 +504,7 @@ class ModelArtsClient:
             else:
                 elapsed = time.monotonic() - started
                 status = response.status_code
-                request_id = _clean_request_id(response.headers.get("X-Request-Id"))
+                request_id = clean_request_id(response.headers.get("X-Request-Id"))
                 log.debug(
                     "%s %s -> %s in %.0f ms (request id %s)", method, path, status, elapsed * 1000, request_id
                 )
@@ -928,7 +709,7 @@ class ModelArtsClient:
                 "POST",
                 self._notebooks(f"/{instance_id}/{verb}"),
                 params=params or None,
-                already_codes=_ALREADY_CODES,
+                already_codes=ALREADY_CODES,
             )
         except _AlreadyThere:
             return self.get_instance(instance_id)

@@ -282,7 +282,8 @@ class CodeLabService:
     ) -> dict[str, Any]:
         """Render the block as ``ssh_config`` does and install it as ``jupyter codelab ssh-config --install``
         does; answer ``{id, alias, block, installed, command}`` (the CLI's ``--json`` plus the command)."""
-        from .ssh import default_alias, install_ssh_config, render_ssh_config, ssh_command
+        from .ssh import default_alias, render_ssh_config, ssh_command
+        from .ssh_install import install_ssh_config
 
         instance = await self.fetch_instance(instance_id)
         creds = self.resolve_credentials()

@@ -1,6 +1,7 @@
-"""Authentication of upstream calls: AK/SK request signing and IAM tokens.
+"""AK/SK request signing (``SDK-HMAC-SHA256``) of upstream calls.
 
-Two ways to authenticate a call to ModelArts (``docs/modelarts-api.md`` §6):
+One of the two ways to authenticate a call to ModelArts (``docs/modelarts-api.md`` §6; the other, an
+IAM token, is :mod:`codelab_ext.iam_token`):
 
 * **AK/SK signing** (``SDK-HMAC-SHA256``). The pieces of the algorithm are pure functions
   (:func:`canonical_uri`, :func:`canonical_query_string`, :func:`canonical_request`,
@@ -8,40 +9,25 @@ Two ways to authenticate a call to ModelArts (``docs/modelarts-api.md`` §6):
   and the tests can *verify* signatures with exactly the code that produces them
   (:func:`verify_signature`). :func:`sign_request` signs a request without ``requests``;
   :class:`SigningAuth` plugs the same algorithm into a ``requests.Session``.
-* **IAM token** (user name and password): :class:`IamTokenProvider` gets a project-scoped token and
-  caches it until shortly before it expires; :class:`TokenAuth` sends it as ``X-Auth-Token`` and, on a
-  401, refreshes it and retries the request once.
 
-Nothing in this module logs, formats or ``repr``-s a secret key, a token or a password.
+Nothing in this module logs, formats or ``repr``-s a secret key or a security token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
-from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
 from .credentials import mask_key
-from .errors import (
-    AuthError,
-    ThrottledError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    read_error_body,
-)
 
 __all__ = [
     "ALGORITHM",
@@ -52,11 +38,8 @@ __all__ = [
     "HEADER_SDK_DATE",
     "HEADER_SECURITY_TOKEN",
     "SDK_SIGNED_HEADERS",
-    "TOKEN_REFRESH_MARGIN",
     "UNSIGNED_TRANSPORT_HEADERS",
-    "IamTokenProvider",
     "SigningAuth",
-    "TokenAuth",
     "canonical_query_string",
     "canonical_request",
     "canonical_uri",
@@ -64,7 +47,6 @@ __all__ = [
     "format_authorization",
     "format_sdk_date",
     "parse_authorization",
-    "parse_expires_at",
     "parse_sdk_date",
     "sign_request",
     "string_to_sign",
@@ -107,13 +89,6 @@ UNSIGNED_TRANSPORT_HEADERS = frozenset(
 SDK_SIGNED_HEADERS = frozenset(
     {"content-type", "host", "user-agent", "x-project-id", "x-sdk-date", "x-security-token"}
 )
-
-#: an IAM token is renewed when less than this is left before its ``expires_at``
-TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
-#: retries of a token request after a dropped connection, a timeout, 502/503/504 or a short 429
-TOKEN_FETCH_RETRIES = 2
-TOKEN_FETCH_BACKOFF = 0.5
-TOKEN_FETCH_MAX_WAIT = 5.0
 
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -462,325 +437,3 @@ class SigningAuth(AuthBase):
         return f"SigningAuth(access_key={mask_key(self.access_key)!r}{extra}{project})"
 
     __str__ = __repr__
-
-
-# --------------------------------------------------------------------------------------------------
-# IAM token
-# --------------------------------------------------------------------------------------------------
-
-
-def parse_expires_at(value: Any) -> datetime | None:
-    """An aware UTC datetime from IAM's ``expires_at`` (ISO 8601, ``Z`` or offset, any fraction)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python's fromisoformat wants 3 or 6 fraction digits before 3.11; normalise to 6 anyway.
-    match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
-    if match:
-        fraction = match.group(2).ljust(6, "0")[:6]
-        text = f"{match.group(1)}.{fraction}{match.group(3)}"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def _scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _upstream_message(response: requests.Response) -> str | None:
-    """IAM's own error text, whichever shape it came in (``None`` when not readable)."""
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    message = read_error_body(data)[1]
-    return str(message) if isinstance(message, str) and message.strip() else None
-
-
-class IamTokenProvider:
-    """A project-scoped IAM token obtained with a user name and password, cached and thread-safe.
-
-    ``token()`` answers the cached token until :data:`TOKEN_REFRESH_MARGIN` before its ``expires_at``,
-    then asks IAM again (``POST {iam}/v3/auth/tokens?nocatalog=true``, password method, project scope by
-    name, the extension's ``User-Agent``).
-    ``project_id`` is the id of that project, read from the token body.
-    Errors: :class:`~codelab_ext.errors.AuthError` when IAM refuses the user (401/403),
-    :class:`~codelab_ext.errors.UpstreamTimeout` / :class:`~codelab_ext.errors.UpstreamUnavailable` when
-    it cannot be reached or answers garbage. No message ever contains the password.
-    """
-
-    def __init__(
-        self,
-        iam_endpoint: str,
-        user: str,
-        password: str,
-        domain: str | None,
-        project_name: str,
-        session: requests.Session | None = None,
-        timeout: float = 30,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        user_agent: str | None = None,
-    ) -> None:
-        if not iam_endpoint or not user or not password or not project_name:
-            raise ValueError("IamTokenProvider needs an IAM endpoint, a user, a password and a project name")
-        self.iam_endpoint = iam_endpoint.rstrip("/")
-        self.user = user
-        self.__password = password
-        self.domain = domain or user
-        self.project_name = project_name
-        self.timeout = timeout
-        self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
-        self._clock = clock
-        self._sleep = sleep
-        #: sent as ``User-Agent`` with every token request (the extension's, from the client)
-        self.user_agent = user_agent
-        self._lock = threading.RLock()
-        self.__token: str | None = None
-        self._expires_at: datetime | None = None
-        self._project_id: str | None = None
-        #: how many tokens were fetched from IAM (for tests and diagnostics)
-        self.fetch_count = 0
-
-    # -- public API ------------------------------------------------------------------------------
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.iam_endpoint}/v3/auth/tokens"
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """When the cached token expires (``None`` before the first token)."""
-        return self._expires_at
-
-    @property
-    def project_id(self) -> str | None:
-        """The id of the scoped project (fetches a token first if none was fetched yet)."""
-        with self._lock:
-            if self._project_id is None and self.__token is None:
-                self.token()
-            return self._project_id
-
-    def token(self) -> str:
-        """A valid token: the cached one, or a fresh one when it is missing or about to expire."""
-        with self._lock:
-            if self.__token is not None and self._expires_at is not None:
-                now = datetime.fromtimestamp(self._clock(), timezone.utc)
-                if now < self._expires_at - TOKEN_REFRESH_MARGIN:
-                    return self.__token
-            self._fetch_with_retries()
-            assert self.__token is not None
-            return self.__token
-
-    def _fetch_with_retries(self) -> None:
-        """Getting a token is idempotent: retry a dropped connection, a timeout, a 502/503/504 or a
-        short 429 (``TOKEN_FETCH_RETRIES`` times, short back-off), never a refusal."""
-        for attempt in range(TOKEN_FETCH_RETRIES + 1):
-            try:
-                self._fetch()
-                return
-            except ThrottledError as exc:
-                wait = exc.retry_after if exc.retry_after is not None else TOKEN_FETCH_BACKOFF * 2**attempt
-                if attempt == TOKEN_FETCH_RETRIES or wait > TOKEN_FETCH_MAX_WAIT:
-                    raise
-            except UpstreamUnavailable as exc:  # includes UpstreamTimeout
-                if attempt == TOKEN_FETCH_RETRIES or exc.http_status not in (None, 502, 503, 504):
-                    raise
-                wait = TOKEN_FETCH_BACKOFF * 2**attempt
-            self._sleep(wait)
-
-    def invalidate(self, token: str | None = None) -> None:
-        """Forget the cached token (only if it is still ``token``, when one is given)."""
-        with self._lock:
-            if token is None or token == self.__token:
-                self.__token = None
-                self._expires_at = None
-
-    def close(self) -> None:
-        """Release the HTTP session if this provider created it (a given session is left open)."""
-        if self._owns_session:
-            self._session.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"IamTokenProvider(iam_endpoint={self.iam_endpoint!r}, user={self.user!r}, "
-            f"domain={self.domain!r}, project_name={self.project_name!r})"
-        )
-
-    __str__ = __repr__
-
-    # -- internals -------------------------------------------------------------------------------
-
-    def _request_body(self) -> bytes:
-        payload = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": self.user,
-                            "password": self.__password,
-                            "domain": {"name": self.domain},
-                        }
-                    },
-                },
-                "scope": {"project": {"name": self.project_name}},
-            }
-        }
-        return json.dumps(payload).encode("utf-8")
-
-    def _fetch(self) -> None:
-        where = f"IAM at {self.iam_endpoint}"
-        try:
-            headers = {"Content-Type": "application/json;charset=utf8", "X-Language": "en-us"}
-            if self.user_agent:
-                headers["User-Agent"] = self.user_agent
-            response = self._session.post(
-                self.token_url,
-                # KeystoneCreateUserTokenByPasswordRequest (huaweicloudsdkiam): nocatalog leaves the
-                # service catalogue (tens of kB we never read) out of the answer
-                params={"nocatalog": "true"},
-                data=self._request_body(),
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise UpstreamTimeout(f"{where} did not answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            reason = type(exc).__name__
-            raise UpstreamUnavailable(f"cannot reach {where} ({reason})") from None
-
-        status = response.status_code
-        request_id = response.headers.get("X-Request-Id") or response.headers.get("X-IAM-Trace-Id")
-        upstream = _upstream_message(response)
-        if upstream is not None:
-            upstream = _scrub(upstream, self.__password)
-
-        if status in (401, 403):
-            detail = f": {upstream}" if upstream else ""
-            raise AuthError(
-                f"IAM refused the sign-in of user {self.user!r} in account {self.domain!r} "
-                f"for project {self.project_name!r} (HTTP {status}){detail}",
-                http_status=status,
-                request_id=request_id,
-                upstream_message=upstream,
-            )
-        if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            raise ThrottledError(
-                f"{where} is throttling token requests (HTTP 429)",
-                retry_after=retry_after,
-                http_status=status,
-                request_id=request_id,
-                upstream_message=upstream,
-            )
-        if status >= 500:
-            raise UpstreamUnavailable(
-                f"{where} failed (HTTP {status})",
-                http_status=status,
-                request_id=request_id,
-                upstream_message=upstream,
-            )
-        if status not in (200, 201):
-            detail = f": {upstream}" if upstream else ""
-            raise UpstreamError(
-                f"{where} refused the token request (HTTP {status}){detail}",
-                http_status=status,
-                request_id=request_id,
-                upstream_message=upstream,
-            )
-
-        token = response.headers.get("X-Subject-Token", "").strip()
-        if not token:
-            raise UpstreamUnavailable(
-                f"{where} answered HTTP {status} without an X-Subject-Token header",
-                http_status=status,
-                request_id=request_id,
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        token_info = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token_info, dict):
-            token_info = {}
-        now = datetime.fromtimestamp(self._clock(), timezone.utc)
-        expires_at = parse_expires_at(token_info.get("expires_at"))
-        if expires_at is None:
-            # No readable expiry: keep it a short while rather than 24 hours on faith.
-            expires_at = now + TOKEN_REFRESH_MARGIN + timedelta(minutes=30)
-        project = token_info.get("project")
-        project_id = project.get("id") if isinstance(project, dict) else None
-
-        self.__token = token
-        self._expires_at = expires_at
-        if project_id:
-            self._project_id = str(project_id)
-        self.fetch_count += 1
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-class TokenAuth(AuthBase):
-    """``requests`` auth that sends an IAM token as ``X-Auth-Token``.
-
-    When the answer is a 401, the token is invalidated and the request is sent once more with a fresh
-    token (never more than once per request).
-    """
-
-    _RETRIED_ATTR = "_codelab_token_retried"
-
-    def __init__(self, provider: IamTokenProvider) -> None:
-        self.provider = provider
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers[HEADER_AUTH_TOKEN] = self.provider.token()
-        r.register_hook("response", self._retry_on_401)
-        return r
-
-    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        request = response.request
-        if response.status_code != 401 or getattr(request, self._RETRIED_ATTR, False):
-            return response
-        body = request.body
-        if body is not None and not isinstance(body, (bytes, bytearray, str)):
-            return response  # a consumed stream cannot be replayed
-        used = request.headers.get(HEADER_AUTH_TOKEN)
-        self.provider.invalidate(used if isinstance(used, str) else None)
-        fresh = self.provider.token()
-
-        # Drain and release the connection of the refused answer before reusing it.
-        _ = response.content
-        response.close()
-        retry = request.copy()
-        setattr(retry, self._RETRIED_ATTR, True)
-        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined]
-        retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
-        retry.headers[HEADER_AUTH_TOKEN] = fresh
-        second = response.connection.send(retry, **kwargs)
-        second.history.append(response)
-        second.request = retry
-        return second
-
-    def __repr__(self) -> str:
-        return f"TokenAuth({self.provider!r})"

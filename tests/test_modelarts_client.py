@@ -37,12 +37,11 @@ from codelab_ext.modelarts import (
     USER_AGENT,
     ModelArtsClient,
     encode_share_url,
-    error_from_response,
-    parse_retry_after,
     to_raw_url,
     validate_share_url,
 )
 from codelab_ext.signing import parse_authorization, verify_signature
+from codelab_ext.upstream_errors import error_from_response, parse_retry_after
 from tests.fakeupstream import FakeUpstream, Received, Reply
 
 AK = "AKTESTACCESSKEY00001"

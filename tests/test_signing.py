@@ -8,6 +8,7 @@ a real server on 127.0.0.1 started by the test.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -26,19 +27,17 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codelab_ext.errors import AuthError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from codelab_ext.errors import AuthError, ThrottledError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from codelab_ext.iam_token import IamTokenProvider, TokenAuth, parse_expires_at
 from codelab_ext.signing import (
     EMPTY_BODY_SHA256,
-    IamTokenProvider,
     SigningAuth,
-    TokenAuth,
     canonical_query_string,
     canonical_request,
     canonical_uri,
     compute_signature,
     format_sdk_date,
     parse_authorization,
-    parse_expires_at,
     sign_request,
     string_to_sign,
     verify_signature,
@@ -557,6 +556,7 @@ class FakeIam:
         self.resource_hits = 0
         self.always_401 = False
         self.token_status: int | None = None  # force an answer
+        self.retry_after: str | None = None  # sent with a forced answer
         self.omit_subject_token = False
         self.echo_password_in_error = False
         self.delay = 0.0
@@ -590,7 +590,10 @@ def make_iam_handler(state: FakeIam) -> type[BaseHTTPRequestHandler]:
             identity = body["auth"]["identity"]
             user = identity["password"]["user"]
             if state.token_status is not None:
-                self._json(state.token_status, {"error": {"code": state.token_status, "message": "nope"}})
+                extra = {"Retry-After": state.retry_after} if state.retry_after else {}
+                self._json(
+                    state.token_status, {"error": {"code": state.token_status, "message": "nope"}}, extra
+                )
                 return
             if identity["methods"] != ["password"] or user["password"] != PASSWORD:
                 message = "The username or password is wrong."
@@ -846,14 +849,15 @@ def test_token_request_is_retried_after_a_passing_failure_never_after_a_refusal(
         waits.append(seconds)
         state.token_status = None  # IAM is back after the pause
 
-    # Then the token still comes, on the second attempt, after one short pause
+    # Then the token still comes, on the second attempt, after one short pause (the client's back-off:
+    # full jitter below 0.5 s for the first retry)
     assert provider_for(base, sleep=sleep).token() == "tok-1"
-    assert len(state.token_posts) == 2 and waits == [0.5]
+    assert len(state.token_posts) == 2 and len(waits) == 1 and 0 <= waits[0] <= 0.5
     # A refusal is final: one attempt, no pause
     posts = len(state.token_posts)
     with pytest.raises(AuthError):
         provider_for(base, sleep=sleep, password="wrong-password").token()
-    assert len(state.token_posts) == posts + 1 and waits == [0.5]
+    assert len(state.token_posts) == posts + 1 and len(waits) == 1
     # A persistent failure gives up after the bounded retries
     state.token_status = 502
 
@@ -862,7 +866,31 @@ def test_token_request_is_retried_after_a_passing_failure_never_after_a_refusal(
 
     with pytest.raises(UpstreamUnavailable):
         provider_for(base, sleep=sleep_still_down).token()
-    assert len(state.token_posts) == posts + 1 + 3 and waits == [0.5, 0.5, 1.0]
+    assert len(state.token_posts) == posts + 1 + 3 and len(waits) == 3
+    assert 0 <= waits[1] <= 0.5 and 0 <= waits[2] <= 1.0
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_token_request_honours_retry_after_in_both_forms(iam: tuple[FakeIam, str], form: str) -> None:
+    state, base = iam
+    # Given IAM throttling once, saying when to come back as delta-seconds or as an HTTP date
+    state.token_status = 429
+    state.retry_after = "2" if form == "seconds" else email.utils.formatdate(time.time() + 2, usegmt=True)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        state.token_status = None
+
+    # Then the provider waits what IAM asked (the HTTP date read by the one Retry-After parser)
+    assert provider_for(base, sleep=sleep).token() == "tok-1"
+    assert len(waits) == 1 and waits[0] == pytest.approx(2.0, abs=1.1)
+    # and a wait longer than the token request's bound is not waited for: the error says when
+    state.token_status = 429
+    state.retry_after = "600"
+    with pytest.raises(ThrottledError) as caught:
+        provider_for(base, sleep=sleep).token()
+    assert caught.value.retry_after == 600.0 and len(waits) == 1
 
 
 def test_signing_auth_signs_exactly_the_sdks_header_set() -> None:

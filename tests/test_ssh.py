@@ -16,21 +16,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codelab_ext import ssh as ssh_mod
+from codelab_ext import ssh_install as ssh_install_mod
 from codelab_ext.errors import CodeLabError, ValidationError
 from codelab_ext.ssh import (
-    MANAGED_BEGIN,
-    MANAGED_END,
     NoSshEndpointError,
     UnsafeSshEndpointError,
     default_alias,
-    install_ssh_config,
     known_hosts_file,
-    managed_config_path,
     render_ssh_config,
     ssh_command,
-    uninstall_ssh_config,
     validate_alias,
+)
+from codelab_ext.ssh_install import (
+    MANAGED_BEGIN,
+    MANAGED_END,
+    install_ssh_config,
+    managed_config_path,
+    uninstall_ssh_config,
 )
 
 REGION = "cn-north-4"
@@ -917,7 +919,7 @@ def test_home_with_a_space_is_quoted(tmp_path: Path) -> None:
 
 def test_relative_include_for_the_passwd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = make_home(tmp_path)
-    monkeypatch.setattr(ssh_mod, "_passwd_home", lambda: home)
+    monkeypatch.setattr(ssh_install_mod, "_passwd_home", lambda: home)
     install_ssh_config(block_for(), home=home)
     assert (home / ".ssh" / "config").read_bytes() == b"Include config.d/codelab\n" + USER_CONFIG
     uninstall_ssh_config(home=home)

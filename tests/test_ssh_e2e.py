@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from codelab_ext.ssh import install_ssh_config, render_ssh_config, ssh_command
+from codelab_ext.ssh import render_ssh_config, ssh_command
+from codelab_ext.ssh_install import install_ssh_config
 from tests.sshd import SshdHandle, start_sshd
 
 pytestmark = pytest.mark.slow
