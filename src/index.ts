@@ -34,6 +34,9 @@ import {
 } from './tokens';
 import { CodeLabPanel, CodeLabStatusItem } from './widgets/CodeLabPanel';
 
+// The token and the shapes other plugins use with it (`requires: [ICodeLabModel]`).
+export * from './tokens';
+
 /** Query parameters of the deep link `…/lab?codelab-share=<url>&codelab-image=<id>`. */
 export const DEEP_LINK_SHARE = 'codelab-share';
 export const DEEP_LINK_IMAGE = 'codelab-image';
