@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
+from .text import one_line
+
 __all__ = [
     "STEP_NAMES",
     "TOTAL_STEPS",
@@ -48,22 +50,16 @@ def format_duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def _printable(text: str, limit: int = 60) -> str:
-    """Upstream text made safe for a terminal line: no control characters, at most ``limit`` long."""
-    text = "".join(char if char.isprintable() else "?" for char in " ".join(text.split()))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def step_label(step: dict[str, Any]) -> str:
     """The name of a step: the known name of steps 1-4, else upstream's description."""
     number = step.get("step")
     if isinstance(number, int) and number in STEP_NAMES:
         return STEP_NAMES[number]
-    return _printable(str(step.get("description") or f"step {number}"))
+    return one_line(str(step.get("description") or f"step {number}"), 60)
 
 
 def _status(value: Any) -> str:
-    return _printable(str(value or "UNKNOWN").upper(), 24)
+    return one_line(str(value or "UNKNOWN").upper(), 24)
 
 
 class StepClock:

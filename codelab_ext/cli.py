@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from .text import one_line, printable
+
 if TYPE_CHECKING:  # imported lazily at run time (fast start)
     from .config import CodeLab
     from .credentials import Credentials
@@ -70,7 +72,6 @@ exit codes:
 """
 
 HOUR_MS = 3_600_000
-STEADY_STOPPED = ("STOPPED", "DELETED", "FROZEN")
 #: consecutive failed polls tolerated by ``open`` before giving up (the client retries each one too)
 MAX_POLL_FAILURES = 5
 
@@ -454,10 +455,7 @@ class Context:
 
             creds = self.credentials()
             if creds is None:
-                raise CredentialsError(
-                    "No Huawei Cloud credentials are configured: run 'jupyter codelab login', or set "
-                    "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
-                )
+                raise CredentialsError.none_configured()
             self._client = self.make_client(creds)
         return self._client
 
@@ -530,15 +528,6 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(row[i])) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(str(value).ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
     return "\n".join(lines)
-
-
-def printable(text: str) -> str:
-    """``text`` without control characters (upstream text must not drive the user's terminal)."""
-    return "".join(char if char.isprintable() or char == "\t" else "?" for char in text)
-
-
-def _one_line(text: str) -> str:
-    return printable(" ".join(str(text).split()))
 
 
 # ---------------------------------------------------------------------------------------------- verbs
@@ -722,8 +711,11 @@ def cmd_status(ctx: Context) -> int:
         for label, value in rows:
             ctx.out(f"{label + ':':<13}{value}")
     if not creds_info["configured"]:
-        reason = creds_info.get("error") or "no credentials are configured"
-        raise CliError(f"{reason}; run 'jupyter codelab login'", EXIT_UPSTREAM)
+        from .errors import CredentialsError
+
+        error = creds_info.get("error")
+        reason = f"{error}; run 'jupyter codelab login'" if error else CredentialsError.NONE_CONFIGURED
+        raise CliError(reason, EXIT_UPSTREAM)
     return EXIT_OK
 
 
@@ -806,10 +798,10 @@ def _running_other_image(instances: list[dict[str, Any]], image_id: str) -> dict
 
 def cmd_open(ctx: Context) -> int:
     """Open the free CodeLab and watch it start (exit 0 only once it is RUNNING)."""
-    from .validation import validate_share_url
+    from .share_url import normalise_share_url
 
     args = ctx.args
-    share_url = validate_share_url(args.share_url, "--share-url") if args.share_url else None
+    share_url = normalise_share_url(args.share_url, "--share-url") if args.share_url else None
     client = ctx.client()
     image_id: str | None = None
     image: dict[str, Any] | None = None
@@ -858,7 +850,7 @@ def _outcome(instance: dict[str, Any], steady: int) -> str | None:
     instance only counts as failed once it stayed so for three polls, since the answer to ``open`` and
     the first polls of an image switch may still show the old state.
     """
-    from .models import FAILED_STATUSES, is_settled
+    from .models import FAILED_STATUSES, STOPPED_STATUSES, is_settled
     from .watcher import is_changing
 
     status = _status(instance)
@@ -869,7 +861,7 @@ def _outcome(instance: dict[str, Any], steady: int) -> str | None:
     steps = instance.get("action_progress") or []
     if any(str(step.get("status") or "").upper() == "FAILED" for step in steps) and not is_changing(instance):
         return "failed"
-    if status in STEADY_STOPPED and steady >= 2:
+    if status in STOPPED_STATUSES and steady >= 2:
         return "failed"
     if steady >= 2 and is_settled(instance):
         # a status no client knows yet (e.g. SUSPENDED) that stays put: do not wait for RUNNING forever
@@ -912,7 +904,7 @@ def _watch(ctx: Context, instance: dict[str, Any], *, title: str, stream: TextIO
                 if failures > MAX_POLL_FAILURES:
                     raise
                 retry_after = getattr(exc, "retry_after", None) or 0.0
-                progress.note(f"(polling failed, retrying: {_one_line(exc.message)})")
+                progress.note(f"(polling failed, retrying: {one_line(exc.message)})")
                 continue
             failures = 0
             current = fingerprint(fresh)
@@ -935,7 +927,7 @@ def _watch(ctx: Context, instance: dict[str, Any], *, title: str, stream: TextIO
             ctx.json(public_instance(instance))
         reason = instance.get("fail_reason") or _failed_step_text(instance) or "no reason given"
         raise CliError(
-            f"instance {instance_id} failed to start ({_status(instance)}): {_one_line(reason)}",
+            f"instance {instance_id} failed to start ({_status(instance)}): {one_line(reason)}",
             EXIT_INSTANCE_FAILED,
         )
     return _report_opened(ctx, instance, waited=True, elapsed=progress.clock.elapsed())
@@ -962,7 +954,7 @@ def _ssh_hint(ctx: Context, instance: dict[str, Any]) -> list[tuple[str, str]]:
         command = ssh_command(instance)
         alias = default_alias(ctx.region(ctx.credentials()))
     except CodeLabError as exc:
-        return [("ssh", f"unusable SSH endpoint: {_one_line(exc.message)}")]
+        return [("ssh", f"unusable SSH endpoint: {one_line(exc.message)}")]
     return [
         ("ssh", command),
         ("ssh alias", f"jupyter codelab ssh-config {instance.get('id')} --install, then: ssh {alias}"),
@@ -1035,7 +1027,7 @@ def _show_instance(ctx: Context, instance: dict[str, Any]) -> None:
         ("lease", lease_text(instance.get("lease"))),
     ]
     if instance.get("fail_reason"):
-        rows.append(("fail reason", _one_line(instance["fail_reason"])))
+        rows.append(("fail reason", one_line(instance["fail_reason"])))
     rows.extend(_ssh_hint(ctx, instance))
     steps = instance.get("action_progress") or []
     for index, step in enumerate(steps):
@@ -1323,7 +1315,7 @@ def _print_error(stream: TextIO, message: str, exc: BaseException | None) -> Non
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
     try:
-        stream.write(f"error: {_one_line(message)}\n")
+        stream.write(f"error: {one_line(message)}\n")
         stream.flush()
     except (OSError, ValueError):
         pass

@@ -311,9 +311,20 @@ def load_stored_credentials(path: str | os.PathLike[str]) -> Credentials | None:
     return Credentials(source=SOURCE_STORED, **values)
 
 
+def sdk_profile_path(environ: Mapping[str, str], home: Path) -> Path:
+    """The SDK's credentials file: ``$HUAWEICLOUD_SDK_CREDENTIALS_FILE`` or ``~/.huaweicloud/credentials``."""
+    explicit = _clean(environ.get(ENV_SDK_CREDENTIALS_FILE))
+    return Path(explicit).expanduser() if explicit else home / ".huaweicloud" / "credentials"
+
+
+def koocli_profile_path(home: Path) -> Path:
+    """KooCLI's configuration file, ``~/.hcloud/config.json``."""
+    return home / ".hcloud" / "config.json"
+
+
 def _from_sdk_profile(environ: Mapping[str, str], home: Path) -> Credentials | None:
     explicit = _clean(environ.get(ENV_SDK_CREDENTIALS_FILE))
-    file = Path(explicit).expanduser() if explicit else home / ".huaweicloud" / "credentials"
+    file = sdk_profile_path(environ, home)
     if not file.is_file():
         if explicit:
             raise CredentialsError(
@@ -388,7 +399,7 @@ def _koocli_profile(data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _from_koocli(home: Path) -> Credentials | None:
-    file = home / ".hcloud" / "config.json"
+    file = koocli_profile_path(home)
     if not file.is_file():
         return None
     try:
@@ -468,14 +479,7 @@ def resolve_credentials(
     :class:`CredentialsError` for a half-configured source, a file that cannot be parsed or a stored
     file that others may read.
     """
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    if home is not None:
-        home_dir = Path(home)
-    elif env.get("HOME"):
-        home_dir = Path(env["HOME"])
-    else:
-        home_dir = Path.home()
-
+    env, home_dir = _environment_and_home(environ, home)
     found = _from_environment(env)
     if found is None and stored_file is not None and str(stored_file):
         found = load_stored_credentials(stored_file)
@@ -486,6 +490,49 @@ def resolve_credentials(
     if found is None:
         found = _from_iam_password(env)
     return found
+
+
+def _environment_and_home(
+    environ: Mapping[str, str] | None, home: str | os.PathLike[str] | None
+) -> tuple[Mapping[str, str], Path]:
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if home is not None:
+        return env, Path(home)
+    if env.get("HOME"):
+        return env, Path(env["HOME"])
+    return env, Path.home()
+
+
+#: environment variables that decide which credentials are used
+CREDENTIAL_ENV_PREFIXES = ("HUAWEICLOUD_SDK_", "CODELAB_IAM_")
+
+
+def sources_fingerprint(
+    stored_file: str | os.PathLike[str] | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> tuple[Any, ...]:
+    """What :func:`resolve_credentials` reads, cheaply: the relevant environment and the files' stats.
+
+    Equal fingerprints mean the same answer, so a caller may keep the credentials it resolved last
+    (the server does, for every request) until the fingerprint changes.
+    """
+    env, home_dir = _environment_and_home(environ, home)
+    files = [sdk_profile_path(env, home_dir), koocli_profile_path(home_dir)]
+    if stored_file is not None and str(stored_file):
+        files.insert(0, Path(stored_file))
+    stats: list[tuple[int, int, int, int] | None] = []
+    for file in files:
+        try:
+            st = os.stat(file)
+            stats.append((st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode))
+        except OSError:
+            stats.append(None)
+    variables = tuple(
+        (name, env.get(name)) for name in sorted(env) if name.startswith(CREDENTIAL_ENV_PREFIXES)
+    )
+    return (variables, tuple(str(f) for f in files), tuple(stats))
 
 
 # --------------------------------------------------------------------------------------------------

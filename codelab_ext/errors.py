@@ -76,6 +76,17 @@ class CredentialsError(CodeLabError):
 
     status = 401
 
+    #: the one message for "no credentials at all" (server, panel, CLI, client library)
+    NONE_CONFIGURED = (
+        "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
+        "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
+    )
+
+    @classmethod
+    def none_configured(cls) -> CredentialsError:
+        """The error for "no credentials at all", with :attr:`NONE_CONFIGURED`."""
+        return cls(cls.NONE_CONFIGURED)
+
 
 class UpstreamError(CodeLabError):
     """ModelArts or IAM answered with an error (or with something unreadable)."""

@@ -55,8 +55,8 @@ class CodeLabHandler(APIHandler):
                 raise ValidationError("Send the request body as JSON (Content-Type: application/json).")
         return parse_json_object(body, allow_empty=allow_empty)
 
-    def query_args(self) -> dict[str, str]:
-        """Single-valued query arguments (a repeated one is refused)."""
+    def query_args(self, allowed: set[str] | None = None) -> dict[str, str]:
+        """Single-valued query arguments (a repeated one is refused; with ``allowed``, an unknown one too)."""
         out: dict[str, str] = {}
         for key, values in self.request.query_arguments.items():
             if key == "token":  # Jupyter's own auth token, never ours
@@ -69,6 +69,9 @@ class CodeLabHandler(APIHandler):
                 out[key] = values[0].decode("utf-8")
             except UnicodeDecodeError:
                 raise ValidationError(f"Query parameter '{key[:64]}' is not UTF-8.", field=key[:64]) from None
+        unknown = sorted(set(out) - allowed) if allowed is not None else []
+        if unknown:
+            raise ValidationError(f"Unknown query parameter '{unknown[0][:64]}'.", field=unknown[0][:64])
         return out
 
     def write_json(self, body: Any, status: int = 200) -> None:
@@ -270,11 +273,7 @@ class SshConfigHandler(CodeLabHandler):
     @codelab_errors
     async def get(self, instance_id: str) -> None:
         iid = self.instance_id(instance_id)
-        query = self.query_args()
-        unknown = set(query) - {"alias", "identity_file"}
-        if unknown:
-            name = sorted(unknown)[0][:64]
-            raise ValidationError(f"Unknown query parameter '{name}'.", field=name)
+        query = self.query_args({"alias", "identity_file"})
         alias = validate_alias(query["alias"]) if query.get("alias") else None
         identity = validate_identity_file(query["identity_file"]) if query.get("identity_file") else None
         text = await self.service.ssh_config(iid, alias, identity)
@@ -302,6 +301,34 @@ class SshInstallHandler(CodeLabHandler):
         self.write_json(await self.service.install_ssh_config(iid, alias, identity))
 
 
+class SshCommandHandler(CodeLabHandler):
+    """``GET instances/{id}/ssh-command?identity_file=...``: ``{ssh_command}`` with that identity file."""
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self, instance_id: str) -> None:
+        iid = self.instance_id(instance_id)
+        query = self.query_args({"identity_file"})
+        identity = validate_identity_file(query["identity_file"]) if query.get("identity_file") else None
+        self.write_json({"ssh_command": await self.service.ssh_command(iid, identity)})
+
+
+class ShareUrlHandler(CodeLabHandler):
+    """``GET share-url?url=...``: what ``POST open`` would send to ModelArts for that share URL."""
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def get(self) -> None:
+        from .share_url import share_url_preview
+
+        query = self.query_args({"url"})
+        if "url" not in query:
+            raise ValidationError("Query parameter 'url' is missing.", field="url")
+        self.write_json(share_url_preview(query["url"]))
+
+
 class OpenAPIHandler(CodeLabHandler):
     @tornado.web.authenticated
     @authorized
@@ -322,6 +349,7 @@ def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
         ("credentials", CredentialsHandler),
         ("images", ImagesHandler),
         ("open", OpenHandler),
+        ("share-url", ShareUrlHandler),
         ("instances", InstancesHandler),
         (f"instances/{ID}", InstanceHandler),
         (f"instances/{ID}/(?P<verb>start|stop)", InstanceActionHandler),
@@ -329,5 +357,6 @@ def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
         (f"instances/{ID}/events", EventsHandler),
         (f"instances/{ID}/ssh-config", SshConfigHandler),
         (f"instances/{ID}/ssh-config/install", SshInstallHandler),
+        (f"instances/{ID}/ssh-command", SshCommandHandler),
         ("openapi.json", OpenAPIHandler),
     ]

@@ -35,7 +35,6 @@ import base64
 import importlib.metadata
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -59,17 +58,15 @@ from .errors import (
 from .iam_token import IamTokenProvider, TokenAuth
 from .models import normalise_image, normalise_instance, normalise_lease
 from .regions import check_region
+from .share_url import normalise_share_url
 from .signing import SigningAuth
 from .upstream_errors import ALREADY_CODES, backoff_delay, clean_request_id, error_from_response
 from .validation import validate_duration_ms, validate_id
-from .validation import validate_share_url as _validate_share_url
 
 __all__ = [
     "USER_AGENT",
     "ModelArtsClient",
     "encode_share_url",
-    "to_raw_url",
-    "validate_share_url",
 ]
 
 log = logging.getLogger("codelab_ext.modelarts")
@@ -97,57 +94,6 @@ def _package_version() -> str:
 USER_AGENT = f"codelab-ext/{_package_version()}"
 
 # --------------------------------------------------------------------------- share URLs
-
-_GIST_ID_RE = re.compile(r"^[0-9A-Za-z]+$")
-
-
-def validate_share_url(url: Any) -> str:
-    """The stripped URL if it is a plain ``http``/``https`` URL with a host, at most 2048 characters,
-    without user name or password and without whitespace or control characters; otherwise
-    :class:`~codelab_ext.errors.ValidationError` (field ``share_url``; the URL is never echoed)."""
-    return _validate_share_url(url, "share_url")
-
-
-def to_raw_url(url: str) -> str:
-    """The raw-file URL of a GitHub blob page or a gist page; any other URL unchanged.
-
-    * ``https://github.com/u/r/blob/<branch>/<path>`` (or ``/raw/``) →
-      ``https://raw.githubusercontent.com/u/r/<branch>/<path>`` (query and fragment dropped);
-    * ``https://gist.github.com/u/<id>`` → ``https://gist.githubusercontent.com/u/<id>/raw/``,
-      plus the file name when the fragment names one (``#file-name-ipynb`` → ``name.ipynb``; the
-      fragment is GitHub's lower-cased anchor, so this is a best effort for unusual names).
-    """
-    if not isinstance(url, str):
-        return url
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        return url
-    if parts.scheme.lower() not in ("http", "https") or parts.username or parts.password or port:
-        return url
-    if host in ("github.com", "www.github.com"):
-        segments = parts.path.split("/")
-        # ['', user, repo, 'blob', branch, *path]
-        if len(segments) >= 6 and segments[3] in ("blob", "raw") and all(segments[1:6]):
-            user, repo = segments[1], segments[2]
-            rest = "/".join(segments[4:])
-            return f"https://raw.githubusercontent.com/{user}/{repo}/{rest}"
-        return url
-    if host == "gist.github.com":
-        segments = [segment for segment in parts.path.split("/") if segment]
-        if len(segments) == 2 and _GIST_ID_RE.match(segments[1]):
-            user, gist_id = segments
-            raw = f"https://gist.githubusercontent.com/{user}/{gist_id}/raw/"
-            fragment = parts.fragment
-            if fragment.startswith("file-") and len(fragment) > len("file-"):
-                name = fragment[len("file-") :]
-                if name.endswith("-ipynb") and len(name) > len("-ipynb"):
-                    name = name[: -len("-ipynb")] + ".ipynb"
-                raw += quote(name, safe="-_.~")
-            return raw
-    return url
 
 
 def encode_share_url(url: str) -> str:
@@ -199,7 +145,7 @@ class ModelArtsClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if credentials is None:
-            raise CredentialsError("No Huawei Cloud credentials are configured.")
+            raise CredentialsError.none_configured()
         kind = getattr(credentials, "kind", None)
         if kind not in ("aksk", "password"):
             raise CredentialsError(
@@ -282,10 +228,7 @@ class ModelArtsClient:
 
             credentials = resolve_credentials(config.credentials_file)
         if credentials is None:
-            raise CredentialsError(
-                "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
-                "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
-            )
+            raise CredentialsError.none_configured()
         region = check_region(
             region or getattr(credentials, "region", None) or config.region, configured=config.region
         )
@@ -641,7 +584,7 @@ class ModelArtsClient:
         if image_id is not None:
             body["image_id"] = validate_id(image_id, "image_id")
         if share_url is not None:
-            body["share_url"] = encode_share_url(to_raw_url(validate_share_url(share_url)))
+            body["share_url"] = encode_share_url(normalise_share_url(share_url))
         path = self._notebooks("/open")
         try:
             data = self._call("POST", path, body=body, retry=_NEVER)

@@ -32,7 +32,9 @@ __all__ = [
     "DEFAULT_SSH_PORT",
     "DEFAULT_SSH_USER",
     "FAILED_STATUSES",
+    "STATUS_CLASSES",
     "STEADY_STATUSES",
+    "STOPPED_STATUSES",
     "TRANSITIONAL_STATUSES",
     "image_category",
     "is_settled",
@@ -42,6 +44,8 @@ __all__ = [
     "normalise_lease",
     "normalise_progress",
     "parse_ssh_endpoint",
+    "public_instance",
+    "status_class",
 ]
 
 #: statuses an instance passes through on its way to a steady or failed state
@@ -52,6 +56,10 @@ TRANSITIONAL_STATUSES: frozenset[str] = frozenset(
 FAILED_STATUSES: frozenset[str] = frozenset({"CREATE_FAILED", "START_FAILED", "DELETE_FAILED", "ERROR"})
 #: statuses that do not change without an action (or a lease expiring)
 STEADY_STATUSES: frozenset[str] = frozenset({"RUNNING", "STOPPED", "DELETED", "FROZEN"})
+#: steady statuses of an instance that does not run
+STOPPED_STATUSES: frozenset[str] = STEADY_STATUSES - {"RUNNING"}
+#: what :func:`status_class` answers (the ``status_class`` of every instance the server sends)
+STATUS_CLASSES = ("running", "changing", "failed", "stopped", "unknown")
 
 #: the user of every ModelArts notebook's SSH service
 DEFAULT_SSH_USER = "ma-user"
@@ -80,10 +88,6 @@ _ARCH_ALIASES = {
     "arm64": "aarch64",
 }
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
-_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
-_PORT_RE = re.compile(r"^[0-9]{1,5}$")
 
 # --------------------------------------------------------------------------- scalar helpers
 
@@ -241,6 +245,7 @@ def normalise_image(raw: Any) -> dict[str, Any]:
     image["arch"] = normalise_arch(source.get("arch"))
     image["resource_categories"] = _str_list(source.get("resource_categories"))
     image["dev_services"] = _str_list(source.get("dev_services"))
+    image["category"] = image_category(image)
     return image
 
 
@@ -276,21 +281,28 @@ def image_category(image: Any) -> str:
 # --------------------------------------------------------------------------- SSH
 
 
-def _valid_host(host: str) -> bool:
-    if _HOSTNAME_RE.match(host):
-        return True
+def _fits(validator_name: str, value: Any) -> Any:
+    """``value`` checked by the SSH grammar (:mod:`codelab_ext.ssh`'s validator of that name), or None."""
+    from . import ssh
+    from .errors import ValidationError
+
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+        return getattr(ssh, validator_name)(value)
+    except ValidationError:
+        return None
+
+
+def _valid_host(host: str) -> bool:
+    return _fits("validate_host", host) is not None
+
+
+def _valid_user(user: str) -> bool:
+    return _fits("validate_user", user) is not None
 
 
 def _port(text: str | None) -> int | None:
-    if text is None or not _PORT_RE.match(text):
-        return None
-    port = int(text)
-    return port if 1 <= port <= 65535 else None
+    port = _fits("validate_port", text)
+    return port if isinstance(port, int) else None
 
 
 def _split_host_port(text: str) -> tuple[str, int] | None:
@@ -346,7 +358,7 @@ def _parse_ssh_uri(uri: str) -> tuple[str, str, int] | None:
         if ":" in user_part:  # user:password is never an SSH endpoint we accept
             return None
         user = user_part
-        if not _USER_RE.match(user):
+        if not _valid_user(user):
             return None
     split = _split_host_port(netloc)
     if split is None:
@@ -433,6 +445,16 @@ def normalise_instance(raw: Any, *, now_ms: int | None = None) -> dict[str, Any]
     return instance
 
 
+def _status_of(instance: Any) -> str | None:
+    """The upper-case status of an instance (normalised or raw) or of a bare status string, or None."""
+    status = (
+        instance
+        if isinstance(instance, str)
+        else (_str(instance.get("status")) if isinstance(instance, Mapping) else None)
+    )
+    return status.strip().upper() or None if status else None
+
+
 def is_settled(instance: Any) -> bool:
     """Whether an instance (normalised or raw, or a bare status string) is not on its way somewhere.
 
@@ -441,20 +463,33 @@ def is_settled(instance: Any) -> bool:
     (``RESIZING``, ``RESTARTING``...) is taken as transitional, anything else as settled. A
     missing status is not settled (the caller should look again).
     """
-    if isinstance(instance, str):
-        status: str | None = instance
-    elif isinstance(instance, Mapping):
-        status = _str(instance.get("status"))
-    else:
-        status = None
+    status = _status_of(instance)
     if not status:
         return False
-    status = status.strip().upper()
     if status in TRANSITIONAL_STATUSES:
         return False
     if status in STEADY_STATUSES or status in FAILED_STATUSES:
         return True
     return not status.endswith("ING")
+
+
+def status_class(instance: Any) -> str:
+    """The class of an instance's status (or of a bare status string), one of :data:`STATUS_CLASSES`.
+
+    ``running`` (RUNNING), ``failed`` (a failed status), ``changing`` (on its way somewhere, an unknown
+    ``...ING`` status included, see :func:`is_settled`), ``stopped`` (any other settled status: STOPPED,
+    DELETED, FROZEN, an unknown steady one), ``unknown`` (no status at all).
+    """
+    status = _status_of(instance)
+    if not status:
+        return "unknown"
+    if status == "RUNNING":
+        return "running"
+    if status in FAILED_STATUSES:
+        return "failed"
+    if not is_settled(status):
+        return "changing"
+    return "stopped"
 
 
 def url_with_token(instance: Mapping[str, Any]) -> str | None:
@@ -473,9 +508,18 @@ def url_with_token(instance: Mapping[str, Any]) -> str | None:
 
 
 def public_instance(instance: Mapping[str, Any]) -> dict[str, Any]:
-    """The instance as the browser and ``--json`` see it: the notebook token only inside its own URL."""
+    """The instance as the browser and ``--json`` see it.
+
+    The notebook token only inside its own URL; plus what the server decides for the panel:
+    ``status_class`` (:func:`status_class`) and ``ssh_command`` (:func:`codelab_ext.ssh.ssh_command`
+    with the instance's own key pair, ``None`` when it has no usable SSH endpoint).
+    """
+    from .ssh import ssh_command_or_none
+
     out = dict(instance)
     if out.get("token") and isinstance(out.get("url"), str) and out["url"]:
         out["url"] = url_with_token(instance)
     out["token"] = None
+    out["status_class"] = status_class(instance)
+    out["ssh_command"] = ssh_command_or_none(instance)
     return out

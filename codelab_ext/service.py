@@ -11,7 +11,6 @@ import asyncio
 import functools
 import itertools
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -34,8 +33,6 @@ EXECUTOR_WORKERS = 16
 #: how long stop() waits for the executor's threads to end (a call in flight is bounded by its deadline)
 STOP_WAIT_SECONDS = 5.0
 _service_numbers = itertools.count(1)
-#: environment variables that decide which credentials are used
-CREDENTIAL_ENV_PREFIXES = ("HUAWEICLOUD_SDK_", "CODELAB_IAM_")
 
 
 class CodeLabService:
@@ -80,22 +77,11 @@ class CodeLabService:
 
     # ----------------------------------------------------------------- credentials
     def _credentials_fingerprint(self) -> tuple[Any, ...]:
-        """What resolve_credentials reads: the relevant environment and the files' stat records."""
-        environ: Any = {} if self._isolated_home is not None else os.environ
-        home = Path(self._isolated_home or environ.get("HOME") or Path.home())
-        sdk_file = environ.get("HUAWEICLOUD_SDK_CREDENTIALS_FILE") or home / ".huaweicloud" / "credentials"
-        files = (self.config.credentials_file, sdk_file, home / ".hcloud" / "config.json")
-        stats = []
-        for file in files:
-            try:
-                st = os.stat(file)
-                stats.append((st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode))
-            except OSError:
-                stats.append(None)
-        env = tuple(
-            (name, environ.get(name)) for name in sorted(environ) if name.startswith(CREDENTIAL_ENV_PREFIXES)
-        )
-        return (env, tuple(str(f) for f in files), tuple(stats))
+        from .credentials import sources_fingerprint
+
+        if self._isolated_home is not None:
+            return sources_fingerprint(self.config.credentials_file, environ={}, home=self._isolated_home)
+        return sources_fingerprint(self.config.credentials_file)
 
     def resolve_credentials(self):
         """The current credentials (or None); re-read only when a source changed (stat and environment)."""
@@ -162,10 +148,7 @@ class CodeLabService:
         """The client for the current credentials (rebuilt when they change)."""
         creds = self.resolve_credentials()
         if creds is None:
-            raise CredentialsError(
-                "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
-                "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
-            )
+            raise CredentialsError.none_configured()
         key = (creds,)
         with self._lock:
             if self._client is None or self._client_key != key:
@@ -237,7 +220,7 @@ class CodeLabService:
 
     async def open(self, image_id: str | None, share_url: str | None, switch: bool) -> dict[str, Any]:
         """Open (or reuse, or switch) the free instance; never switches a live one without ``switch``."""
-        from .modelarts import to_raw_url
+        from .share_url import normalise_share_url
 
         if image_id is not None and not switch:
             current = await self.list_instances()
@@ -254,7 +237,7 @@ class CodeLabService:
                     )
         instance = await self.call("open", image_id=image_id, share_url=share_url)
         if share_url:
-            instance = {**instance, "share_url": to_raw_url(share_url)}
+            instance = {**instance, "share_url": normalise_share_url(share_url)}
         self.watchers.publish(instance)
         return instance
 
@@ -299,6 +282,12 @@ class CodeLabService:
             "installed": str(path),
             "command": ssh_command(instance, alias=chosen),
         }
+
+    async def ssh_command(self, instance_id: str, identity_file: str | None) -> str:
+        """The one-line ssh command of the instance, with ``identity_file`` when given."""
+        from .ssh import ssh_command
+
+        return ssh_command(await self.fetch_instance(instance_id), identity_file=identity_file)
 
     def close(self) -> None:
         """Stop watchers, client, executor, embedded emulator; remove temporary folders (safe twice)."""

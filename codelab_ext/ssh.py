@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import CodeLabError, ValidationError
+from .text import one_line
 
 __all__ = [
     "DEFAULT_USER",
@@ -45,6 +46,7 @@ __all__ = [
     "known_hosts_file",
     "render_ssh_config",
     "ssh_command",
+    "ssh_command_or_none",
     "validate_alias",
     "validate_host",
     "validate_identity_file",
@@ -239,8 +241,7 @@ def _comment_text(value: object, default: str = "?") -> str:
     """Cloud text made safe for a ``#`` comment: printable characters only, shortened."""
     if value is None or value == "":
         return default
-    text = "".join(char if char.isprintable() else "?" for char in str(value))
-    return text if len(text) <= _MAX_COMMENT else text[: _MAX_COMMENT - 3] + "..."
+    return one_line(value, _MAX_COMMENT)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -435,6 +436,14 @@ def ssh_command(
     words += ["-o", "StrictHostKeyChecking=accept-new", "-o", hosts_word]
     words.append(shlex.quote(f"{user}@{host}"))
     return " ".join(words)
+
+
+def ssh_command_or_none(instance: Mapping[str, Any], identity_file: str | None = None) -> str | None:
+    """:func:`ssh_command` for an instance with a usable SSH endpoint, else None (never raises)."""
+    try:
+        return ssh_command(instance, identity_file=identity_file)
+    except (ValidationError, NoSshEndpointError):
+        return None
 
 
 def _shell_path(path: str) -> str:

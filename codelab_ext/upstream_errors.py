@@ -33,6 +33,7 @@ from .errors import (
     UpstreamUnavailable,
     read_error_body,
 )
+from .text import one_line
 
 __all__ = [
     "ALREADY_CODES",
@@ -115,19 +116,14 @@ _REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 def clean_upstream_text(text: Any, secrets: Iterable[str] = ()) -> str | None:
-    """Upstream text fit for a message: secrets removed, control characters folded, length bounded."""
+    """Upstream text fit for a message: secrets removed, then :func:`codelab_ext.text.one_line`."""
     if text is None or isinstance(text, (dict, list, bool)):
         return None
     value = str(text)
     for secret in secrets:
         if secret:
             value = value.replace(secret, "***")
-    value = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", value).strip()
-    if not value:
-        return None
-    if len(value) > MAX_UPSTREAM_MESSAGE:
-        value = value[: MAX_UPSTREAM_MESSAGE - 1] + "…"
-    return value
+    return one_line(value, MAX_UPSTREAM_MESSAGE) or None
 
 
 def clean_request_id(value: Any) -> str | None:

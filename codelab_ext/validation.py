@@ -23,7 +23,6 @@ HOUR_MS = 3_600_000
 MIN_LEASE_MS = HOUR_MS
 MAX_LEASE_MS = 72 * HOUR_MS
 MAX_BODY_BYTES = 64 * 1024
-MAX_SHARE_URL = 2048
 
 
 def parse_json_object(body: bytes | str, *, allow_empty: bool = True) -> dict[str, Any]:
@@ -77,7 +76,8 @@ def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
-def _has_control(value: str) -> bool:
+def has_control(value: str) -> bool:
+    """Whether ``value`` holds a C0 control character, DEL, or a Unicode line or paragraph separator."""
     return any(ord(ch) < 32 or ord(ch) == 127 or ch in "\u2028\u2029\u0085" for ch in value)
 
 
@@ -95,35 +95,6 @@ def validate_image_ref(value: Any, field: str = "image_id") -> str:
     return validate_id(value, field)
 
 
-def validate_share_url(value: Any, field: str = "share_url") -> str:
-    """A plain http(s) URL of a shared notebook: no credentials, no control characters."""
-    from urllib.parse import urlsplit
-
-    if not isinstance(value, str):
-        raise ValidationError(f"'{field}' must be a string.", field=field)
-    url = value.strip()
-    if not url:
-        raise ValidationError(f"'{field}' is empty.", field=field)
-    if len(url) > MAX_SHARE_URL:
-        raise ValidationError(f"'{field}' is longer than {MAX_SHARE_URL} characters.", field=field)
-    if _has_control(url) or any(ch.isspace() for ch in url):
-        raise ValidationError(f"'{field}' must not contain spaces or control characters.", field=field)
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a bad port
-    except ValueError:
-        raise ValidationError(f"'{field}' is not a valid URL.", field=field) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValidationError(f"'{field}' must be an http:// or https:// URL.", field=field)
-    if not parts.hostname:
-        raise ValidationError(f"'{field}' has no host.", field=field)
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValidationError(f"'{field}' must not contain a user name or password.", field=field)
-    if port == 0:
-        raise ValidationError(f"'{field}' is not a valid URL.", field=field)
-    return url
-
-
 def validate_open(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
     """``POST open``: ``{image_id?, share_url?, switch?}``."""
     check_fields(body, {"image_id": (str,), "share_url": (str,), "switch": (bool,)})
@@ -134,7 +105,9 @@ def validate_open(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
     if share_url is not None:
         share_url = share_url.strip() or None
         if share_url is not None:
-            share_url = validate_share_url(share_url)
+            from .share_url import normalise_share_url
+
+            share_url = normalise_share_url(share_url)
     return image_id, share_url, bool(body.get("switch", False))
 
 
@@ -186,7 +159,7 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
         raise ValidationError("'access_key' must be 8 to 128 letters and digits.", field="access_key")
     out["access_key"] = access_key
     secret_key = body["secret_key"].strip()
-    if not 8 <= len(secret_key) <= 256 or _has_control(secret_key) or " " in secret_key:
+    if not 8 <= len(secret_key) <= 256 or has_control(secret_key) or " " in secret_key:
         raise ValidationError(
             "'secret_key' must be 8 to 256 characters without spaces or control characters.",
             field="secret_key",
@@ -194,7 +167,7 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
     out["secret_key"] = secret_key
     token = (body.get("security_token") or "").strip()
     if token:
-        if len(token) > 16384 or _has_control(token) or " " in token:
+        if len(token) > 16384 or has_control(token) or " " in token:
             raise ValidationError(
                 "'security_token' must be at most 16384 characters without spaces.", field="security_token"
             )
@@ -238,7 +211,7 @@ def validate_image_filters(query: dict[str, str]) -> dict[str, str]:
             if value not in _CATEGORIES:
                 raise ValidationError("'category' must be CPU, GPU or ASCEND.", field="category")
         elif key == "name":
-            if len(value) > 128 or _has_control(value):
+            if len(value) > 128 or has_control(value):
                 raise ValidationError("'name' must be at most 128 printable characters.", field="name")
         out[key] = value
     return out

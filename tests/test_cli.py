@@ -846,6 +846,6 @@ def test_upstream_text_cannot_drive_the_terminal() -> None:
     from codelab_ext._cli_progress import step_label
 
     assert cli.printable("a\x1b[2Jb\x07") == "a?[2Jb?"
-    assert cli._one_line("line one\nline\x1b]0;title\x07 two") == "line one line?]0;title? two"
+    assert cli.one_line("line one\nline\x1b]0;title\x07 two") == "line one line?]0;title? two"
     assert step_label({"step": 7, "description": "odd\x1b[31m step"}) == "odd?[31m step"
     assert step_label({"step": 2, "description": "ignored"}) == "compute"

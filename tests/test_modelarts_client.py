@@ -37,9 +37,8 @@ from codelab_ext.modelarts import (
     USER_AGENT,
     ModelArtsClient,
     encode_share_url,
-    to_raw_url,
-    validate_share_url,
 )
+from codelab_ext.share_url import to_raw_url, validate_share_url
 from codelab_ext.signing import parse_authorization, verify_signature
 from codelab_ext.upstream_errors import error_from_response, parse_retry_after
 from tests.fakeupstream import FakeUpstream, Received, Reply

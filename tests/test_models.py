@@ -83,6 +83,7 @@ IMAGE_KEYS = {
     "dev_services",
     "status",
     "swr_path",
+    "category",
 }
 LEASE_KEYS = {"create_at", "duration", "enable", "type", "update_at", "expires_at", "remaining_ms"}
 
@@ -439,12 +440,22 @@ def test_ssh_uri_shapes(uri, host, port, user):
         "[2001:db8::1]x",
         "bad user@h.example.com:22",
         "ssh://h.example.com:99999",
-        "host_with_underscore:22",
+        "Ma.User@h.example.com:22",
         "h.example.com:22:33",
     ],
 )
 def test_ssh_unparseable_gives_none(uri):
     assert parse_ssh_endpoint([{"dev_service": "SSH", "uri": uri}]) is None
+
+
+def test_ssh_endpoints_are_parsed_with_the_one_ssh_grammar():
+    # what parses is exactly what codelab_ext.ssh can write into a config (which lower-cases the host)
+    from codelab_ext.ssh import render_ssh_config
+
+    parsed = parse_ssh_endpoint([{"dev_service": "SSH", "uri": "Dev_Box.Example.com:30022"}])
+    assert parsed is not None and parsed["host"] == "Dev_Box.Example.com" and parsed["port"] == 30022
+    text = render_ssh_config({"id": "i", "status": "RUNNING", "ssh": parsed}, region="cn-north-4")
+    assert "HostName dev_box.example.com" in text
 
 
 def test_ssh_endpoint_object_shapes():
@@ -638,9 +649,87 @@ def test_the_notebook_token_travels_only_inside_the_instance_url():
     assert url_with_token({"url": "https://h/x/lab", "token": None}) == "https://h/x/lab"
     assert url_with_token({"url": None, "token": "t"}) is None
     shown = public_instance({"id": "i", "url": "https://h/lab", "token": "secret-token"})
-    assert shown == {"id": "i", "url": "https://h/lab?token=secret-token", "token": None}
+    assert shown == {
+        "id": "i",
+        "url": "https://h/lab?token=secret-token",
+        "token": None,
+        "status_class": "unknown",
+        "ssh_command": None,
+    }
     assert public_instance({"id": "i", "url": None, "token": "secret-token"}) == {
         "id": "i",
         "url": None,
         "token": None,
+        "status_class": "unknown",
+        "ssh_command": None,
     }
+
+
+# --------------------------------------------------------------------------- what the server decides
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("RUNNING", "running"),
+        ("running", "running"),
+        ("START_FAILED", "failed"),
+        ("ERROR", "failed"),
+        ("STARTING", "changing"),
+        ("SNAPSHOTTING", "changing"),
+        ("RESIZING", "changing"),  # an unknown ...ING status is on its way somewhere
+        ("STOPPED", "stopped"),
+        ("FROZEN", "stopped"),
+        ("SUSPENDED", "stopped"),  # an unknown steady status
+        (None, "unknown"),
+        ("", "unknown"),
+    ],
+)
+def test_status_class_is_one_rule_for_every_status(status, expected):
+    from codelab_ext.models import STATUS_CLASSES, status_class
+
+    assert status_class({"status": status}) == expected
+    assert expected in STATUS_CLASSES
+    if status:
+        assert status_class(status) == expected
+
+
+def test_public_instance_carries_status_class_and_ssh_command():
+    from codelab_ext.models import public_instance
+
+    running = normalise_instance(
+        {
+            "id": "i-1",
+            "status": "RUNNING",
+            "url": "https://x.example/lab",
+            "token": "tok",
+            "endpoints": [
+                {"service": "SSH", "uri": "ssh://ma-user@dev.example.com:30022", "key_pair_names": ["KP-1"]}
+            ],
+        }
+    )
+    out = public_instance(running)
+    assert out["status_class"] == "running"
+    # the one ssh rule (codelab_ext.ssh.ssh_command): key pair identity, IdentitiesOnly, the port
+    assert out["ssh_command"].startswith("ssh -i ~/.ssh/KP-1.pem -p 30022 -o IdentitiesOnly=yes")
+    assert out["ssh_command"].endswith("ma-user@dev.example.com")
+    assert out["token"] is None and "tok" not in out["ssh_command"]
+    stopped = public_instance(normalise_instance({"id": "i-2", "status": "STOPPED"}))
+    assert stopped["status_class"] == "stopped" and stopped["ssh_command"] is None
+    # an endpoint that cannot be written safely gives no command rather than an error
+    hostile = normalise_instance(
+        {
+            "id": "i-3",
+            "status": "RUNNING",
+            "endpoints": [{"service": "SSH", "uri": "ssh://-oProxyCommand=x:22"}],
+        }
+    )
+    assert public_instance(hostile)["ssh_command"] is None
+
+
+def test_normalised_images_carry_their_category():
+    assert normalise_image({"id": "a", "name": "pytorch1.8-cuda10.2"})["category"] == "GPU"
+    assert (
+        normalise_image({"id": "b", "name": "x", "resource_categories": ["ASCEND"]})["category"] == "ASCEND"
+    )
+    assert normalise_image({"id": "c", "name": "notebook2.0-mul-kernel-cpu"})["category"] == "CPU"

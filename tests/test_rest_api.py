@@ -575,6 +575,60 @@ async def test_install_ssh_config_refuses_bad_input_and_writes_nothing(api, emul
     assert not (home / ".ssh").exists()
 
 
+async def test_the_server_answers_ssh_command_status_class_and_category(api, emulator):
+    # the panel shows these instead of computing them (one rule each, on the server)
+    code, images, _ = await api("GET", "images")
+    assert {i["category"] for i in images["images"]} == {"CPU", "GPU", "ASCEND"}
+    code, gpu, _ = await api("GET", "images", params={"category": "GPU"})
+    assert gpu["images"] and {i["category"] for i in gpu["images"]} == {"GPU"}
+    code, inst, _ = await api("POST", "open", {})
+    assert inst["status_class"] == "changing" and inst["ssh_command"] is None
+    running = await wait_running(api, inst["id"])
+    assert running["status_class"] == "running"
+    ssh = running["ssh"]
+    assert_matches("Instance", running)
+    assert running["ssh_command"].startswith("ssh ") and f"-p {ssh['port']}" in running["ssh_command"]
+    assert running["ssh_command"].endswith(f"{ssh['user']}@{ssh['host']}")
+    # another identity file: the same rule, on the server
+    code, body, _ = await api(
+        "GET", f"instances/{inst['id']}/ssh-command", params={"identity_file": "~/.ssh/my key.pem"}
+    )
+    assert code == 200, body
+    assert set(body) == {"ssh_command"}
+    assert "-i ~/'.ssh/my key.pem'" in body["ssh_command"] and "IdentitiesOnly=yes" in body["ssh_command"]
+    for params in ({"identity_file": "%d/key"}, {"alias": "x"}):
+        code, body, _ = await api("GET", f"instances/{inst['id']}/ssh-command", params=params)
+        assert code == 400, (params, body)
+
+
+async def test_share_url_preview_answers_what_open_sends(api, emulator):
+    emulator.reset_stats()
+    gist = "https://gist.github.com/alice/0123abcdef#file-demo-ipynb"
+    code, body, _ = await api("GET", "share-url", params={"url": gist})
+    assert code == 200, body
+    assert_matches("SharePreview", body)
+    assert body == {
+        "share_url": "https://gist.githubusercontent.com/alice/0123abcdef/raw/demo.ipynb",
+        "converted": True,
+        "looks_like_notebook": True,
+    }
+    code, body, _ = await api("GET", "share-url", params={"url": "https://example.org/data.csv"})
+    assert body == {
+        "share_url": "https://example.org/data.csv",
+        "converted": False,
+        "looks_like_notebook": False,
+    }
+    # nothing went upstream
+    assert emulator.stats().get("total", 0) == 0
+    # the open answer echoes exactly what the preview said
+    code, inst, _ = await api("POST", "open", {"share_url": gist})
+    assert inst["share_url"] == "https://gist.githubusercontent.com/alice/0123abcdef/raw/demo.ipynb"
+    for params in ({"url": "https://u:pw@example.org/a.ipynb"}, {"url": "ftp://x/a.ipynb"}, {}, {"uri": "x"}):
+        code, body, _ = await api("GET", "share-url", params=params)
+        assert code == 400 and body["message"], (params, body)
+        assert "pw" not in body["message"]
+
+
 # --------------------------------------------------------------------------- OpenAPI stays true
 
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codelab_ext.errors import ValidationError
+from codelab_ext.share_url import validate_share_url
 from codelab_ext.validation import (
     MAX_LEASE_MS,
     MIN_LEASE_MS,
@@ -16,7 +17,6 @@ from codelab_ext.validation import (
     validate_image_filters,
     validate_lease,
     validate_open,
-    validate_share_url,
 )
 
 
@@ -126,3 +126,62 @@ def test_ids_and_image_filters():
     for bad in ({"arch": "riscv"}, {"category": "TPU"}, {"type": "PRIVATE"}, {"color": "red"}):
         with pytest.raises(ValidationError):
             validate_image_filters(bad)
+
+
+# --------------------------------------------------------------------------- share URLs: one rule
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        (
+            "https://github.com/u/r/blob/main/a/n.ipynb",
+            "https://raw.githubusercontent.com/u/r/main/a/n.ipynb",
+        ),
+        (
+            "https://gist.github.com/alice/0123abcdef#file-demo-ipynb",
+            "https://gist.githubusercontent.com/alice/0123abcdef/raw/demo.ipynb",
+        ),
+        (
+            "https://gitlab.com/group/sub/project/-/blob/main/nb/a.ipynb?ref_type=heads",
+            "https://gitlab.com/group/sub/project/-/raw/main/nb/a.ipynb",
+        ),
+        (
+            "https://gitee.com/mindspore/docs/blob/r2.2/tutorials/a.ipynb",
+            "https://gitee.com/mindspore/docs/raw/r2.2/tutorials/a.ipynb",
+        ),
+        # the server's rule wins where the panel's copy disagreed: no path, no rewrite
+        ("https://github.com/u/r/blob/main", "https://github.com/u/r/blob/main"),
+        (
+            "https://gitlab.com/group/project/-/tree/main/nb",
+            "https://gitlab.com/group/project/-/tree/main/nb",
+        ),
+        ("https://gitee.com/u/r/blob/main", "https://gitee.com/u/r/blob/main"),
+        ("https://example.com/n.ipynb", "https://example.com/n.ipynb"),
+    ],
+)
+def test_normalise_share_url_is_what_open_sends(given, sent):
+    from codelab_ext.share_url import normalise_share_url, share_url_preview
+
+    assert normalise_share_url(given) == sent
+    # POST open validates with the same function: the REST body carries what would be sent
+    assert validate_open({"share_url": given})[1] == sent
+    preview = share_url_preview(given)
+    assert preview == {
+        "share_url": sent,
+        "converted": sent != given,
+        "looks_like_notebook": sent.endswith(".ipynb"),
+    }
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["https://user:pw@github.com/u/r/blob/main/n.ipynb", "https://user@gitlab.com/g/p/-/blob/m/n.ipynb"],
+)
+def test_share_urls_with_user_info_are_refused_everywhere(bad):
+    from codelab_ext.share_url import normalise_share_url, share_url_preview
+
+    for check in (normalise_share_url, share_url_preview, lambda u: validate_open({"share_url": u})):
+        with pytest.raises(ValidationError) as info:
+            check(bad)
+        assert "pw" not in str(info.value) and "user name or password" in str(info.value)
