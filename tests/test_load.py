@@ -2,9 +2,11 @@
 
 The emulator and the Jupyter server run as their own processes; this test is the 250 clients (asyncio,
 keep-alive HTTP/1.1 over plain sockets, token in the header). After a warm-up, for :data:`DURATION`
-seconds, 200 clients alternate ``GET codelab/status`` and ``GET codelab/instances/{id}`` while 50
-subscribers hold ``GET codelab/instances/{id}/events``; half-way, the lease is extended once, which every
-subscriber must see as an ``instance`` event.
+seconds and until :data:`RSS_LATER` requests were answered (at most :data:`MAX_DURATION` seconds, so
+a slow shared machine measures the same number of requests rather than failing on throughput), 200
+clients alternate ``GET codelab/status`` and ``GET codelab/instances/{id}`` while 50 subscribers hold
+``GET codelab/instances/{id}/events``; half-way, the lease is extended once, which every subscriber must
+see as an ``instance`` event.
 
 Required: zero errors (every answer 200 with a JSON body, no dropped connection, no ``upstream-error``
 event, every subscriber connected to the end with its heartbeats), and the server's RSS (``VmRSS`` of the
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.slow
 CLIENTS = 200
 SUBSCRIBERS = 50
 DURATION = 60.0
+MAX_DURATION = 300.0
 WARMUP_REQUESTS = 2_000
 RSS_FIRST = 1_000
 RSS_LATER = 10_000
@@ -229,7 +232,10 @@ async def run_load(server: ServerProcess, instance_id: str) -> tuple[Load, float
     started = time.monotonic()
     extend = Connection(server.port, server.token)
     extended = False
-    while time.monotonic() - started < DURATION:
+    while True:
+        running = time.monotonic() - started
+        if running >= MAX_DURATION or (running >= DURATION and "after_10000" in load.rss):
+            break
         await asyncio.sleep(0.1)
         if not extended and time.monotonic() - started >= DURATION / 2:
             load.extended_at = time.monotonic()
@@ -298,7 +304,7 @@ def test_200_clients_and_50_subscribers_for_a_minute(stack):
     record_figures("load", figures)
     assert not load.errors, load.errors[:10]
     assert set(load.statuses) == {200}
-    assert load.requests >= RSS_LATER, f"only {load.requests} requests in {elapsed:.0f} s"
+    assert load.requests >= RSS_LATER, f"only {load.requests} requests in {elapsed:.0f} s (the cap)"
     assert all(load.sse_connected), "a subscriber lost its stream"
     assert min(load.sse_instance_events) >= 2, "a subscriber missed the initial instance or the extension"
     assert min(load.sse_after_extend) >= 1, "a subscriber did not see the extended lease"
