@@ -333,8 +333,9 @@ def build_parser() -> _Parser:
         "emulator",
         "run the local ModelArts emulator in the foreground (Ctrl-C to stop)",
         "Run the local ModelArts + IAM emulator (a demo and test double, never the cloud) and print its "
-        "URL and its demo account. Other arguments (--address, --ssh-host, --ssh-port, --log-level) go to "
-        "the emulator.",
+        "URL and its demo account. Every RUNNING instance is served by a real Jupyter server over its work "
+        "folder when jupyter_server is installed. Other arguments (--address, --ssh-host, --ssh-port, "
+        "--data-dir, --no-instance-servers, --no-lab, --log-level) go to the emulator.",
     )
     p.add_argument(
         "--port", type=_port, default=None, help="port on 127.0.0.1 (default 8765; 0: any free one)"

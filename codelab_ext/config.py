@@ -105,6 +105,21 @@ class CodeLab(Configurable):
         ),
     ).tag(config=True)
 
+    emulator_instance_servers = Bool(
+        help=(
+            "Serve every RUNNING instance of the embedded emulator with a real Jupyter server (and "
+            "JupyterLab when installed) over a work folder that lasts until the emulator stops. "
+            "Default: on when jupyter_server is importable. Environment: "
+            "CODELAB_EMULATOR_INSTANCE_SERVERS=0 turns it off."
+        ),
+    ).tag(config=True)
+
+    @default("emulator_instance_servers")
+    def _default_emulator_instance_servers(self) -> bool:
+        from .emulator.workspace import instance_servers_default
+
+        return instance_servers_default()
+
     @default("region")
     def _default_region(self) -> str:
         return _env("CODELAB_REGION") or DEFAULT_REGION

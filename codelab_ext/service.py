@@ -343,7 +343,7 @@ def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> Any:
     from .credentials import Credentials, store_credentials
     from .emulator import DEMO_ACCOUNT, Emulator
 
-    emulator = Emulator(speed=config.emulator_speed)
+    emulator = Emulator(speed=config.emulator_speed, instance_servers=config.emulator_instance_servers)
     url = emulator.start_in_thread(port=0)
     config.modelarts_endpoint = url
     config.iam_endpoint = url

@@ -13,10 +13,17 @@ intermediate state calls ``emulator.set_speed(0)`` and moves time with ``emulato
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+# Emulators made by the tests (and the embedded emulators of the servers they start) answer a
+# placeholder page instead of starting a real Jupyter server per instance: most tests never go past
+# the launch and stay fast. The tests of the instance servers ask for them explicitly
+# (Emulator(instance_servers=True), tests/test_instance_server.py).
+os.environ.setdefault("CODELAB_EMULATOR_INSTANCE_SERVERS", "0")
 
 #: emulated seconds per real second in tests: the ~20 s start-up takes ~0.1 s
 FAST_SPEED = 200.0

@@ -9,6 +9,10 @@ manager::
     with start_sshd(tmp_path) as sshd:
         subprocess.run(["ssh", "-i", sshd.client_key_path, "-p", str(sshd.port), f"{sshd.user}@{sshd.host}"])
 
+``start_sshd(tmp_path, work_dir=folder)`` makes every login land in ``folder`` (an emulated instance's work
+folder, standing for /home/ma-user/work): a ``ForceCommand`` script changes into it and then runs the
+client's command, a login shell, or the SFTP server (whose relative paths then start there too).
+
 Logging in as another user needs root (privilege separation). When the test runs as root and the user
 does not exist, it is created (``useradd -m -s /bin/sh``) with a usable but password-less account: sshd
 refuses locked accounts (password field ``!...``) when PAM is off, so a locked account is set to ``*``
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -187,8 +192,31 @@ def _greets(host: str, port: int) -> bool:
         return False
 
 
-def _write_config(directory: Path, port: int, host_key: Path, authorized: Path, user: str) -> Path:
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+def _landing_script(folder: Path, work_dir: os.PathLike[str] | str) -> Path:
+    """The ForceCommand that lands a login in ``work_dir`` (readable by the login user)."""
+    script = folder / "land-in-work"
+    quoted = shlex.quote(str(work_dir))
+    script.write_text(
+        "#!/bin/sh\n"
+        f"cd {quoted} || exit 1\n"
+        'case "$SSH_ORIGINAL_COMMAND" in\n'
+        f'  "") exec "${{SHELL:-/bin/sh}}" -l ;;\n'
+        f"  internal-sftp*|*sftp-server*) exec {SFTP_SERVER} ;;\n"
+        '  *) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;\n'
+        "esac\n"
+    )
+    os.chmod(script, 0o755)  # noqa: S103 - run by the login user, holds no secret
+    return script
+
+
+def _write_config(
+    directory: Path, port: int, host_key: Path, authorized: Path, user: str, force_command: Path | None = None
+) -> Path:
     config = directory / "sshd_config"
+    extra = [f"ForceCommand {force_command}"] if force_command is not None else []
     config.write_text(
         "\n".join(
             [
@@ -208,6 +236,7 @@ def _write_config(directory: Path, port: int, host_key: Path, authorized: Path, 
                 "PrintMotd no",
                 "LogLevel VERBOSE",
                 "Subsystem sftp internal-sftp",
+                *extra,
                 "",
             ]
         )
@@ -221,6 +250,7 @@ def start_sshd(
     user: str = "ma-user",
     timeout: float = 15.0,
     attempts: int = 3,
+    work_dir: os.PathLike[str] | str | None = None,
 ) -> SshdHandle:
     """Start a real sshd on 127.0.0.1 (a free port) accepting a fresh ed25519 client key for ``user``.
 
@@ -249,11 +279,12 @@ def start_sshd(
     authorized.write_bytes(client_key.with_name(client_key.name + ".pub").read_bytes())
     os.chmod(authorized, 0o644)
     log_path = directory / "sshd.log"
+    landing = _landing_script(public_dir, work_dir) if work_dir is not None else None
 
     last_log = ""
     for _ in range(attempts):
         port = _free_port()
-        config = _write_config(directory, port, host_key, authorized, user)
+        config = _write_config(directory, port, host_key, authorized, user, landing)
         _run([SSHD, "-t", "-f", str(config)])
         log = open(log_path, "wb")  # the child keeps writing to it
         try:

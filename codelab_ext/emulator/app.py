@@ -19,6 +19,8 @@ Admin routes (no authentication, JSON in and out) live under ``/_emulator/``:
                                              clear; ``DELETE /_emulator/faults/{id}`` removes one
 ``POST /_emulator/fail_step``                ``{"step": 1..4, "fail_reason"?, "instance_id"?, "project_id"?}``
 ``POST /_emulator/instances/{id}/lease``     ``{"remaining_ms": n}`` (0 expires the lease now)
+``POST /_emulator/instances/{id}/ssh``       ``{"host": h, "port": p}``: where this instance's SSH endpoint
+                                             points (e.g. a test sshd landing in its work folder)
 ``POST /_emulator/tokens/expire``            ``{"token"?: str}`` expires one or every IAM token
 ===========================================  ==============================================================
 """
@@ -330,7 +332,10 @@ class GatewayHandler(_BaseHandler):
 
 
 class InstancePageHandler(_BaseHandler):
-    """``GET /codelab-instance/{id}/lab``: a tiny page standing in for the instance's JupyterLab."""
+    """``GET /codelab-instance/{id}/lab``: a tiny page standing in for the instance's JupyterLab.
+
+    Only the ``url`` of an emulator without instance servers points here (see :mod:`.workspace`).
+    """
 
     def get(self, instance_id: str) -> None:
         self.state.count("instance_page", "GET")
@@ -426,6 +431,9 @@ class AdminHandler(_BaseHandler):
         if found and method == "POST":
             remaining = self._spec().get("remaining_ms", 0)
             return 200, state.set_lease_remaining(found.group(1), int(remaining), self.base_url)
+        found = re.fullmatch(r"instances/([^/]+)/ssh", route)
+        if found and method == "POST":
+            return 200, state.set_ssh_endpoint(found.group(1), self._spec(), self.base_url)
         if route == "tokens/expire" and method == "POST":
             return 200, {"expired": state.expire_tokens(self._spec().get("token"))}
         return 404, {

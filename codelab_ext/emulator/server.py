@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from .accounts import DEMO_ACCOUNT, DEMO_REGION, Account, AccountBook
 from .app import make_app
 from .clock import Clock
 from .state import DEFAULT_TOKEN_TTL, EmulatorState
+from .workspace import InstanceHost, instance_servers_default
 
 __all__ = ["Emulator", "demo_banner", "main", "serve"]
 
@@ -36,6 +38,12 @@ class Emulator:
     ``accounts`` defaults to ``[DEMO_ACCOUNT]``. ``faults`` are fault specs installed from the start
     (the JSON of ``POST /_emulator/faults``, see :mod:`.faults`). ``token_ttl`` is the IAM token
     lifetime in seconds (24 h); ``seed`` makes instance ids, names and SSH ports reproducible.
+
+    ``instance_servers``: serve every RUNNING instance with a real Jupyter server over a work folder
+    (see :mod:`.workspace`); default :func:`~.workspace.instance_servers_default` (on when
+    jupyter_server is importable, off with ``CODELAB_EMULATOR_INSTANCE_SERVERS=0``). ``data_dir`` holds
+    the instances' folders (default: a temporary folder removed by :meth:`stop`); ``lab`` loads
+    JupyterLab into the instance servers (default: when it is importable; off starts them faster).
     """
 
     def __init__(
@@ -49,9 +57,18 @@ class Emulator:
         seed: int | None = None,
         clock: Clock | None = None,
         faults: Iterable[dict[str, Any]] | None = None,
+        instance_servers: bool | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        lab: bool | None = None,
     ) -> None:
         self.clock = clock if clock is not None else Clock(speed)
         self.accounts = AccountBook(accounts if accounts is not None else [DEMO_ACCOUNT])
+        if instance_servers is None:
+            instance_servers = instance_servers_default()
+        #: the instances' work folders and Jupyter servers, None without instance servers
+        self.host: InstanceHost | None = (
+            InstanceHost(self.clock, data_dir=data_dir, lab=lab) if instance_servers else None
+        )
         self.state = EmulatorState(
             self.clock,
             self.accounts,
@@ -59,6 +76,7 @@ class Emulator:
             ssh_port=ssh_port,
             token_ttl=token_ttl,
             seed=seed,
+            host=self.host,
         )
         for spec in faults or ():
             self.state.faults.add(dict(spec))  # ValueError for a bad spec, before anything listens
@@ -152,15 +170,20 @@ class Emulator:
         return self.url
 
     def stop(self) -> None:
-        """Stop a thread started by :meth:`start_in_thread` (safe to call twice)."""
+        """Stop a thread started by :meth:`start_in_thread` and every instance server (safe twice)."""
         thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
+        if thread is not None and loop is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            self._thread = None
+            self._loop = None
+        self.close_instances()
+
+    def close_instances(self) -> None:
+        """Stop the instances' Jupyter servers; remove their folders when the emulator made them."""
+        if self.host is not None:
+            self.host.close()
 
     def __enter__(self) -> Emulator:
         if self._thread is None:
@@ -207,16 +230,29 @@ async def serve(
     ssh_host: str = "127.0.0.1",
     ssh_port: int | None = None,
     announce: bool = False,
+    instance_servers: bool | None = None,
+    data_dir: str | None = None,
+    lab: bool | None = None,
 ) -> None:
     """Run an emulator in the current event loop until cancelled."""
-    emulator = Emulator(speed=speed, ssh_host=ssh_host, ssh_port=ssh_port)
-    url = await emulator._listen(port, address)
-    if announce:
-        print(demo_banner(url), flush=True)
+    emulator = Emulator(
+        speed=speed,
+        ssh_host=ssh_host,
+        ssh_port=ssh_port,
+        instance_servers=instance_servers,
+        data_dir=data_dir,
+        lab=lab,
+    )
     try:
+        url = await emulator._listen(port, address)
+        if announce:
+            print(demo_banner(url), flush=True)
+            if emulator.host is not None:
+                print(f"Instance work folders and Jupyter server logs: {emulator.host.data_dir}", flush=True)
         await asyncio.Event().wait()
     finally:
         await emulator._close()
+        emulator.close_instances()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,6 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ssh-host", default="127.0.0.1", help="host of the SSH endpoints it answers")
     parser.add_argument(
         "--ssh-port", type=int, default=None, help="port of the SSH endpoints (default: random)"
+    )
+    parser.add_argument(
+        "--no-instance-servers",
+        dest="instance_servers",
+        action="store_false",
+        default=None,
+        help="no real Jupyter server behind RUNNING instances (a placeholder page instead)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the instances' work folders and logs (default: a temporary folder, removed at exit)",
+    )
+    parser.add_argument(
+        "--no-lab", dest="lab", action="store_false", default=None, help="instance servers without JupyterLab"
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG shows every request)")
     return parser
@@ -255,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ssh_host=args.ssh_host,
                 ssh_port=args.ssh_port,
                 announce=True,
+                instance_servers=args.instance_servers,
+                data_dir=args.data_dir,
+                lab=args.lab,
             )
         )
     except KeyboardInterrupt:

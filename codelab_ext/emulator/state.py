@@ -95,6 +95,10 @@ class Phase:
     fail_reason: str = ""
     lease_duration: int | None = None
     lease_type: str | None = None
+    #: step 4's real work (a Jupyter server starting, downloads), see :mod:`.workspace`
+    init: Any = field(default=None, repr=False, compare=False)
+    #: what ``fail_reason`` says once RUNNING (a failed shared notebook download)
+    running_notice: str = ""
 
     @property
     def has_steps(self) -> bool:
@@ -165,6 +169,12 @@ class Instance:
     fail_reason: str = ""
     share_url: str | None = None
     phase: Phase | None = None
+    #: the real folder and Jupyter server behind the instance (:class:`.workspace.InstanceHost`) or None
+    host: Any = field(default=None, repr=False, compare=False)
+    #: a ``share_url`` given to ``open`` that is still to be downloaded into the work folder
+    share_pending: bool = False
+    #: where its SSH endpoint points when set for this instance (admin route), else the emulator's
+    ssh_host: str | None = None
 
     def set_status(self, status: str, at_ms: int) -> None:
         if status != self.status:
@@ -176,6 +186,8 @@ class Instance:
         if self.phase is not None:
             phase = self.phase
             reading = evaluate_phase(phase, clock.emulated() - phase.started)
+            if self.host is not None:
+                reading = self.host.gate(self, phase, reading)
             if reading.steps is not None:
                 self.progress = list(reading.steps)
             if reading.failed_step is not None or reading.finished:
@@ -186,7 +198,7 @@ class Instance:
                 if reading.failed_step is not None:
                     self.fail_reason = phase.fail_reason
                 elif reading.status == "RUNNING":
-                    self.fail_reason = ""
+                    self.fail_reason = phase.running_notice
                     self.lease["create_at"] = at_ms
                     self.lease["update_at"] = at_ms
                     if phase.lease_duration is not None:
@@ -199,6 +211,8 @@ class Instance:
             expires = int(self.lease["create_at"]) + int(self.lease["duration"])
             if clock.now_ms() >= expires:
                 self.set_status("STOPPED", expires)
+        if self.host is not None:
+            self.host.sync(self)
 
     def begin(self, phase: Phase, clock: Clock) -> None:
         """Start an operation now; the status follows at once."""
@@ -252,14 +266,15 @@ class Instance:
         if self.share_url is not None:
             body["share_url"] = self.share_url
         if self.status == "RUNNING":
-            url = f"{base_url}/codelab-instance/{self.id}/lab"
+            served = self.host.notebook_url(self.id) if self.host is not None else None
+            url = served or f"{base_url}/codelab-instance/{self.id}/lab"
             body["url"] = url
             endpoints: list[dict[str, Any]] = [{"service": "NOTEBOOK", "uri": url}]
             if "SSH" in (self.image.get("dev_services") or []):
                 endpoints.append(
                     {
                         "service": "SSH",
-                        "uri": f"ssh://ma-user@{ssh_host}:{self.ssh_port}",
+                        "uri": f"ssh://ma-user@{self.ssh_host or ssh_host}:{self.ssh_port}",
                         "key_pair_names": [self.key_pair_name],
                         "allowed_access_ips": [],
                     }
@@ -381,8 +396,13 @@ class EmulatorState:
         ssh_port: int | None = None,
         token_ttl: float = DEFAULT_TOKEN_TTL,
         seed: int | None = None,
+        host: Any = None,
     ) -> None:
         self.clock = clock
+        #: the real work folders and Jupyter servers (:class:`.workspace.InstanceHost`), or None
+        self.host = host
+        if host is not None:
+            host.tick = self.tick
         self.accounts = accounts
         self.ssh_host = ssh_host
         self.ssh_port = ssh_port
@@ -404,6 +424,9 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget instances, tokens, faults (back to the constructor's), scripted failures and counters."""
         with self.lock:
+            if self.host is not None:
+                for instance_id in list(self.instances):
+                    self.host.forget(instance_id)
             self.instances.clear()
             self.tokens.clear()
             self.pending_failures.clear()
@@ -412,6 +435,12 @@ class EmulatorState:
             for spec in self.initial_faults:
                 self.faults.add(spec)
             self.reset_stats()
+
+    def tick(self) -> None:
+        """Refresh every instance (the ticker of :mod:`.workspace`: servers follow their instance)."""
+        with self.lock:
+            for instance in self.instances.values():
+                instance.refresh(self.clock)
 
     def reset_stats(self) -> None:
         with self.lock:
@@ -447,6 +476,8 @@ class EmulatorState:
                 body = instance.to_json(base_url, self.ssh_host)
                 body["project_id"] = instance.project_id
                 body["phase"] = None if instance.phase is None else instance.phase.kind
+                if self.host is not None:
+                    body["workspace"] = self.host.describe(instance.id)
                 instances.append(body)
             now = self.clock.now()
             return {
@@ -648,6 +679,9 @@ class EmulatorState:
                     },
                 )
                 self.instances[instance.id] = instance
+                if self.host is not None:
+                    instance.host = self.host
+                    self.host.prepare(instance.id)
                 instance.begin(self._phase(instance, "create"), self.clock)
             else:
                 instance.refresh(self.clock)
@@ -667,6 +701,11 @@ class EmulatorState:
                 instance.share_url = share
                 instance.description = f"Opened {share}"
                 instance.update_at = max(instance.update_at, now_ms)
+                if self.host is not None:
+                    if instance.status == "RUNNING" and instance.phase is None:
+                        self.host.download_now(instance.id, share)
+                    else:  # fetched during step 4 of the phase under way (or of the next start)
+                        instance.share_pending = True
             return instance.to_json(base_url, self.ssh_host)
 
     def list_instances(self, project_id: str, query: dict[str, str], base_url: str) -> dict[str, Any]:
@@ -827,6 +866,23 @@ class EmulatorState:
             instance.lease["create_at"] = (
                 self.clock.now_ms() + int(remaining_ms) - int(instance.lease["duration"])
             )
+            instance.refresh(self.clock)
+            return instance.to_json(base_url, self.ssh_host)
+
+    def set_ssh_endpoint(self, instance_id: str, spec: Any, base_url: str) -> dict[str, Any]:
+        """Point one instance's SSH endpoint at ``{"host": h, "port": p}`` (e.g. a test sshd)."""
+        if not isinstance(spec, dict):
+            raise bad_parameter("the body must be a JSON object")
+        host, port = spec.get("host"), spec.get("port")
+        if not isinstance(host, str) or not host or any(ch.isspace() or ch in "/@" for ch in host):
+            raise bad_parameter("host must be a host name or address")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise bad_parameter("port must be an integer between 1 and 65535")
+        with self.lock:
+            instance = self.instances.get(instance_id)
+            if instance is None:
+                raise instance_not_found(instance_id)
+            instance.ssh_host, instance.ssh_port = host, port
             instance.refresh(self.clock)
             return instance.to_json(base_url, self.ssh_host)
 

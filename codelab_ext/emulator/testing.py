@@ -7,9 +7,13 @@ from the project's pure signing pieces so that tests can tamper with a request a
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -19,7 +23,7 @@ from ..signing import canonical_query_string, canonical_request, compute_signatu
 from .accounts import DEMO_REGION, Account
 from .server import Emulator
 
-__all__ = ["EmulatorHandle", "sdk_date", "sign"]
+__all__ = ["EmulatorHandle", "RunningInstance", "sdk_date", "sign"]
 
 
 def sdk_date(moment: datetime | float | None = None) -> str:
@@ -64,6 +68,38 @@ def sign(
     )
     query = canonical_query_string(pairs)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), out
+
+
+@dataclass
+class RunningInstance:
+    """A RUNNING emulated instance served by a real Jupyter server (``Emulator(instance_servers=True)``).
+
+    ``url`` is the instance ``url`` (ends with ``/lab``), ``base_url`` the same without ``lab`` (the
+    Jupyter REST API lives under it), ``token`` the instance token, ``work_dir`` the real folder that
+    stands for ``/home/ma-user/work`` and ``home_dir`` the one for ``/home/ma-user``.
+    """
+
+    id: str
+    url: str
+    base_url: str
+    token: str
+    work_dir: Path
+    home_dir: Path
+    body: dict[str, Any] = field(repr=False)
+    session: requests.Session = field(repr=False, default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.session.trust_env = False
+        # no login cookie kept: every call is authenticated (or not) by what it sends
+        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+    def api(self, method: str, path: str, *, token: bool = True, **kwargs: Any) -> requests.Response:
+        """``method {base_url}{path}`` (e.g. ``api/contents``) with the instance token (or without)."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if token:
+            headers["Authorization"] = f"token {self.token}"
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.base_url + path.lstrip("/"), headers=headers, **kwargs)
 
 
 class EmulatorHandle:
@@ -155,6 +191,69 @@ class EmulatorHandle:
 
     def expire_tokens(self, token: str | None = None) -> int:
         return self.admin("POST", "tokens/expire", {"token": token})["expired"]
+
+    def set_ssh_endpoint(self, instance_id: str, host: str, port: int) -> dict[str, Any]:
+        """Point this instance's SSH endpoint at ``host:port`` (answers the instance)."""
+        return self.admin("POST", f"instances/{instance_id}/ssh", {"host": host, "port": port})
+
+    def workspace(self, instance_id: str) -> dict[str, Any]:
+        """``{home_dir, work_dir, log_path, server: {pid, port, state, failure} | None}`` of an instance."""
+        for item in self.instances():
+            if item["id"] == instance_id:
+                return item["workspace"]
+        raise KeyError(instance_id)
+
+    # -- instances -------------------------------------------------------------------------------
+
+    def open_instance(self, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /v1/{project_id}/notebooks/open`` as the handle's account (raises on an HTTP error)."""
+        response = self.request("POST", f"/v1/{self.project_id}/notebooks/open", dict(body or {}))
+        if response.status_code != 200:
+            raise RuntimeError(f"open: HTTP {response.status_code} {response.text}")
+        return response.json()
+
+    def show(self, instance_id: str) -> dict[str, Any]:
+        response = self.request("GET", f"/v1/{self.project_id}/notebooks/{instance_id}")
+        if response.status_code != 200:
+            raise RuntimeError(f"show: HTTP {response.status_code} {response.text}")
+        return response.json()
+
+    def wait_status(
+        self, instance_id: str, statuses: Iterable[str] | str = "RUNNING", timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """Poll ``show`` until the status is one of ``statuses`` (a failed status raises)."""
+        wanted = {statuses} if isinstance(statuses, str) else set(statuses)
+        end = time.monotonic() + timeout
+        while True:
+            body = self.show(instance_id)
+            if body["status"] in wanted:
+                return body
+            if body["status"].endswith("FAILED"):
+                raise RuntimeError(f"instance {instance_id} is {body['status']}: {body.get('fail_reason')}")
+            if time.monotonic() > end:
+                raise TimeoutError(f"instance {instance_id} still {body['status']} after {timeout:g} s")
+            time.sleep(0.05)
+
+    def running(self, instance_id: str, timeout: float = 120.0) -> RunningInstance:
+        """Wait until the instance is RUNNING and answer it as a :class:`RunningInstance`."""
+        body = self.wait_status(instance_id, "RUNNING", timeout)
+        space = self.workspace(instance_id)
+        url = body["url"]
+        return RunningInstance(
+            id=instance_id,
+            url=url,
+            base_url=url[: -len("lab")],
+            token=body["token"],
+            work_dir=Path(space["work_dir"]),
+            home_dir=Path(space["home_dir"]),
+            body=body,
+        )
+
+    def running_instance(
+        self, body: Mapping[str, Any] | None = None, timeout: float = 120.0
+    ) -> RunningInstance:
+        """Open (create or start) the project's instance and wait until it RUNS behind its Jupyter server."""
+        return self.running(self.open_instance(body)["id"], timeout)
 
     # -- signed calls ----------------------------------------------------------------------------
 
