@@ -211,7 +211,8 @@ def emulator(speed: float = 1.0) -> Iterator[Any]:
     from codelab_ext.emulator import Emulator
     from codelab_ext.emulator.testing import EmulatorHandle
 
-    instance = Emulator(speed=speed)
+    # no real Jupyter server behind the instances: the scripts time the extension, not server start-ups
+    instance = Emulator(speed=speed, instance_servers=False)
     instance.start_in_thread(port=0)
     handle = EmulatorHandle(instance)
     try:
@@ -321,6 +322,7 @@ class JupyterProcess:
         if self.embedded:
             extra["CODELAB_EMULATOR"] = "1"
             extra["CODELAB_EMULATOR_SPEED"] = str(self.embedded_speed)
+            extra["CODELAB_EMULATOR_INSTANCE_SERVERS"] = "0"  # the extension is timed, not a server start
         elif self.emulator_url:
             creds_file = self.workdir / "credentials.json"
             store_credentials(creds_file, demo_credentials())

@@ -28,6 +28,7 @@ SCRIPTS: tuple[tuple[str, float], ...] = (
     ("click_to_running", 150.0),
     ("fanout", 150.0),
     ("freshness", 240.0),
+    ("instance_start", 300.0),
 )
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 

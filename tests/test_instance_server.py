@@ -7,6 +7,7 @@ killed with SIGKILL.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.server
 import json
@@ -416,3 +417,45 @@ def test_no_process_outlives_a_killed_emulator(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+# -- the embedded emulator (the demo): a real JupyterLab behind "Open in new tab" ---------------------
+
+
+@pytest.fixture
+def jp_server_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from tests.server_fixtures import codelab_server_config, isolate_environment
+
+    isolate_environment(monkeypatch, tmp_path)
+    return codelab_server_config(emulator=True, emulator_speed=FAST_SPEED, emulator_instance_servers=True)
+
+
+async def test_the_demo_opens_a_real_jupyterlab_with_the_sample_and_the_shared_notebook(
+    jp_fetch: Any, notebook_site: str
+) -> None:
+    from codelab_ext import NAMESPACE
+
+    shared = f"{notebook_site}/notebooks/shared%20demo.ipynb"
+    opened = await jp_fetch(NAMESPACE, "open", method="POST", body=json.dumps({"share_url": shared}))
+    instance_id = json.loads(opened.body)["id"]
+    end = time.monotonic() + 180
+    while True:
+        body = json.loads((await jp_fetch(NAMESPACE, "instances", instance_id)).body)
+        if body["status"] == "RUNNING" or time.monotonic() > end:
+            break
+        await asyncio.sleep(0.1)
+    assert body["status"] == "RUNNING", body
+    url = body["url"]  # what "Open in new tab" opens: the instance url with its token
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/{instance_id}/lab\?token=[0-9a-f-]+", url), url
+
+    def open_tab() -> tuple[requests.Response, list[str]]:
+        with requests.Session() as browser:
+            browser.trust_env = False
+            page = browser.get(url, timeout=60)
+            names = browser.get(url.replace("/lab?", "/api/contents?"), timeout=60).json()["content"]
+            return page, sorted(item["name"] for item in names)
+
+    page, names = await asyncio.to_thread(open_tab)
+    assert page.status_code == 200
+    assert "<title>JupyterLab</title>" in page.text
+    assert names == [SAMPLE_NOTEBOOK, "shared demo.ipynb"]
