@@ -1,6 +1,7 @@
-"""``python -m codelab_ext.emulator.instance_main ARGS``: the Jupyter server of one emulated instance.
+"""``python .../codelab_ext/emulator/instance_main.py ARGS``: the Jupyter server of one emulated instance.
 
-Started by :class:`codelab_ext.emulator.workspace.InstanceHost` (never by hand). It is a plain
+Started by :class:`codelab_ext.emulator.workspace.InstanceHost` (never by hand) as a script path, so
+that the emulator package (tornado app, state, ...) is not imported into every server. It is a plain
 ``jupyter_server`` with two additions that the emulator needs:
 
 * **no orphan**: the emulator keeps the write end of a pipe whose read end is this process's
@@ -42,6 +43,10 @@ def _watch(fd: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    # run as a script, this folder leads sys.path: its modules (app, errors, state, ...) must not
+    # shadow anything the server imports
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     args = list(sys.argv[1:] if argv is None else argv)
     fd_text = os.environ.pop(WATCH_FD_ENV, "")
     token = os.environ.pop(TOKEN_ENV, "")

@@ -66,6 +66,9 @@ from urllib.parse import unquote, urlsplit
 from .clock import Clock
 from .instance_main import TOKEN_ENV, WATCH_FD_ENV
 
+#: the program each instance server runs (:mod:`.instance_main`)
+LAUNCHER = str(Path(__file__).with_name("instance_main.py"))
+
 __all__ = [
     "DOWNLOAD_DEADLINE_SECONDS",
     "DOWNLOAD_MAX_BYTES",
@@ -416,8 +419,7 @@ class InstanceHost:
     def _argv(self, instance_id: str, port: int) -> list[str]:
         argv = [
             sys.executable,
-            "-m",
-            "codelab_ext.emulator.instance_main",
+            LAUNCHER,  # a script path: none of the emulator package is imported into the server
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0",
