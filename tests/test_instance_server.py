@@ -30,7 +30,12 @@ import requests
 
 from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGIONS, Emulator
 from codelab_ext.emulator.testing import EmulatorHandle, RunningInstance
-from codelab_ext.emulator.workspace import SAMPLE_NOTEBOOK
+from codelab_ext.emulator.workspace import (
+    SAMPLE_NOTEBOOK,
+    START_DEADLINE_SECONDS,
+    download_name,
+    fetch_bounded,
+)
 from tests.conftest import FAST_SPEED
 from tests.sshd import start_sshd
 
@@ -210,6 +215,17 @@ def test_the_log_is_a_private_file_per_instance_without_the_token(
     text = log.read_text()
     assert "Jupyter Server" in text
     assert running.token not in text
+    # nor on the command line (ps) or in the environment its kernels inherit
+    pid = live.workspace(running.id)["server"]["pid"]
+    assert running.token.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    started = running.api("POST", "api/kernels", json={"name": "python3"}).json()["id"]
+    try:
+        kernels = descendants(pid)
+        assert kernels
+        for kernel in kernels:
+            assert running.token.encode() not in Path(f"/proc/{kernel}/environ").read_bytes()
+    finally:
+        running.api("DELETE", f"api/kernels/{started}")
 
 
 def test_the_lease_expiring_stops_the_server_even_when_nobody_asks(project: EmulatorHandle) -> None:
@@ -243,6 +259,27 @@ def test_a_failed_step_4_leaves_no_server(project: EmulatorHandle) -> None:
     body = project.wait_status(instance.id, "START_FAILED")
     assert body["fail_reason"] == "Scripted"
     assert project.workspace(instance.id)["server"] is None
+
+
+def test_a_server_that_does_not_answer_in_time_fails_step_4(project: EmulatorHandle) -> None:
+    host = project.emulator.host
+    assert host is not None
+    host.start_deadline = 0.01
+    try:
+        instance_id = project.open_instance()["id"]
+        body = project.wait_status(instance_id, "CREATE_FAILED")
+    finally:
+        host.start_deadline = START_DEADLINE_SECONDS
+    assert [step["status"] for step in body["action_progress"]] == ["COMPLETED"] * 3 + ["FAILED"]
+    assert body["fail_reason"].startswith(
+        "Initialize the notebook instance failed: the Jupyter server did not answer within 0.01 s"
+    )
+    assert project.workspace(instance_id)["server"] is None
+    # and a new start brings it up
+    assert (
+        project.request("POST", f"/v1/{project.project_id}/notebooks/{instance_id}/start").status_code == 200
+    )
+    assert project.running(instance_id).api("GET", "api/status").status_code == 200
 
 
 def test_two_projects_run_at_once(live: EmulatorHandle) -> None:
@@ -308,6 +345,72 @@ def test_a_failed_download_is_reported_in_fail_reason(project: EmulatorHandle, n
     project.wait_status(instance.id, "STOPPED")
     project.request("POST", f"/v1/{project.project_id}/notebooks/{instance.id}/start")
     assert "fail_reason" not in project.running(instance.id).body
+
+
+@pytest.fixture
+def tricky_site() -> Iterator[str]:
+    """/big (2 MiB), /slow (a byte a second), /loop (redirects to itself), /ftp (redirect to ftp://)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/big":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"x" * (2 * 1024 * 1024))
+            elif self.path == "/slow":
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(30):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            elif self.path in ("/loop", "/ftp"):
+                self.send_response(302)
+                self.send_header("Location", "/loop" if self.path == "/loop" else "ftp://127.0.0.1/x")
+                self.end_headers()
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_download_is_bounded(tricky_site: str) -> None:
+    with pytest.raises(OSError, match="larger than 1 MiB"):
+        fetch_bounded(f"{tricky_site}/big", max_bytes=1024 * 1024)
+    assert len(fetch_bounded(f"{tricky_site}/big", max_bytes=4 * 1024 * 1024)) == 2 * 1024 * 1024
+    with pytest.raises(OSError, match="not finished within 1 s"):
+        fetch_bounded(f"{tricky_site}/slow", deadline=1.0)
+    with pytest.raises(OSError, match="more than 5 redirects"):
+        fetch_bounded(f"{tricky_site}/loop")
+    with pytest.raises(OSError):
+        fetch_bounded(f"{tricky_site}/ftp")
+    with pytest.raises(ValueError, match="only http and https"):
+        fetch_bounded("file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://example.test/a/b/lesson%201.ipynb?x=1", "lesson 1.ipynb"),
+        ("https://example.test/a/..%2F..%2Fetc%2Fpasswd", "passwd"),
+        ("https://example.test/..", "shared.ipynb"),
+        ("https://example.test/", "shared.ipynb"),
+        ("https://example.test/.hidden.ipynb", "hidden.ipynb"),
+        ("https://example.test/a%00b%0A.ipynb", "ab.ipynb"),
+    ],
+)
+def test_the_download_name_stays_in_the_work_folder(url: str, name: str) -> None:
+    assert download_name(url) == name
 
 
 # -- SSH -------------------------------------------------------------------------------------------

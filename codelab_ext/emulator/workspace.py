@@ -157,7 +157,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def download_name(url: str) -> str:
     """The file name a shared notebook is saved under: the URL's last path segment, made safe."""
-    segment = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    segment = unquote(urlsplit(url).path).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in segment if ch.isprintable() and ch not in '/\\:*?"<>|').strip(" .")
     return name[:200] or "shared.ipynb"
 
