@@ -41,6 +41,7 @@ emulator: $(VENV)/.installed
 lint: setup
 	$(BIN)/ruff check codelab_ext tests $(wildcard benchmarks) conftest.py
 	$(BIN)/ruff format --check codelab_ext tests $(wildcard benchmarks) conftest.py
+	$(BIN)/mypy
 	$(BIN)/jlpm lint:check
 	$(BIN)/jlpm typecheck
 

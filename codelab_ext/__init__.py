@@ -13,6 +13,8 @@ try:
 except ImportError:  # a source tree that was never built: no _version.py yet
     __version__ = "0.0.0.dev0"
 
+__all__ = ["NAMESPACE", "__version__"]
+
 #: the namespace of every REST route, shared with the tests and the frontend's request.ts
 NAMESPACE = "codelab"
 

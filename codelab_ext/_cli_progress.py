@@ -83,7 +83,8 @@ class StepClock:
         now = self.clock()
         previous_end = self.began
         for index, step in enumerate(steps):
-            key = step.get("step") if isinstance(step.get("step"), int) else 1000 + index
+            number = step.get("step")
+            key = number if isinstance(number, int) else 1000 + index
             status = _status(step.get("status"))
             if status == "WAITING" or (status == "PROCESSING" and key in self.ended):
                 # a new round (a restart or an image switch walks the steps again)
@@ -147,7 +148,8 @@ class PlainProgress:
             self._line(f"status: {status} ({elapsed})")
         total = max(TOTAL_STEPS, len(steps))
         for index, step in enumerate(steps):
-            number = step.get("step") if isinstance(step.get("step"), int) else index + 1
+            given = step.get("step")
+            number = given if isinstance(given, int) else index + 1
             step_status = _status(step.get("status"))
             if self._seen.get(number) != step_status:
                 self._seen[number] = step_status
@@ -204,7 +206,8 @@ class TtyProgress:
         spin = self.spinner[self._frame % len(self.spinner)]
         lines = [f"{self.title}  {bar} {done}/{total}  {status}  {format_duration(self.clock.elapsed())}"]
         for index, step in enumerate(steps):
-            number = step.get("step") if isinstance(step.get("step"), int) else index + 1
+            given = step.get("step")
+            number = given if isinstance(given, int) else index + 1
             step_status = _status(step.get("status"))
             mark = {
                 "COMPLETED": self.done_mark,

@@ -138,14 +138,14 @@ def _port(text: str) -> int:
     return value
 
 
-def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
+def _common_options(*, suppress: bool) -> _Parser:
     """The global flags, accepted before and after the verb.
 
     The copy attached to each verb uses ``SUPPRESS`` defaults so that a flag given before the verb is
     not overwritten by the verb parser's default.
     """
     default: Any = argparse.SUPPRESS if suppress else None
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = _Parser(add_help=False)
     group = parent.add_argument_group("global options")
     group.add_argument("--region", default=default, help="region id (default: CODELAB_REGION or cn-north-4)")
     group.add_argument(

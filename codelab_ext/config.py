@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from traitlets import Bool, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
@@ -173,7 +174,7 @@ class CodeLab(Configurable):
         return modelarts, iam
 
     @validate("modelarts_endpoint", "iam_endpoint")
-    def _validate_endpoint(self, proposal):
+    def _validate_endpoint(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"].strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             from traitlets import TraitError
@@ -182,7 +183,7 @@ class CodeLab(Configurable):
         return value
 
     @validate("request_timeout")
-    def _validate_timeout(self, proposal):
+    def _validate_timeout(self, proposal: dict[str, Any]) -> float:
         value = proposal["value"]
         if not 0 < value <= 600:
             from traitlets import TraitError

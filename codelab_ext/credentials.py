@@ -564,8 +564,7 @@ def store_credentials(path: str | os.PathLike[str], creds: Credentials) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name == "posix":
             os.chmod(directory, 0o700)
-    payload = dict(creds.to_json())
-    payload["version"] = _STORED_FORMAT_VERSION
+    payload: dict[str, Any] = {**creds.to_json(), "version": _STORED_FORMAT_VERSION}
     data = (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     tmp = directory / f".{file.name}.{secrets.token_hex(6)}.tmp"

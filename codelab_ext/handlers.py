@@ -12,7 +12,9 @@ import asyncio
 import functools
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -31,6 +33,10 @@ from .validation import (
     validate_open,
 )
 
+if TYPE_CHECKING:
+    from .service import CodeLabService
+    from .watcher import Subscription
+
 AUTH_RESOURCE = "codelab"
 HEARTBEAT_SECONDS = 15.0
 #: watcher event kinds → SSE event names ("error" would clash with EventSource's own error event)
@@ -44,8 +50,9 @@ class CodeLabHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def service(self):
-        return self.settings["codelab_service"]
+    def service(self) -> CodeLabService:
+        service: CodeLabService = self.settings["codelab_service"]
+        return service
 
     def json_body(self, *, allow_empty: bool = True) -> dict[str, Any]:
         body = self.request.body or b""
@@ -99,7 +106,12 @@ class CodeLabHandler(APIHandler):
             body = {"message": "Internal error in codelab_ext; see the Jupyter server log."}
         self.finish(json.dumps(body))
 
-    def log_exception(self, typ, value, tb) -> None:
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if isinstance(value, CodeLabError):
             # expected failures: one line, no traceback, no secrets (messages never hold any)
             self.log.warning(
@@ -112,13 +124,16 @@ class CodeLabHandler(APIHandler):
         self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
 
 
-def codelab_errors(method):
+Handler = Callable[..., Awaitable[None]]
+
+
+def codelab_errors(method: Handler) -> Handler:
     """Turn CodeLabError from a handler method into the JSON error answer (keeps the method's name)."""
 
     @functools.wraps(method)
-    async def wrapper(self: CodeLabHandler, *args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: CodeLabHandler, *args: Any, **kwargs: Any) -> None:
         try:
-            return await method(self, *args, **kwargs)
+            await method(self, *args, **kwargs)
         except CodeLabError as exc:
             self.log_exception(type(exc), exc, exc.__traceback__)
             if not self._finished:
@@ -220,6 +235,7 @@ class EventsHandler(CodeLabHandler):
     """``text/event-stream`` of the instance: at once, after every change, heartbeats in between."""
 
     heartbeat_seconds = HEARTBEAT_SECONDS
+    _subscription: Subscription | None = None
 
     @tornado.web.authenticated
     @authorized
@@ -237,7 +253,8 @@ class EventsHandler(CodeLabHandler):
             self.write("retry: 2000\n\n")
             await self.flush()
             last_write = time.monotonic()
-            while not self.request.connection.stream.closed():
+            stream = self.request.connection.stream  # type: ignore[union-attr]  # HTTP1ServerConnection
+            while not stream.closed():
                 wait = max(0.1, self.heartbeat_seconds - (time.monotonic() - last_write))
                 event = await sub.get(timeout=wait)
                 if event is None:
@@ -260,7 +277,7 @@ class EventsHandler(CodeLabHandler):
             self._subscription = None
 
     def on_connection_close(self) -> None:
-        sub = getattr(self, "_subscription", None)
+        sub = self._subscription
         if sub is not None:
             sub.close()
             # wake the loop above so the coroutine ends now rather than at the next heartbeat

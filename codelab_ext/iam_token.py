@@ -287,7 +287,7 @@ class TokenAuth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers[HEADER_AUTH_TOKEN] = self.provider.token()
-        r.register_hook("response", self._retry_on_401)
+        r.register_hook("response", self._retry_on_401)  # type: ignore[no-untyped-call]
         return r
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -306,7 +306,7 @@ class TokenAuth(AuthBase):
         response.close()
         retry = request.copy()
         setattr(retry, self._RETRIED_ATTR, True)
-        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined]
+        extract_cookies_to_jar(retry._cookies, request, response.raw)  # type: ignore[attr-defined,no-untyped-call]
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
         retry.headers[HEADER_AUTH_TOKEN] = fresh
         second = response.connection.send(retry, **kwargs)

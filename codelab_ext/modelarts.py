@@ -512,6 +512,7 @@ class ModelArtsClient:
             query = [*params, ("limit", str(page_size)), ("offset", str(offset))]
             data = self._call("GET", path, params=query)
             total: int | None = None
+            page: list[Any] | None
             if isinstance(data, list):
                 page = data
             elif isinstance(data, Mapping):
@@ -684,7 +685,8 @@ class ModelArtsClient:
             "PATCH", self._notebooks(f"/{instance_id}/lease"), body={"duration": duration, "type": "TIMING"}
         )
         if isinstance(data, Mapping):
-            source = data.get("lease") if isinstance(data.get("lease"), Mapping) else data
+            inner = data.get("lease")
+            source: Mapping[str, Any] = inner if isinstance(inner, Mapping) else data
             if source.get("duration") is not None:
                 lease = normalise_lease(source)
                 if lease is not None:

@@ -15,16 +15,20 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import NAMESPACE
 from .config import CodeLab
 from .errors import ConflictError, CredentialsError, UpstreamError, add_credentials_hint
 from .regions import known_regions
 from .watcher import WatcherHub
+
+if TYPE_CHECKING:
+    from .credentials import Credentials
+    from .modelarts import ModelArtsClient
 
 T = TypeVar("T")
 log = logging.getLogger("codelab_ext")
@@ -39,7 +43,12 @@ class CodeLabService:
     """State shared by every request of one Jupyter server."""
 
     def __init__(
-        self, config: CodeLab, *, emulator: Any = None, logger: logging.Logger | None = None
+        self,
+        config: CodeLab,
+        *,
+        emulator: Any = None,
+        logger: logging.Logger | None = None,
+        temp_dirs: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.emulator = emulator
@@ -51,14 +60,14 @@ class CodeLabService:
         )
         self.watchers = WatcherHub(self.fetch_instance)
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._client: ModelArtsClient | None = None
         self._client_key: tuple[Any, ...] | None = None
         self._images: tuple[float, list[dict[str, Any]]] | None = None
         self._images_lock = asyncio.Lock()
         self._isolated_home: str | None = None
-        self._creds_cache: tuple[tuple[Any, ...], Any] | None = None
-        #: temporary folders this service made (the demo's), removed by close()
-        self._temp_dirs: list[str] = list(getattr(emulator, "codelab_temp_dirs", []))
+        self._creds_cache: tuple[tuple[Any, ...], Credentials | CredentialsError | None] | None = None
+        #: temporary folders this service owns (the demo's), removed by close()
+        self._temp_dirs: list[str] = list(temp_dirs)
         if emulator is not None:
             # the demo never reads or overwrites the user's real credentials
             self._isolated_home = tempfile.mkdtemp(prefix="codelab-emulator-home-")
@@ -70,10 +79,10 @@ class CodeLabService:
         """The service of a Jupyter server: ``c.CodeLab.*`` read from ``parent``'s configuration."""
         config = CodeLab(parent=parent)
         logger = logger or log
-        emulator = None
-        if config.emulator:
-            emulator = start_embedded_emulator(config, logger)
-        return cls(config, emulator=emulator, logger=logger)
+        if not config.emulator:
+            return cls(config, logger=logger)
+        emulator, folders = start_embedded_emulator(config, logger)
+        return cls(config, emulator=emulator, logger=logger, temp_dirs=folders)
 
     # ----------------------------------------------------------------- credentials
     def _credentials_fingerprint(self) -> tuple[Any, ...]:
@@ -83,7 +92,7 @@ class CodeLabService:
             return sources_fingerprint(self.config.credentials_file, environ={}, home=self._isolated_home)
         return sources_fingerprint(self.config.credentials_file)
 
-    def resolve_credentials(self):
+    def resolve_credentials(self) -> Credentials | None:
         """The current credentials (or None); re-read only when a source changed (stat and environment)."""
         from .credentials import resolve_credentials
 
@@ -139,12 +148,12 @@ class CodeLabService:
             "regions": known_regions([self.config.region]),
         }
 
-    def _make_client(self, creds):
+    def _make_client(self, creds: Credentials) -> ModelArtsClient:
         from .modelarts import ModelArtsClient
 
         return ModelArtsClient.from_config(self.config, creds)
 
-    def client(self):
+    def client(self) -> ModelArtsClient:
         """The client for the current credentials (rebuilt when they change)."""
         creds = self.resolve_credentials()
         if creds is None:
@@ -338,8 +347,11 @@ def filter_images(images: list[dict[str, Any]], filters: dict[str, str]) -> list
     return out
 
 
-def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> Any:
-    """Start the emulator in a thread and point the configuration at it with its demo account."""
+def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> tuple[Any, list[str]]:
+    """Start the emulator in a thread and point the configuration at it with its demo account.
+
+    Answers the emulator and the temporary folders made for it (its credential file's).
+    """
     from .credentials import Credentials, store_credentials
     from .emulator import DEMO_ACCOUNT, Emulator
 
@@ -349,7 +361,6 @@ def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> Any:
     config.iam_endpoint = url
     # the demo keeps its own credentials: the user's real stored keys are never read or replaced
     folder = tempfile.mkdtemp(prefix="codelab-emulator-")
-    emulator.codelab_temp_dirs = [folder]
     config.credentials_file = str(Path(folder) / "credentials.json")
     store_credentials(
         config.credentials_file,
@@ -365,4 +376,4 @@ def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> Any:
         NAMESPACE,
         url,
     )
-    return emulator
+    return emulator, [folder]

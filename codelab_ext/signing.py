@@ -312,7 +312,7 @@ def _host_of(parts: Any) -> str:
 def _sign_in_place(
     method: str,
     url: str,
-    headers: CaseInsensitiveDict,
+    headers: CaseInsensitiveDict[str],
     body: bytes,
     access_key: str,
     secret_key: str,

@@ -248,16 +248,21 @@ def _comment_text(value: object, default: str = "?") -> str:
 # the endpoint of an instance
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[str]]:
     """Validated ``(host, port, user, key_pair_names)`` of an instance, or the error explaining why not."""
     if not isinstance(instance, Mapping):
         raise ValidationError("instance must be a mapping", field="instance")
     ssh = instance.get("ssh")
     if not ssh:
-        image = instance.get("image") if isinstance(instance.get("image"), Mapping) else {}
+        image = _mapping(instance.get("image"))
         image_text = f"image {_comment_text(image.get('name'))}" if image.get("name") else "its image"
         name = _comment_text(instance.get("name") or instance.get("id"), "this instance")
-        services = image.get("dev_services") if isinstance(image.get("dev_services"), list) else []
+        listed = image.get("dev_services")
+        services = listed if isinstance(listed, list) else []
         status = _comment_text(instance.get("status"), "unknown")
         if "SSH" not in [str(service).upper() for service in services]:
             reason = f"{image_text} does not offer SSH (pick an image that lists SSH)."
@@ -366,7 +371,7 @@ def render_ssh_config(
             field="server_alive_interval",
         )
 
-    image = instance.get("image") if isinstance(instance.get("image"), Mapping) else {}
+    image = _mapping(instance.get("image"))
     image_text = _comment_text(image.get("name"), "unknown image")
     if image.get("tag"):
         image_text += ":" + _comment_text(image.get("tag"))

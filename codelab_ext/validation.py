@@ -51,7 +51,7 @@ def parse_json_object(body: bytes | str, *, allow_empty: bool = True) -> dict[st
 
 def check_fields(
     body: dict[str, Any], allowed: dict[str, tuple[type, ...]], *, required: tuple[str, ...] = ()
-):
+) -> None:
     """Refuse unknown fields and wrong types; ``None`` counts as absent."""
     for name in body:
         if name not in allowed:

@@ -112,7 +112,8 @@ def _drop_fields(body: dict[str, Any], fields: tuple[str, ...]) -> None:
 
 def _reshape_instances(body: Any, fault: Fault) -> None:
     """Apply an ``unknown_status`` / ``missing_fields`` fault to an instance or a page of instances."""
-    items = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), list) else [body]
+    data = body.get("data") if isinstance(body, dict) else None
+    items = data if isinstance(data, list) else [body]
     for item in items:
         if not isinstance(item, dict):
             continue
