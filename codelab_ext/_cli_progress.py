@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TextIO
 
 from .text import one_line
@@ -109,7 +109,7 @@ class Progress(Protocol):
 
     clock: StepClock
 
-    def update(self, instance: dict[str, Any]) -> None: ...
+    def update(self, instance: Mapping[str, Any]) -> None: ...
 
     def wait(self, seconds: float) -> None: ...
 
@@ -118,7 +118,7 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
-def _steps(instance: dict[str, Any]) -> list[dict[str, Any]]:
+def _steps(instance: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [step for step in instance.get("action_progress") or [] if isinstance(step, dict)]
 
 
@@ -138,7 +138,7 @@ class PlainProgress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def update(self, instance: dict[str, Any]) -> None:
+    def update(self, instance: Mapping[str, Any]) -> None:
         steps = _steps(instance)
         self.clock.observe(steps)
         elapsed = format_duration(self.clock.elapsed())
@@ -184,7 +184,7 @@ class TtyProgress:
         self.title = title
         self.clock = StepClock(clock)
         self.sleep = sleep
-        self.instance: dict[str, Any] = {}
+        self.instance: Mapping[str, Any] = {}
         self.notice = ""
         self._frame = 0
         self._drawn = 0
@@ -240,7 +240,7 @@ class TtyProgress:
         self.stream.write("".join(out))
         self.stream.flush()
 
-    def update(self, instance: dict[str, Any]) -> None:
+    def update(self, instance: Mapping[str, Any]) -> None:
         self.instance = instance
         self.notice = ""
         self.clock.observe(_steps(instance))

@@ -28,7 +28,7 @@ import os
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from .text import one_line, printable
@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # imported lazily at run time (fast start)
     from .config import CodeLab
     from .credentials import Credentials
     from .modelarts import ModelArtsClient
+    from .shapes import Image, Instance
 
 log = logging.getLogger("codelab_ext.cli")
 
@@ -492,11 +493,11 @@ class Context:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _status(instance: dict[str, Any]) -> str:
+def _status(instance: Mapping[str, Any]) -> str:
     return str(instance.get("status") or "UNKNOWN").upper()
 
 
-def image_label(image: dict[str, Any] | None) -> str:
+def image_label(image: Mapping[str, Any] | None) -> str:
     """``name:tag`` of an image (its id when it has no name)."""
     if not image:
         return "-"
@@ -504,11 +505,11 @@ def image_label(image: dict[str, Any] | None) -> str:
     return f"{name}:{image['tag']}" if image.get("tag") else str(name)
 
 
-def has_ssh(image: dict[str, Any] | None) -> bool:
+def has_ssh(image: Mapping[str, Any] | None) -> bool:
     return any(str(service).upper() == "SSH" for service in (image or {}).get("dev_services") or [])
 
 
-def lease_text(lease: dict[str, Any] | None, *, now_ms: float | None = None) -> str:
+def lease_text(lease: Mapping[str, Any] | None, *, now_ms: float | None = None) -> str:
     """``ends 14:03 (in 59 min)`` from a normalised lease, ``-`` when unknown."""
     from ._cli_progress import format_duration
 
@@ -750,7 +751,7 @@ def cmd_images(ctx: Context) -> int:
     return EXIT_OK
 
 
-def resolve_image(images: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+def resolve_image(images: Sequence[Image], ref: str) -> Image:
     """The image named by ``ref``: an id, an exact name, or ``name:tag``.
 
     Several images with the same name is an error listing them (use ``name:tag`` or the id); no match is
@@ -784,10 +785,10 @@ def resolve_image(images: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     raise ValidationError(f"no image with id or name '{ref}'{hint}", field="image")
 
 
-def _running_other_image(instances: list[dict[str, Any]], image_id: str) -> dict[str, Any] | None:
+def _running_other_image(instances: Sequence[Instance], image_id: str) -> Instance | None:
     """An instance that opening ``image_id`` would switch (the server's rule in ``CodeLabService.open``)."""
     for instance in instances:
-        image = instance.get("image") or {}
+        image: Mapping[str, Any] = instance.get("image") or {}
         if (
             image.get("id")
             and image.get("id") != image_id
@@ -805,7 +806,7 @@ def cmd_open(ctx: Context) -> int:
     share_url = normalise_share_url(args.share_url, "--share-url") if args.share_url else None
     client = ctx.client()
     image_id: str | None = None
-    image: dict[str, Any] | None = None
+    image: Image | None = None
     if args.image:
         image = resolve_image(client.list_images(), args.image)
         image_id = str(image["id"])
@@ -823,7 +824,7 @@ def cmd_open(ctx: Context) -> int:
             )
     stream = ctx.stderr if args.json else ctx.stdout
     title = f"Opening CodeLab {image_label(image)}" if image else "Opening CodeLab"
-    instance: dict[str, Any] | None = None
+    instance: Instance | None = None
     try:
         log.debug("open: image %s, share url %s", image_id or "(default)", "yes" if share_url else "no")
         instance = client.open(image_id=image_id, share_url=share_url)
@@ -844,7 +845,7 @@ def cmd_open(ctx: Context) -> int:
         ) from None
 
 
-def _outcome(instance: dict[str, Any], steady: int) -> str | None:
+def _outcome(instance: Mapping[str, Any], steady: int) -> str | None:
     """``running``, ``failed`` or None (keep watching).
 
     ``steady`` counts the polls in a row that saw the same settled instance: a STOPPED (DELETED, FROZEN)
@@ -870,7 +871,7 @@ def _outcome(instance: dict[str, Any], steady: int) -> str | None:
     return None
 
 
-def _watch(ctx: Context, instance: dict[str, Any], *, title: str, stream: TextIO, max_wait: float) -> int:
+def _watch(ctx: Context, instance: Mapping[str, Any], *, title: str, stream: TextIO, max_wait: float) -> int:
     """Poll with the server's policy (``watcher.next_poll_delay``) and show each change until settled."""
     from ._cli_progress import make_progress
     from .errors import ThrottledError, UpstreamUnavailable
@@ -934,7 +935,7 @@ def _watch(ctx: Context, instance: dict[str, Any], *, title: str, stream: TextIO
     return _report_opened(ctx, instance, waited=True, elapsed=progress.clock.elapsed())
 
 
-def _failed_step_text(instance: dict[str, Any]) -> str | None:
+def _failed_step_text(instance: Mapping[str, Any]) -> str | None:
     from ._cli_progress import step_label
 
     for step in instance.get("action_progress") or []:
@@ -944,7 +945,7 @@ def _failed_step_text(instance: dict[str, Any]) -> str | None:
     return None
 
 
-def _ssh_hint(ctx: Context, instance: dict[str, Any]) -> list[tuple[str, str]]:
+def _ssh_hint(ctx: Context, instance: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Lines telling how to reach the instance over SSH (empty when it has no SSH endpoint)."""
     from .errors import CodeLabError
     from .ssh import default_alias, ssh_command
@@ -962,7 +963,7 @@ def _ssh_hint(ctx: Context, instance: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _report_opened(ctx: Context, instance: dict[str, Any], *, waited: bool, elapsed: float = 0.0) -> int:
+def _report_opened(ctx: Context, instance: Mapping[str, Any], *, waited: bool, elapsed: float = 0.0) -> int:
     from ._cli_progress import format_duration
     from .models import public_instance, url_with_token
 
@@ -1014,7 +1015,7 @@ def cmd_list(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _show_instance(ctx: Context, instance: dict[str, Any]) -> None:
+def _show_instance(ctx: Context, instance: Mapping[str, Any]) -> None:
     from ._cli_progress import TOTAL_STEPS, step_label
 
     image = instance.get("image") or {}
@@ -1128,7 +1129,7 @@ def cmd_extend(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _the_only_instance(ctx: Context) -> dict[str, Any]:
+def _the_only_instance(ctx: Context) -> Instance:
     instances = [i for i in ctx.client().list_instances() if _status(i) not in ("DELETED", "DELETING")]
     if not instances:
         raise CliError("you have no CodeLab instance: open one with 'jupyter codelab open'")

@@ -155,6 +155,20 @@ class Credentials:
         return "aksk" if self.access_key else "password"
 
     @property
+    def signing_keys(self) -> tuple[str, str]:
+        """(access key, secret key) of AK/SK credentials (``__post_init__`` guarantees both or neither)."""
+        if not self.access_key or not self.secret_key:
+            raise CredentialsError(f"{self.source} credentials hold no access key / secret key pair")
+        return self.access_key, self.secret_key
+
+    @property
+    def password_login(self) -> tuple[str, str]:
+        """(IAM user, password) of password credentials."""
+        if not self.iam_user or not self.iam_password:
+            raise CredentialsError(f"{self.source} credentials hold no IAM user / password")
+        return self.iam_user, self.iam_password
+
+    @property
     def masked_key(self) -> str | None:
         """The access key masked for display (``None`` for password credentials)."""
         return mask_key(self.access_key) if self.access_key else None

@@ -9,7 +9,10 @@ the CLI prints ``str(error)``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .credentials import Credentials
 
 
 class CodeLabError(Exception):
@@ -155,15 +158,15 @@ class UpstreamTimeout(UpstreamUnavailable):
     status = 504
 
 
-def add_credentials_hint(exc: CodeLabError, credentials: Any) -> CodeLabError:
+def add_credentials_hint(exc: CodeLabError, credentials: Credentials | None) -> CodeLabError:
     """On a refusal (401/403, but not an account frozen for arrears), say which credentials were used.
 
     Appends " (credentials from <source>, key <masked>)" to the message once; the server and the CLI
     both use it, so the panel and the terminal name the same source. Never adds a secret.
     """
     if exc.status in (401, 403) and exc.code != "ModelArts.6326" and credentials is not None:
-        source = getattr(credentials, "source", None) or "unknown"
-        masked = getattr(credentials, "masked_key", None)
+        source = credentials.source or "unknown"
+        masked = credentials.masked_key
         hint = f" (credentials from {source}" + (f", key {masked})" if masked else ")")
         if hint not in exc.message:
             exc.message += hint

@@ -264,10 +264,9 @@ class EventsHandler(CodeLabHandler):
                     if kind == "closed":
                         break
                     seq += 1
-                    if kind == "instance":
-                        data = public_instance(data)
+                    payload = public_instance(data) if kind == "instance" else data
                     name = SSE_EVENT_NAMES.get(kind, kind)
-                    self.write(f"id: {seq}\nevent: {name}\ndata: {json.dumps(data)}\n\n")
+                    self.write(f"id: {seq}\nevent: {name}\ndata: {json.dumps(payload)}\n\n")
                 await self.flush()
                 last_write = time.monotonic()
         except (StreamClosedError, asyncio.CancelledError):

@@ -38,12 +38,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from .credentials import Credentials
 from .errors import (
     AuthError,
     CodeLabError,
@@ -58,6 +59,7 @@ from .errors import (
 from .iam_token import IamTokenProvider, TokenAuth
 from .models import normalise_image, normalise_instance, normalise_lease
 from .regions import check_region
+from .shapes import Image, Instance, Lease
 from .share_url import normalise_share_url
 from .signing import SigningAuth
 from .upstream_errors import ALREADY_CODES, backoff_delay, clean_request_id, error_from_response
@@ -68,6 +70,9 @@ __all__ = [
     "ModelArtsClient",
     "encode_share_url",
 ]
+
+if TYPE_CHECKING:
+    from .config import CodeLab
 
 log = logging.getLogger("codelab_ext.modelarts")
 
@@ -129,7 +134,7 @@ class ModelArtsClient:
 
     def __init__(
         self,
-        credentials: Any,
+        credentials: Credentials | None,
         *,
         region: str,
         modelarts_endpoint: str,
@@ -146,7 +151,7 @@ class ModelArtsClient:
     ) -> None:
         if credentials is None:
             raise CredentialsError.none_configured()
-        kind = getattr(credentials, "kind", None)
+        kind = credentials.kind
         if kind not in ("aksk", "password"):
             raise CredentialsError(
                 "These credentials are neither an AK/SK pair nor an IAM user and password."
@@ -173,16 +178,16 @@ class ModelArtsClient:
             for secret in (
                 # not a secret, but users paste the secret key into the access key field: upstream's
                 # "access key <value> does not exist" must never echo it
-                getattr(credentials, "access_key", None),
-                getattr(credentials, "secret_key", None),
-                getattr(credentials, "security_token", None),
-                getattr(credentials, "iam_password", None),
+                credentials.access_key,
+                credentials.secret_key,
+                credentials.security_token,
+                credentials.iam_password,
             )
             if secret
         ]
 
-        creds_project = getattr(credentials, "project_id", None)
-        creds_region = getattr(credentials, "region", None)
+        creds_project = credentials.project_id
+        creds_region = credentials.region
         if not project_id and creds_project and creds_region in (None, "", region):
             project_id = creds_project
         self._project_id: str | None = project_id or None
@@ -190,14 +195,13 @@ class ModelArtsClient:
         self._token_provider: Any = None
         if kind == "aksk":
             self._iam_auth: requests.auth.AuthBase = SigningAuth(
-                credentials.access_key, credentials.secret_key, credentials.security_token
+                *credentials.signing_keys, credentials.security_token
             )
             self._modelarts_auth: requests.auth.AuthBase | None = None  # built once the project is known
         else:
             self._token_provider = IamTokenProvider(
                 self.iam_endpoint,
-                credentials.iam_user,
-                credentials.iam_password,
+                *credentials.password_login,
                 credentials.iam_domain,
                 region,
                 session=self._session,
@@ -211,7 +215,12 @@ class ModelArtsClient:
 
     @classmethod
     def from_config(
-        cls, config: Any, credentials: Any = None, *, region: str | None = None, **kwargs: Any
+        cls,
+        config: CodeLab,
+        credentials: Credentials | None = None,
+        *,
+        region: str | None = None,
+        **kwargs: Any,
     ) -> ModelArtsClient:
         """A client for a :class:`~codelab_ext.config.CodeLab` configuration (the server's and the CLI's).
 
@@ -229,19 +238,15 @@ class ModelArtsClient:
             credentials = resolve_credentials(config.credentials_file)
         if credentials is None:
             raise CredentialsError.none_configured()
-        region = check_region(
-            region or getattr(credentials, "region", None) or config.region, configured=config.region
-        )
-        modelarts_endpoint, iam_endpoint = config.endpoints_for(
-            region, getattr(credentials, "iam_endpoint", None)
-        )
+        region = check_region(region or credentials.region or config.region, configured=config.region)
+        modelarts_endpoint, iam_endpoint = config.endpoints_for(region, credentials.iam_endpoint)
         log.debug(
             "client: region %s, modelarts %s, iam %s, credentials from %s (key %s)",
             region,
             modelarts_endpoint,
             iam_endpoint,
-            getattr(credentials, "source", None),
-            getattr(credentials, "masked_key", None),
+            credentials.source,
+            credentials.masked_key,
         )
         return cls(
             credentials,
@@ -347,9 +352,7 @@ class ModelArtsClient:
     def _auth_for_modelarts(self, project_id: str) -> requests.auth.AuthBase:
         if self._modelarts_auth is None:
             creds = self.credentials
-            auth = SigningAuth(
-                creds.access_key, creds.secret_key, creds.security_token, project_id=project_id
-            )
+            auth = SigningAuth(*creds.signing_keys, creds.security_token, project_id=project_id)
             with self._lock:
                 if self._modelarts_auth is None:
                     self._modelarts_auth = auth
@@ -574,7 +577,7 @@ class ModelArtsClient:
             ) from None
         return self.project_id
 
-    def open(self, image_id: str | None = None, share_url: str | None = None) -> dict[str, Any]:
+    def open(self, image_id: str | None = None, share_url: str | None = None) -> Instance:
         """Open the free CodeLab (``POST .../notebooks/open``) and answer the instance.
 
         ``image_id``: the image (default: the multi-kernel CPU image). ``share_url``: a plain
@@ -602,7 +605,7 @@ class ModelArtsClient:
             )
             return found
 
-    def _find_opened(self, image_id: str | None) -> dict[str, Any] | None:
+    def _find_opened(self, image_id: str | None) -> Instance | None:
         """After an open of unknown outcome: the instance it would have opened, if one exists now."""
         try:
             instances = self.list_instances()
@@ -611,19 +614,19 @@ class ModelArtsClient:
         for instance in instances:
             if str(instance.get("status") or "").upper() in ("DELETED", "DELETING"):
                 continue
-            image = instance.get("image") or {}
-            if image_id is None or image.get("id") == image_id:
+            image = instance.get("image")
+            if image_id is None or (image is not None and image.get("id") == image_id):
                 return instance
         return None
 
-    def list_instances(self) -> list[dict[str, Any]]:
+    def list_instances(self) -> list[Instance]:
         """Every free CodeLab instance (``GET .../notebooks?feature=DEFAULT``, all pages)."""
         items = self._paged(
             self._notebooks(), [("feature", "DEFAULT")], INSTANCES_PAGE_SIZE, ("data", "notebooks")
         )
         return [normalise_instance(item) for item in items if isinstance(item, Mapping)]
 
-    def get_instance(self, instance_id: str) -> dict[str, Any]:
+    def get_instance(self, instance_id: str) -> Instance:
         """One instance (``GET .../notebooks/{id}``)."""
         instance_id = validate_id(instance_id)
         data = self._call("GET", self._notebooks(f"/{instance_id}"))
@@ -631,7 +634,7 @@ class ModelArtsClient:
 
     def start(
         self, instance_id: str, duration_ms: int | None = None, *, lease_type: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Instance:
         """Start an instance (``POST .../start``, query ``duration``/``type`` when given); answer it."""
         instance_id = validate_id(instance_id)
         params: list[tuple[str, str]] = []
@@ -643,11 +646,11 @@ class ModelArtsClient:
             params.append(("type", lease_type))
         return self._action(instance_id, "start", params)
 
-    def stop(self, instance_id: str) -> dict[str, Any]:
+    def stop(self, instance_id: str) -> Instance:
         """Stop an instance (``POST .../stop``); answer it."""
         return self._action(validate_id(instance_id), "stop", [])
 
-    def _action(self, instance_id: str, verb: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+    def _action(self, instance_id: str, verb: str, params: list[tuple[str, str]]) -> Instance:
         try:
             data = self._call(
                 "POST",
@@ -666,7 +669,7 @@ class ModelArtsClient:
             return normalise_instance(data)
         return self.get_instance(instance_id)
 
-    def get_lease(self, instance_id: str) -> dict[str, Any]:
+    def get_lease(self, instance_id: str) -> Lease:
         """The auto-stop lease (``GET .../lease``) with ``expires_at`` and ``remaining_ms``."""
         instance_id = validate_id(instance_id)
         data = self._object(self._call("GET", self._notebooks(f"/{instance_id}/lease")), "the lease lookup")
@@ -674,7 +677,7 @@ class ModelArtsClient:
         assert lease is not None
         return lease
 
-    def renew_lease(self, instance_id: str, duration_ms: int) -> dict[str, Any]:
+    def renew_lease(self, instance_id: str, duration_ms: int) -> Lease:
         """Set the lease to ``duration_ms`` from now (1 h..72 h; ``PATCH .../lease``); answer the new lease.
 
         Out of range (or not a whole number) is a :class:`ValidationError` and nothing is sent.
@@ -693,7 +696,7 @@ class ModelArtsClient:
                     return lease
         return self.get_lease(instance_id)
 
-    def list_images(self, type: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+    def list_images(self, type: str | None = None, name: str | None = None) -> list[Image]:
         """Every image (``GET .../images``, all pages), optionally filtered upstream by ``type``/``name``.
 
         Without ``type`` the service lists BUILD_IN images only, so both types are listed, one after
@@ -707,7 +710,7 @@ class ModelArtsClient:
             items += self._paged(self._images(), params, IMAGES_PAGE_SIZE, ("data", "images"))
         return [normalise_image(item) for item in items if isinstance(item, Mapping)]
 
-    def get_image(self, image_id: str) -> dict[str, Any]:
+    def get_image(self, image_id: str) -> Image:
         """One image (``GET .../images/{id}``)."""
         image_id = validate_id(image_id, "image_id")
         data = self._call("GET", self._images(f"/{image_id}"))

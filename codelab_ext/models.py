@@ -25,8 +25,10 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
+
+from .shapes import Image, Instance, Lease, PublicInstance, SshEndpoint, StatusClass, Step
 
 __all__ = [
     "DEFAULT_SSH_PORT",
@@ -163,7 +165,7 @@ def _first(raw: Mapping[str, Any], *names: str) -> Any:
 # --------------------------------------------------------------------------- lease and progress
 
 
-def normalise_lease(raw: Any, *, now_ms: int | None = None) -> dict[str, Any] | None:
+def normalise_lease(raw: Any, *, now_ms: int | None = None) -> Lease | None:
     """A lease ``{create_at, duration, enable, type, update_at, expires_at, remaining_ms}``.
 
     Accepts both ``create_at``/``update_at`` (what the service sends) and
@@ -192,10 +194,10 @@ def normalise_lease(raw: Any, *, now_ms: int | None = None) -> dict[str, Any] | 
     else:
         lease["expires_at"] = None
         lease["remaining_ms"] = None
-    return lease
+    return cast(Lease, lease)
 
 
-def normalise_progress(raw: Any) -> list[dict[str, Any]]:
+def normalise_progress(raw: Any) -> list[Step]:
     """``action_progress`` as ``[{step, status, description}]`` sorted by step.
 
     ``description`` is taken from ``description`` or, failing that, ``step_description``.
@@ -203,7 +205,7 @@ def normalise_progress(raw: Any) -> list[dict[str, Any]]:
     """
     if not isinstance(raw, list):
         return []
-    items: list[dict[str, Any]] = []
+    items: list[Step] = []
     for item in raw:
         if not isinstance(item, Mapping):
             continue
@@ -232,7 +234,7 @@ def normalise_arch(value: Any) -> str | None:
     return _ARCH_ALIASES.get(text.strip().lower(), text)
 
 
-def normalise_image(raw: Any) -> dict[str, Any]:
+def normalise_image(raw: Any) -> Image:
     """An image ``{id, name, tag, description, type, arch, resource_categories, dev_services,
     status, swr_path}`` plus any unknown upstream fields, unchanged.
 
@@ -246,7 +248,7 @@ def normalise_image(raw: Any) -> dict[str, Any]:
     image["resource_categories"] = _str_list(source.get("resource_categories"))
     image["dev_services"] = _str_list(source.get("dev_services"))
     image["category"] = image_category(image)
-    return image
+    return cast(Image, image)
 
 
 _ASCEND_WORDS = ("ascend", "npu", "cann")
@@ -372,7 +374,7 @@ def _endpoint_service(endpoint: Mapping[str, Any]) -> str:
     return service.strip().upper()
 
 
-def parse_ssh_endpoint(endpoints: Any) -> dict[str, Any] | None:
+def parse_ssh_endpoint(endpoints: Any) -> SshEndpoint | None:
     """The SSH endpoint among ``endpoints`` as ``{host, port, user, key_pair_names, uri}``.
 
     Endpoints are objects ``{dev_service | service: "SSH", uri, key_pair_names, ssh_keys,
@@ -411,7 +413,7 @@ def parse_ssh_endpoint(endpoints: Any) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- instances
 
 
-def normalise_instance(raw: Any, *, now_ms: int | None = None) -> dict[str, Any]:
+def normalise_instance(raw: Any, *, now_ms: int | None = None) -> Instance:
     """An instance in the shape of ``docs/design.md`` §3.
 
     ``{id, name, status, feature, flavor, description, fail_reason, url, token, workspace_id,
@@ -442,7 +444,7 @@ def normalise_instance(raw: Any, *, now_ms: int | None = None) -> dict[str, Any]
     instance["volume"] = _dict_or_none(source.get("volume"))
     if "pool" in source:
         instance["pool"] = _dict_or_none(source.get("pool"))
-    return instance
+    return cast(Instance, instance)
 
 
 def _status_of(instance: Any) -> str | None:
@@ -473,7 +475,7 @@ def is_settled(instance: Any) -> bool:
     return not status.endswith("ING")
 
 
-def status_class(instance: Any) -> str:
+def status_class(instance: Any) -> StatusClass:
     """The class of an instance's status (or of a bare status string), one of :data:`STATUS_CLASSES`.
 
     ``running`` (RUNNING), ``failed`` (a failed status), ``changing`` (on its way somewhere, an unknown
@@ -507,7 +509,7 @@ def url_with_token(instance: Mapping[str, Any]) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-def public_instance(instance: Mapping[str, Any]) -> dict[str, Any]:
+def public_instance(instance: Mapping[str, Any]) -> PublicInstance:
     """The instance as the browser and ``--json`` see it.
 
     The notebook token only inside its own URL; plus what the server decides for the panel:
@@ -522,4 +524,4 @@ def public_instance(instance: Mapping[str, Any]) -> dict[str, Any]:
     out["token"] = None
     out["status_class"] = status_class(instance)
     out["ssh_command"] = ssh_command_or_none(instance)
-    return out
+    return cast(PublicInstance, out)

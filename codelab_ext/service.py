@@ -29,6 +29,7 @@ from .watcher import WatcherHub
 if TYPE_CHECKING:
     from .credentials import Credentials
     from .modelarts import ModelArtsClient
+    from .shapes import Image
 
 T = TypeVar("T")
 log = logging.getLogger("codelab_ext")
@@ -62,7 +63,7 @@ class CodeLabService:
         self._lock = threading.Lock()
         self._client: ModelArtsClient | None = None
         self._client_key: tuple[Any, ...] | None = None
-        self._images: tuple[float, list[dict[str, Any]]] | None = None
+        self._images: tuple[float, list[Image]] | None = None
         self._images_lock = asyncio.Lock()
         self._isolated_home: str | None = None
         self._creds_cache: tuple[tuple[Any, ...], Credentials | CredentialsError | None] | None = None
@@ -209,14 +210,14 @@ class CodeLabService:
         try:
             return await self.run(getattr(client, method), *args, **kwargs)
         except UpstreamError as exc:
-            add_credentials_hint(exc, getattr(client, "credentials", None))
+            add_credentials_hint(exc, client.credentials)
             raise
 
     # ----------------------------------------------------------------- operations
     async def fetch_instance(self, instance_id: str) -> dict[str, Any]:
         return await self.call("get_instance", instance_id)
 
-    async def images(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+    async def images(self, filters: dict[str, str]) -> list[Image]:
         async with self._images_lock:
             cached = self._images
             if cached is None or time.monotonic() - cached[0] > self.config.images_cache_seconds:
@@ -328,7 +329,7 @@ class CodeLabService:
             self.log.warning("codelab: %d executor thread(s) still busy at shutdown", len(left))
 
 
-def filter_images(images: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:
+def filter_images(images: Sequence[Image], filters: dict[str, str]) -> list[Image]:
     """Apply the ``GET images`` filters locally (ModelArts has no arch/category filter)."""
     from .models import image_category
 

@@ -17,11 +17,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .errors import CodeLabError, NotFoundError
 from .models import is_settled
+from .shapes import WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ MAX_STEADY_DELAY = 30.0
 ERROR_DELAY_CAP = 30.0
 
 
-def is_changing(instance: dict[str, Any] | None) -> bool:
+def is_changing(instance: Mapping[str, Any] | None) -> bool:
     """True while the instance is on its way somewhere or a start-up step is not finished.
 
     The status rule is :func:`codelab_ext.models.is_settled` (an unknown ``...ING`` status counts
@@ -47,7 +48,7 @@ def is_changing(instance: dict[str, Any] | None) -> bool:
 
 
 def next_poll_delay(
-    instance: dict[str, Any] | None,
+    instance: Mapping[str, Any] | None,
     steady_polls: int,
     *,
     now_ms: float | None = None,
@@ -74,7 +75,7 @@ def next_poll_delay(
     return delay
 
 
-def fingerprint(instance: dict[str, Any]) -> str:
+def fingerprint(instance: Mapping[str, Any]) -> str:
     """What counts as a change: everything but the ticking ``remaining_ms``."""
     lease = instance.get("lease")
     if isinstance(lease, dict) and "remaining_ms" in lease:
@@ -90,9 +91,9 @@ class Subscription:
 
     def __init__(self, watcher: Watcher) -> None:
         self.watcher = watcher
-        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=64)
+        self.queue: asyncio.Queue[WatchEvent] = asyncio.Queue(maxsize=64)
 
-    def put(self, event: tuple[str, dict[str, Any]]) -> None:
+    def put(self, event: WatchEvent) -> None:
         # a slow reader only ever needs the newest state: drop the oldest
         while True:
             try:
@@ -102,7 +103,7 @@ class Subscription:
                 with contextlib.suppress(asyncio.QueueEmpty):
                     self.queue.get_nowait()
 
-    async def get(self, timeout: float | None = None) -> tuple[str, dict[str, Any]] | None:
+    async def get(self, timeout: float | None = None) -> WatchEvent | None:
         """The next event, or None after ``timeout`` seconds."""
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
