@@ -21,7 +21,7 @@ import pytest
 from codelab_ext import cli
 from codelab_ext._cli_progress import PlainProgress, StepClock, TtyProgress, format_duration
 
-from .cli_helpers import (
+from .support.cli import (
     DEMO_AK,
     DEMO_MASKED,
     DEMO_SK,

@@ -28,7 +28,7 @@ import pytest
 from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 
-from .rel_helpers import EmulatorProcess, ServerProcess, record_figures, rss_kb
+from .support.processes import EmulatorProcess, ServerProcess, record_figures, rss_kb
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""ModelArtsClient against a real local HTTP server (tests/fakeupstream.py); requests is never mocked."""
+"""ModelArtsClient against a real local HTTP server (tests/support/fake_upstream.py), never a mock."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from codelab_ext.modelarts import (
 from codelab_ext.share_url import to_raw_url, validate_share_url
 from codelab_ext.signing import parse_authorization, verify_signature
 from codelab_ext.upstream_errors import error_from_response, parse_retry_after
-from tests.fakeupstream import FakeUpstream, Received, Reply
+from tests.support.fake_upstream import FakeUpstream, Received, Reply
 
 AK = "AKTESTACCESSKEY00001"
 SK = "SKsecretSECRETsecret0123456789abcdefABCD"
@@ -733,7 +733,7 @@ SDK_ERROR_BODIES = [
 
 @pytest.mark.parametrize("body", SDK_ERROR_BODIES)
 def test_error_bodies_read_as_the_sdk_reads_them(body):
-    from .sdk import sdk
+    from .support.sdk import sdk
 
     handler = sdk("huaweicloudsdkcore.exceptions.exception_handler").DefaultExceptionHandler()
     service_error = sdk("huaweicloudsdkcore.exceptions.exceptions").ServiceResponseException

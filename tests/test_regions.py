@@ -10,7 +10,7 @@ from codelab_ext.credentials import Credentials, resolve_credentials
 from codelab_ext.errors import ValidationError
 from codelab_ext.modelarts import ModelArtsClient
 
-from .sdk import sdk
+from .support.sdk import sdk
 
 ENV = (
     "CODELAB_REGION",

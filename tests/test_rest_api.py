@@ -22,8 +22,8 @@ from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.handlers import route_table
 
-from .server_fixtures import emulator_server_config, store_demo_credentials
-from .sse import SSEStream
+from .support.server_config import emulator_server_config, store_demo_credentials
+from .support.sse import SSEStream
 
 OPENAPI = json.loads((Path(__file__).parent.parent / "codelab_ext" / "openapi.json").read_text())
 

@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 from codelab_ext import NAMESPACE, __version__
 from codelab_ext.handlers import route_table
 
-from .server_fixtures import codelab_server_config, offline_codelab
+from .support.server_config import codelab_server_config, offline_codelab
 
 
 @pytest.fixture

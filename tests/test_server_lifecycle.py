@@ -19,8 +19,8 @@ import pytest
 from codelab_ext import NAMESPACE
 from codelab_ext.app import SERVICE_SETTING, CodeLabApp
 
-from .server_fixtures import codelab_server_config, emulator_server_config, isolate_environment
-from .sse import SSEStream
+from .support.server_config import codelab_server_config, emulator_server_config, isolate_environment
+from .support.sse import SSEStream
 
 
 @pytest.fixture

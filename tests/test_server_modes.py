@@ -10,8 +10,8 @@ from codelab_ext import NAMESPACE
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.handlers import EventsHandler
 
-from .server_fixtures import codelab_server_config, emulator_server_config, isolate_environment
-from .sse import SSEStream
+from .support.server_config import codelab_server_config, emulator_server_config, isolate_environment
+from .support.sse import SSEStream
 
 
 @pytest.fixture

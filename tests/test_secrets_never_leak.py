@@ -32,10 +32,10 @@ from codelab_ext import NAMESPACE
 from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account, Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 
-from .cli_helpers import cli_env, run_cli
-from .rel_helpers import LogCapture, leaks, record_figures
-from .server_fixtures import emulator_server_config
-from .sse import SSEStream
+from .support.cli import cli_env, run_cli
+from .support.processes import LogCapture, leaks, record_figures
+from .support.server_config import emulator_server_config
+from .support.sse import SSEStream
 
 TEMP_ACCOUNT = Account(
     name="codelab-secrets",

@@ -1,6 +1,6 @@
 """SSH end to end through the whole stack: real sshd ← emulator's SSH endpoint ← Jupyter server ← ssh.
 
-A REAL ``sshd`` on 127.0.0.1 (tests/sshd.py) accepts a key this test makes; the emulator answers SSH
+A REAL ``sshd`` on 127.0.0.1 (tests/support/sshd.py) accepts a key this test makes; the emulator answers SSH
 endpoints pointing at it (``Emulator(ssh_host="127.0.0.1", ssh_port=<sshd port>)``); the Jupyter server
 renders ``GET codelab/instances/{id}/ssh-config?identity_file=<key>``; that text, written to a file, is
 all ``ssh -F <file> <alias>`` gets (BatchMode yes: no prompt can hide a failure). The CLI's block, printed
@@ -22,9 +22,9 @@ from codelab_ext import NAMESPACE
 from codelab_ext.emulator import Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 
-from .cli_helpers import cli_env, run_cli
-from .server_fixtures import emulator_server_config
-from .sshd import SshdHandle, start_sshd
+from .support.cli import cli_env, run_cli
+from .support.server_config import emulator_server_config
+from .support.sshd import SshdHandle, start_sshd
 
 ALIAS = "codelab-rel-e2e"
 

@@ -27,10 +27,10 @@ from codelab_ext.emulator.testing import EmulatorHandle
 from codelab_ext.errors import CodeLabError
 from codelab_ext.modelarts import ModelArtsClient
 
-from .cli_helpers import cli_env, run_cli
-from .rel_helpers import LogCapture, record_figures
-from .server_fixtures import emulator_server_config
-from .sse import SSEStream
+from .support.cli import cli_env, run_cli
+from .support.processes import LogCapture, record_figures
+from .support.server_config import emulator_server_config
+from .support.sse import SSEStream
 
 HOUR_MS = 3_600_000
 #: emulated seconds per real second: open → RUNNING in a few milliseconds

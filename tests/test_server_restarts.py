@@ -25,10 +25,10 @@ import pytest
 from codelab_ext.emulator import Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 
-from .cli_helpers import REPO, cli_argv, cli_env, run_cli
-from .rel_helpers import ServerProcess, free_port, record_figures
-from .server_fixtures import emulator_settings, store_demo_credentials
-from .sse import SSEStream
+from .support.cli import REPO, cli_argv, cli_env, run_cli
+from .support.processes import ServerProcess, free_port, record_figures
+from .support.server_config import emulator_settings, store_demo_credentials
+from .support.sse import SSEStream
 
 pytestmark = pytest.mark.slow
 

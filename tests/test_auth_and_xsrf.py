@@ -25,8 +25,8 @@ from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account, Emulator
 from codelab_ext.emulator.testing import EmulatorHandle
 from codelab_ext.handlers import route_table
 
-from .rel_helpers import ServerProcess, leaks
-from .server_fixtures import emulator_settings, store_demo_credentials
+from .support.processes import ServerProcess, leaks
+from .support.server_config import emulator_settings, store_demo_credentials
 
 FAKE_ID = "0f0f0f0f-0000-4000-8000-000000000000"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

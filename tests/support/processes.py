@@ -1,4 +1,4 @@
-"""Helpers of the reliability and security suite (tests/test_rel_*.py, test_sec_*.py, test_load.py).
+"""Helpers of the reliability and security suites (server processes, faults, secrets, load).
 
 * :class:`ServerProcess`: a REAL ``jupyter server`` subprocess with codelab_ext, on a chosen loopback
   port, its own HOME / Jupyter directories and a log file; ``rss_kb()`` reads its ``VmRSS``.
@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIGURES_FILE = Path(os.environ.get("CODELAB_FIGURES", "/tmp/codelab_ext-figures.json"))
 
 #: server extensions of the environment that the suite's servers leave off (start-up time, lean RSS)

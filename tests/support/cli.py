@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 #: the public demo keys of the emulator (codelab_ext.emulator.DEMO_ACCOUNT)
 DEMO_AK = "CODELABEMULATORDEMO1"

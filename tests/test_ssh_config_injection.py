@@ -24,9 +24,9 @@ import pytest
 
 from codelab_ext import NAMESPACE
 
-from .cli_helpers import cli_env, run_cli
-from .rel_helpers import record_figures
-from .server_fixtures import emulator_server_config
+from .support.cli import cli_env, run_cli
+from .support.processes import record_figures
+from .support.server_config import emulator_server_config
 
 ALIAS = "inj-lab"
 #: a file that must never appear (per test process: suites may run side by side)

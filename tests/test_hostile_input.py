@@ -7,7 +7,7 @@ keys and wrong content types. They go to a REAL ``jupyter server`` subprocess ov
 
 Every answer must be a 4xx JSON object with a ``message`` (never a 5xx), and the emulator behind the
 server must see ZERO requests: invalid input never goes upstream. The number of generated requests and
-the status histogram are recorded (``rel_helpers.record_figures``).
+the status histogram are recorded (``tests.support.processes.record_figures``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from codelab_ext.emulator import DEMO_ACCOUNT
 
-from .rel_helpers import ServerProcess, record_figures
-from .server_fixtures import emulator_settings, store_demo_credentials
+from .support.processes import ServerProcess, record_figures
+from .support.server_config import emulator_settings, store_demo_credentials
 
 OPENAPI = json.loads((Path(__file__).parent.parent / "codelab_ext" / "openapi.json").read_text())
 ID_PATTERN = re.compile(OPENAPI["components"]["parameters"]["InstanceId"]["schema"]["pattern"])

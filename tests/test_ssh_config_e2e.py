@@ -1,4 +1,4 @@
-"""End to end: the generated SSH config logs into a REAL sshd (tests/sshd.py) on 127.0.0.1."""
+"""End to end: the generated SSH config logs into a REAL sshd (tests/support/sshd.py) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from codelab_ext.ssh import render_ssh_config, ssh_command
 from codelab_ext.ssh_install import install_ssh_config
-from tests.sshd import SshdHandle, start_sshd
+from tests.support.sshd import SshdHandle, start_sshd
 
 pytestmark = pytest.mark.slow
 
