@@ -208,18 +208,11 @@ def loopback_session() -> requests.Session:
 @contextlib.contextmanager
 def emulator(speed: float = 1.0) -> Iterator[Any]:
     """A ModelArts emulator in a thread of this process: yields its ``EmulatorHandle``."""
-    from codelab_ext.emulator import Emulator
-    from codelab_ext.emulator.testing import EmulatorHandle
+    from codelab_ext.emulator.testing import running_emulator
 
     # no real Jupyter server behind the instances: the scripts time the extension, not server start-ups
-    instance = Emulator(speed=speed, instance_servers=False)
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=speed, instance_servers=False) as handle:
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 def demo_credentials(region: str | None = None) -> Any:

@@ -32,17 +32,10 @@ FAST_SPEED = 200.0
 @pytest.fixture
 def emulator() -> Iterator[Any]:
     """A fresh emulator on a free loopback port, in its own thread, at :data:`FAST_SPEED`."""
-    from codelab_ext.emulator import Emulator
-    from codelab_ext.emulator.testing import EmulatorHandle
+    from codelab_ext.emulator.testing import running_emulator
 
-    instance = Emulator(speed=FAST_SPEED)
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=FAST_SPEED) as handle:
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account, Emulator
-from codelab_ext.emulator.testing import EmulatorHandle
+from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account
+from codelab_ext.emulator.testing import EmulatorHandle, running_emulator
 from codelab_ext.handlers import route_table
 
 from .support.processes import ServerProcess, leaks
@@ -67,14 +67,8 @@ BODIES: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorHandle]:
-    instance = Emulator(speed=200.0, accounts=[DEMO_ACCOUNT, TEMP_ACCOUNT])
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=200.0, accounts=[DEMO_ACCOUNT, TEMP_ACCOUNT]) as handle:
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 @pytest.fixture(scope="module")

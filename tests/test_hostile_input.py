@@ -562,17 +562,10 @@ FAMILIES = {
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
     """One emulator for the module (the server behind it is the only one that calls it)."""
-    from codelab_ext.emulator import Emulator
-    from codelab_ext.emulator.testing import EmulatorHandle
+    from codelab_ext.emulator.testing import running_emulator
 
-    instance = Emulator(speed=200.0)
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=200.0) as handle:
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 @pytest.fixture(scope="module")

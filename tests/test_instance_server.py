@@ -37,7 +37,7 @@ from codelab_ext.emulator.workspace import (
     fetch_bounded,
 )
 from tests.conftest import FAST_SPEED
-from tests.sshd import start_sshd
+from tests.support.sshd import start_sshd
 
 pytestmark = pytest.mark.slow
 
@@ -527,7 +527,7 @@ def test_no_process_outlives_a_killed_emulator(tmp_path: Path) -> None:
 
 @pytest.fixture
 def jp_server_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    from tests.server_fixtures import codelab_server_config, isolate_environment
+    from tests.support.server_config import codelab_server_config, isolate_environment
 
     isolate_environment(monkeypatch, tmp_path)
     return codelab_server_config(emulator=True, emulator_speed=FAST_SPEED, emulator_instance_servers=True)

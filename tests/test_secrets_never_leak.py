@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from codelab_ext import NAMESPACE
-from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account, Emulator
-from codelab_ext.emulator.testing import EmulatorHandle
+from codelab_ext.emulator import DEMO_ACCOUNT, DEMO_REGION, Account
+from codelab_ext.emulator.testing import EmulatorHandle, running_emulator
 
 from .support.cli import cli_env, run_cli
 from .support.processes import LogCapture, leaks, record_figures
@@ -54,14 +54,8 @@ LOGGERS = ("", "codelab_ext", "requests", "urllib3", "tornado", "tornado.access"
 
 @pytest.fixture
 def emulator():
-    instance = Emulator(speed=50.0, accounts=[TEMP_ACCOUNT, DEMO_ACCOUNT])
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=50.0, accounts=[TEMP_ACCOUNT, DEMO_ACCOUNT]) as handle:
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from codelab_ext.emulator import Emulator
-from codelab_ext.emulator.testing import EmulatorHandle
+from codelab_ext.emulator.testing import EmulatorHandle, running_emulator
 
 from .support.cli import REPO, cli_argv, cli_env, run_cli
 from .support.processes import ServerProcess, free_port, record_figures
@@ -35,14 +34,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorHandle]:
-    instance = Emulator(speed=0.0)  # frozen: the test moves the clock
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=0.0) as handle:  # frozen: the test moves the clock
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 def _steps(instance: dict[str, Any]) -> list[tuple[int, str]]:

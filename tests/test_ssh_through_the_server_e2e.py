@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from codelab_ext import NAMESPACE
-from codelab_ext.emulator import Emulator
-from codelab_ext.emulator.testing import EmulatorHandle
+from codelab_ext.emulator.testing import EmulatorHandle, running_emulator
 
 from .support.cli import cli_env, run_cli
 from .support.server_config import emulator_server_config
@@ -38,14 +37,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdHandle]:
 @pytest.fixture
 def emulator(sshd: SshdHandle) -> Iterator[EmulatorHandle]:
     """The emulator with every SSH endpoint pointing at the real sshd."""
-    instance = Emulator(speed=2000.0, ssh_host=sshd.host, ssh_port=sshd.port)
-    instance.start_in_thread(port=0)
-    handle = EmulatorHandle(instance)
-    try:
+    with running_emulator(speed=2000.0, ssh_host=sshd.host, ssh_port=sshd.port) as handle:
         yield handle
-    finally:
-        handle.close()
-        instance.stop()
 
 
 @pytest.fixture

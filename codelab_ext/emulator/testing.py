@@ -7,10 +7,11 @@ from the project's pure signing pieces so that tests can tamper with a request a
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..signing import canonical_query_string, canonical_request, compute_signatu
 from .accounts import DEMO_REGION, Account
 from .server import Emulator
 
-__all__ = ["EmulatorHandle", "RunningInstance", "sdk_date", "sign"]
+__all__ = ["EmulatorHandle", "RunningInstance", "running_emulator", "sdk_date", "sign"]
 
 
 def sdk_date(moment: datetime | float | None = None) -> str:
@@ -286,3 +287,20 @@ class EmulatorHandle:
 
     def close(self) -> None:
         self.session.close()
+
+
+@contextlib.contextmanager
+def running_emulator(speed: float = 1.0, **options: Any) -> Iterator[EmulatorHandle]:
+    """An :class:`Emulator` serving on a free loopback port in a thread, as an :class:`EmulatorHandle`.
+
+    ``options`` go to :class:`Emulator` (``accounts``, ``ssh_host``, ``ssh_port``, ...). The emulator
+    and the handle's HTTP session are closed on the way out: the one fixture of the tests and benchmarks.
+    """
+    instance = Emulator(speed=speed, **options)
+    instance.start_in_thread(port=0)
+    handle = EmulatorHandle(instance)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        instance.stop()
