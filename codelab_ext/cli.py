@@ -395,15 +395,17 @@ class Context:
     # ----------------------------------------------------------------- configuration
     @property
     def config(self) -> CodeLab:
-        """``CodeLab()`` (environment variables apply) with the global flags on top."""
+        """``CodeLab`` as the server configures it (its Jupyter config files, the environment's defaults),
+        with the global flags on top."""
         if self._config is None:
             from traitlets import TraitError
 
-            from .config import CodeLab
+            from .config import CodeLab, jupyter_config_files
             from .regions import check_region
             from .validation import validate_region
 
-            config = CodeLab()
+            # the server's own config files (c.CodeLab.*) first, then the global flags on top
+            config = CodeLab(config=jupyter_config_files(lambda text: self.err(f"warning: {one_line(text)}")))
             try:
                 if self.flag("credentials_file"):
                     config.credentials_file = os.path.expanduser(self.flag("credentials_file"))

@@ -8,11 +8,12 @@ named in each help text. Nothing here imports tornado or the Jupyter server.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from traitlets import Bool, Float, Integer, Unicode, default, validate
-from traitlets.config import Configurable
+from traitlets.config import Config, Configurable
 
 from .regions import default_iam_endpoint, default_modelarts_endpoint
 
@@ -32,6 +33,42 @@ def default_credentials_file() -> str:
     from jupyter_core.paths import jupyter_data_dir
 
     return str(Path(jupyter_data_dir()) / "codelab" / "credentials.json")
+
+
+#: the config files a Jupyter server reads, in the order it reads them (later ones win)
+SERVER_CONFIG_NAMES = ("jupyter_config", "jupyter_server_config")
+
+
+def jupyter_config_files(warn: Callable[[str], None] | None = None) -> Config:
+    """What the Jupyter server's config files set, read as the server reads them, without jupyter_server.
+
+    ``jupyter_config`` then ``jupyter_server_config`` (``.py`` then ``.json``) in every folder of
+    ``jupyter_core.paths.jupyter_config_path()`` (``JUPYTER_CONFIG_DIR`` first, then
+    ``JUPYTER_CONFIG_PATH``, the environment's and the system's folders): the first folder wins. So the
+    command line sees the ``c.CodeLab.*`` of the server's ``jupyter_server_config.py``. A file that
+    cannot be read is skipped (and said to ``warn``), as the server does.
+    """
+    from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
+    from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
+
+    folders = jupyter_config_path()
+    if jupyter_config_dir() not in folders:
+        folders.insert(0, jupyter_config_dir())
+    merged = Config()
+    for name in SERVER_CONFIG_NAMES:
+        for folder in reversed(folders):  # lowest priority first: later merges win
+            for loader in (
+                PyFileConfigLoader(name + ".py", path=folder),
+                JSONFileConfigLoader(name + ".json", path=folder),
+            ):
+                try:
+                    merged.merge(loader.load_config())
+                except ConfigFileNotFound:
+                    continue
+                except Exception as exc:  # a broken file: the server also logs it and goes on
+                    if warn is not None:
+                        warn(f"ignoring {loader.full_filename or name}: {type(exc).__name__}: {exc}")
+    return merged
 
 
 class CodeLab(Configurable):

@@ -849,3 +849,51 @@ def test_upstream_text_cannot_drive_the_terminal() -> None:
     assert cli.one_line("line one\nline\x1b]0;title\x07 two") == "line one line?]0;title? two"
     assert step_label({"step": 7, "description": "odd\x1b[31m step"}) == "odd?[31m step"
     assert step_label({"step": 2, "description": "ignored"}) == "compute"
+
+
+# ------------------------------------------------------------------------------- the server's config files
+
+
+def test_the_cli_reads_c_codelab_from_the_jupyter_server_config_files(tmp_path: Path, emulator: Any) -> None:
+    # Given the server's config in a temporary JUPYTER_CONFIG_DIR: a .py and a .json, as a user writes them
+    config_dir = tmp_path / "jupyter-config"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.py").write_text(
+        f"c.CodeLab.modelarts_endpoint = {emulator.url!r}\nc.CodeLab.iam_endpoint = {emulator.url!r}\n"
+    )
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps({"CodeLab": {"region": "cn-east-3"}}))
+    # and no endpoint in the environment
+    env = cli_env(
+        tmp_path,
+        "http://127.0.0.1:9",
+        credentials=True,
+        JUPYTER_CONFIG_DIR=str(config_dir),
+        CODELAB_MODELARTS_ENDPOINT=None,
+        CODELAB_IAM_ENDPOINT=None,
+    )
+    # Then the CLI uses the server's settings (and reaches the emulator through them)
+    status = run_json(env, "status")
+    assert status["modelarts_endpoint"] == emulator.url
+    assert status["region"] == "cn-east-3"
+    # a global flag still wins over the file
+    status = run_json(env, "--region", "cn-north-4", "status")
+    assert status["region"] == "cn-north-4"
+    # a broken config file is skipped with a warning, never a crash
+    (config_dir / "jupyter_server_config.py").write_text("c.CodeLab.region = \n")
+    result = run_cli(env, "status", "--json")
+    assert "ignoring" in result.stderr and "jupyter_server_config.py" in result.stderr
+    assert json.loads(result.stdout)["region"] == "cn-east-3"
+
+
+def test_reading_the_config_files_does_not_import_jupyter_server(tmp_path: Path) -> None:
+    (tmp_path / "jupyter_server_config.json").write_text(json.dumps({"CodeLab": {"request_timeout": 7.5}}))
+    probe = (
+        "import sys\n"
+        "from codelab_ext.config import CodeLab, jupyter_config_files\n"
+        "print(CodeLab(config=jupyter_config_files()).request_timeout, 'jupyter_server' in sys.modules)\n"
+    )
+    env = {**cli_env(tmp_path, "http://127.0.0.1:9"), "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["7.5", "False"]
