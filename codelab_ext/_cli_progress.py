@@ -32,7 +32,7 @@ __all__ = [
     "step_label",
 ]
 
-#: the four steps of ``action_progress`` (modelarts-api.md §3)
+#: the four steps of ``action_progress`` (docs/modelarts-api.md)
 STEP_NAMES = {1: "storage", 2: "compute", 3: "network", 4: "instance initialisation"}
 TOTAL_STEPS = 4
 

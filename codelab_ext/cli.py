@@ -1,4 +1,4 @@
-"""``jupyter codelab <verb>``: the CodeLab extension's command line (design.md §4).
+"""``jupyter codelab <verb>``: the CodeLab extension's command line (the README's "Command line").
 
 Verbs: ``login``, ``logout``, ``status``, ``images``, ``open``, ``list``, ``show``, ``start``, ``stop``,
 ``extend``, ``ssh-config``, ``emulator`` and ``demo``. They use the same configuration

@@ -1,6 +1,6 @@
 """IAM tokens for upstream calls: a project-scoped token from a user name and password.
 
-The second way to authenticate a call to ModelArts (``docs/modelarts-api.md`` §6; the first, AK/SK
+The second way to authenticate a call to ModelArts (``docs/modelarts-api.md``, signing; the first, AK/SK
 signing, is :mod:`codelab_ext.signing`): :class:`IamTokenProvider` gets a project-scoped token
 (``POST {iam}/v3/auth/tokens``, password method) and caches it until shortly before it expires;
 :class:`TokenAuth` sends it as ``X-Auth-Token`` and, on a 401, refreshes it and retries the request once.

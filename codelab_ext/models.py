@@ -7,7 +7,8 @@ enum values appear over time. Everything here therefore follows three rules:
 * **keep what we do not know**: unknown top-level fields of an instance, an image or a lease are
   passed through unchanged, unknown enum values (status, arch, type, ...) are passed through as
   they came;
-* **one spelling out**: the normalised shapes are those of ``docs/design.md`` §3.
+* **one spelling out**: the normalised shapes are those of ``docs/architecture.md`` ("Shapes", typed in
+  :mod:`codelab_ext.shapes`).
 
 Missing scalar fields become ``None``; missing list fields (``action_progress``, ``endpoints``,
 ``resource_categories``, ``dev_services``, ``key_pair_names``) become ``[]`` so that every
@@ -414,7 +415,7 @@ def parse_ssh_endpoint(endpoints: Any) -> SshEndpoint | None:
 
 
 def normalise_instance(raw: Any, *, now_ms: int | None = None) -> Instance:
-    """An instance in the shape of ``docs/design.md`` §3.
+    """An instance in the shape of ``docs/architecture.md`` ("Shapes"; :class:`codelab_ext.shapes.Instance`).
 
     ``{id, name, status, feature, flavor, description, fail_reason, url, token, workspace_id,
     create_at, update_at, image, action_progress, lease, ssh, endpoints, volume}`` (``pool`` too,

@@ -1,6 +1,6 @@
 """AK/SK request signing (``SDK-HMAC-SHA256``) of upstream calls.
 
-One of the two ways to authenticate a call to ModelArts (``docs/modelarts-api.md`` §6; the other, an
+One of the two ways to authenticate a call to ModelArts (``docs/modelarts-api.md``, signing; the other, an
 IAM token, is :mod:`codelab_ext.iam_token`):
 
 * **AK/SK signing** (``SDK-HMAC-SHA256``). The pieces of the algorithm are pure functions

@@ -55,7 +55,7 @@ __all__ = [
     "validate_user",
 ]
 
-#: The login user of every CodeLab instance (modelarts-api.md §4).
+#: The login user of every CodeLab instance (docs/modelarts-api.md, SSH).
 DEFAULT_USER = "ma-user"
 
 _ALIAS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)

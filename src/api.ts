@@ -1,5 +1,5 @@
 /**
- * Typed wrappers of the REST API of the server extension (design.md §3).
+ * Typed wrappers of the REST API of the server extension (codelab_ext/openapi.json).
  * The model calls these, never `fetch`; components call the model.
  */
 import { ServerConnection } from '@jupyterlab/services';

@@ -2,7 +2,7 @@
  * Identifiers and data shapes shared by the CodeLab frontend.
  *
  * The JSON shapes mirror the REST API of the server extension
- * (`{base_url}codelab/...`, see design.md §3). Upstream ModelArts adds fields
+ * (`{base_url}codelab/...`, see codelab_ext/openapi.json). Upstream ModelArts adds fields
  * and enum values over time, so every string enum is open (`| string`).
  */
 import { Token } from '@lumino/coreutils';
@@ -36,7 +36,7 @@ export namespace CommandIDs {
 /** The palette category of every CodeLab command. */
 export const PALETTE_CATEGORY = 'CodeLab';
 
-/** Instance status values (design.md / modelarts-api.md §3). */
+/** Instance status values (docs/modelarts-api.md). */
 export type InstanceStatus =
   | 'INIT'
   | 'CREATING'

@@ -1,9 +1,9 @@
-"""SDK-HMAC-SHA256 signing and IAM token authentication (codelab_ext.signing).
+"""SDK-HMAC-SHA256 signing and IAM token authentication (codelab_ext.signing, codelab_ext.iam_token).
 
-The four official test vectors of modelarts-api.md §6 are reproduced through the pure functions, through
-``sign_request`` and through ``SigningAuth`` on a real ``requests.PreparedRequest``. Canonicalisation is
-checked against a small reference written here from the spec text. Everything that talks HTTP talks to
-a real server on 127.0.0.1 started by the test.
+The four official test vectors (docs/modelarts-api.md, signing) are reproduced through the pure functions,
+through ``sign_request`` and through ``SigningAuth`` on a real ``requests.PreparedRequest``.
+Canonicalisation is checked against a small reference written here from the spec text. Everything that
+talks HTTP talks to a real server on 127.0.0.1 started by the test.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from codelab_ext.signing import (
 )
 
 # --------------------------------------------------------------------------------------------------
-# The official vectors (modelarts-api.md §6)
+# The official vectors (docs/modelarts-api.md, signing)
 # --------------------------------------------------------------------------------------------------
 
 VECTORS: dict[str, dict[str, Any]] = {

@@ -57,7 +57,7 @@ RETRIED = frozenset({"latency", "http_502", "http_503", "throttle", "drop", "htm
 #: faults that only reshape an instance body: every call must succeed
 RESHAPING = frozenset({"unknown_status", "missing_fields"})
 
-#: the SSE event that carries a failed poll (docs/internals.md)
+#: the SSE event that carries a failed poll (docs/architecture.md)
 ERROR_EVENT = "upstream-error"
 
 SECRETS = (DEMO_ACCOUNT.secret_key, DEMO_ACCOUNT.iam_password or "")
