@@ -62,7 +62,9 @@ check-wheel: setup
 
 test: system-deps lint test-js test-python check-wheel test-ui
 
-bench: setup
+# click_to_running and footprint drive Chromium through ui-tests' playwright: install what the scripts need
+bench: setup system-deps
+	cd ui-tests && $(BIN)/jlpm install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import functools
 import json
 import os
 import re
@@ -532,10 +533,10 @@ def sources_fingerprint(
     Equal fingerprints mean the same answer, so a caller may keep the credentials it resolved last
     (the server does, for every request) until the fingerprint changes.
     """
-    env, home_dir = _environment_and_home(environ, home)
-    files = [sdk_profile_path(env, home_dir), koocli_profile_path(home_dir)]
-    if stored_file is not None and str(stored_file):
-        files.insert(0, Path(stored_file))
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    home_text = os.fspath(home) if home is not None else env.get("HOME") or str(Path.home())
+    stored = os.fspath(stored_file) if stored_file is not None else ""
+    files = _source_files(stored, home_text, env.get(ENV_SDK_CREDENTIALS_FILE))
     stats: list[tuple[int, int, int, int] | None] = []
     for file in files:
         try:
@@ -546,7 +547,15 @@ def sources_fingerprint(
     variables = tuple(
         (name, env.get(name)) for name in sorted(env) if name.startswith(CREDENTIAL_ENV_PREFIXES)
     )
-    return (variables, tuple(str(f) for f in files), tuple(stats))
+    return (variables, files, tuple(stats))
+
+
+@functools.lru_cache(maxsize=64)
+def _source_files(stored_file: str, home: str, sdk_file: str | None) -> tuple[str, ...]:
+    """The files :func:`resolve_credentials` reads for these settings (paths are slow to build: cached)."""
+    environ = {ENV_SDK_CREDENTIALS_FILE: sdk_file} if sdk_file is not None else {}
+    files = [str(sdk_profile_path(environ, Path(home))), str(koocli_profile_path(Path(home)))]
+    return (stored_file, *files) if stored_file else tuple(files)
 
 
 # --------------------------------------------------------------------------------------------------
