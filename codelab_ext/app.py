@@ -43,7 +43,7 @@ class CodeLabApp(ExtensionApp):
         self.log.info(
             "codelab_ext %s: routes under %s%s/ (ModelArts %s%s)",
             __version__,
-            self.serverapp.base_url if self.serverapp is not None else "/",
+            self.settings.get("base_url", "/"),
             NAMESPACE,
             self.service.config.modelarts_endpoint,
             ", embedded emulator" if self.service.emulator is not None else "",
