@@ -39,6 +39,34 @@ def emulator() -> Iterator[Any]:
 
 
 @pytest.fixture
+def live_emulator() -> Iterator[Any]:
+    """An :func:`emulator` whose RUNNING instances are served by real Jupyter servers (no JupyterLab).
+
+    ``live_emulator.running_instance(body=None)`` opens the project's instance and answers it once
+    RUNNING as a :class:`codelab_ext.emulator.testing.RunningInstance`: ``url``, ``base_url`` (the
+    Jupyter REST API), ``token``, ``work_dir`` (stands for /home/ma-user/work), ``home_dir`` and
+    ``api(method, "api/contents/...", token=True, **requests_kwargs)``. Starting one takes seconds.
+    """
+    from codelab_ext.emulator import Emulator
+    from codelab_ext.emulator.testing import EmulatorHandle
+
+    instance = Emulator(speed=FAST_SPEED, instance_servers=True, lab=False)
+    instance.start_in_thread(port=0)
+    handle = EmulatorHandle(instance)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        instance.stop()
+
+
+@pytest.fixture
+def running_instance(live_emulator: Any) -> Any:
+    """A RUNNING instance of the demo project behind a real Jupyter server (see :func:`live_emulator`)."""
+    return live_emulator.running_instance()
+
+
+@pytest.fixture
 def demo_credentials() -> Any:
     """The emulator's demo account as AK/SK credentials (source ``"test"``; project found through IAM)."""
     from codelab_ext.credentials import Credentials

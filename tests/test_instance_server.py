@@ -470,6 +470,14 @@ def _ssh_image() -> str:
 # -- no orphan -----------------------------------------------------------------------------------------
 
 
+def test_the_shared_fixtures_give_a_running_instance(
+    live_emulator: EmulatorHandle, running_instance: Any
+) -> None:
+    assert running_instance.body["status"] == "RUNNING"
+    assert running_instance.work_dir == Path(live_emulator.workspace(running_instance.id)["work_dir"])
+    assert running_instance.api("GET", "api/contents").status_code == 200
+
+
 def test_stopping_the_emulator_stops_its_servers_and_removes_its_folder() -> None:
     emulator = Emulator(speed=FAST_SPEED, instance_servers=True, lab=False)
     emulator.start_in_thread(port=0)

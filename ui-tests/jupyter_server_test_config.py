@@ -38,6 +38,9 @@ Path(c.ServerApp.root_dir).mkdir(parents=True)
 # --- CodeLab on the emulator --------------------------------------------------------------------
 c.CodeLab.emulator = True
 c.CodeLab.emulator_speed = float(os.environ.get("CODELAB_EMULATOR_SPEED", "20"))
+# the browser tests time the panel: no real Jupyter server behind the instances unless asked
+# (CODELAB_EMULATOR_INSTANCE_SERVERS=1); `make demo` and the pytest suite cover the real ones
+c.CodeLab.emulator_instance_servers = os.environ.get("CODELAB_EMULATOR_INSTANCE_SERVERS", "0") == "1"
 c.CodeLab.credentials_file = str(WORK / "credentials.json")
 c.ServerApp.jpserver_extensions = {"codelab_ext": True}
 
