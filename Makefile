@@ -31,9 +31,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml package.json
 setup: $(VENV)/.installed
 	$(BIN)/jlpm build:prod
 
-demo: setup
-	@echo "codelab_ext demo: JupyterLab on the embedded ModelArts emulator (no cloud account needed)."
-	CODELAB_EMULATOR=1 $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) $(DEMO_ARGS)
+# the setup's output goes to a log (shown only if it fails): the demo itself prints one line, the URL last
+demo:
+	@log="$${TMPDIR:-/tmp}/codelab-demo-setup.log"; \
+	$(MAKE) --no-print-directory setup > "$$log" 2>&1 || { cat "$$log"; exit 1; }
+	@$(BIN)/jupyter codelab demo --port $(PORT) --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) $(DEMO_ARGS)
 
 emulator: $(VENV)/.installed
 	$(BIN)/jupyter codelab emulator

@@ -350,7 +350,9 @@ def build_parser() -> _Parser:
         "demo",
         "run JupyterLab against the embedded emulator (no cloud account needed)",
         "Start JupyterLab with CODELAB_EMULATOR=1: the server extension embeds the emulator and its demo "
-        "account; your own stored keys are neither read nor changed. Other arguments go to 'jupyter lab'.",
+        "account; your own stored keys are neither read nor changed. JupyterLab runs in temporary config, "
+        "data and runtime folders with a root folder of sample notebooks, all removed at exit; it prints one "
+        "line ending with the URL. Other arguments go to 'jupyter lab'.",
     )
     p.add_argument("--port", type=_port, default=None, help="JupyterLab's port")
     p.add_argument("--speed", type=_speed, default=None, help="emulator clock speed factor")
@@ -1192,27 +1194,10 @@ def cmd_emulator(ctx: Context) -> int:
 
 
 def cmd_demo(ctx: Context) -> int:
-    """``jupyter lab`` with ``CODELAB_EMULATOR=1`` (the server extension embeds the emulator)."""
-    env = dict(os.environ, CODELAB_EMULATOR="1")
-    if ctx.args.speed is not None:
-        env["CODELAB_EMULATOR_SPEED"] = repr(ctx.args.speed)
-    argv = [sys.executable, "-m", "jupyterlab"]
-    if ctx.args.port is not None:
-        argv.append(f"--ServerApp.port={ctx.args.port}")
-    argv.extend(ctx.args.extra)
-    ctx.err("Starting JupyterLab with the embedded ModelArts emulator (demo account, no cloud)...")
-    log.debug("demo: %s", " ".join(argv))
-    if os.name == "posix":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, argv, env)  # noqa: S606 (JupyterLab takes over this process)
-    import subprocess
+    """JupyterLab on the embedded emulator, in temporary folders of its own (see :mod:`codelab_ext.demo`)."""
+    from .demo import run_demo
 
-    with subprocess.Popen(argv, env=env) as process:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            return process.wait()
+    return run_demo(port=ctx.args.port, speed=ctx.args.speed, extra=ctx.args.extra, say=ctx.out)
 
 
 # ---------------------------------------------------------------------------------------------- main

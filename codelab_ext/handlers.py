@@ -168,6 +168,18 @@ class CredentialsHandler(CodeLabHandler):
         self.finish()
 
 
+class DemoCredentialsHandler(CodeLabHandler):
+    """With the embedded emulator only: sign in again with its demo account (after a sign-out)."""
+
+    @tornado.web.authenticated
+    @authorized
+    @codelab_errors
+    async def post(self) -> None:
+        if self.json_body():
+            raise ValidationError("Send no body: the demo account needs no keys.")
+        self.write_json(await self.service.use_demo_account())
+
+
 class ImagesHandler(CodeLabHandler):
     @tornado.web.authenticated
     @authorized
@@ -363,6 +375,7 @@ def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
     return [
         ("status", StatusHandler),
         ("credentials", CredentialsHandler),
+        ("credentials/demo", DemoCredentialsHandler),
         ("images", ImagesHandler),
         ("open", OpenHandler),
         ("share-url", ShareUrlHandler),

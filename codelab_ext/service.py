@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import NAMESPACE
 from .config import CodeLab
-from .errors import ConflictError, CredentialsError, UpstreamError, add_credentials_hint
+from .errors import ConflictError, CredentialsError, UpstreamError, ValidationError, add_credentials_hint
 from .regions import known_regions
 from .watcher import WatcherHub
 
@@ -144,6 +144,7 @@ class CodeLabService:
             "project_id": project_id,
             "modelarts_endpoint": self.config.endpoints_for(region)[0],
             "emulator": self.emulator is not None,
+            "demo_account": self._is_demo(creds),
             "credentials": self.credentials_status(),
             # the regions a user may sign in to (the panel lists these; codelab_ext.regions)
             "regions": known_regions([self.config.region]),
@@ -181,6 +182,26 @@ class CodeLabService:
             probe.close()
         await self.run(store_credentials, self.config.credentials_file, creds)
         self.log.info("codelab: stored credentials for access key %s", creds.masked_key)
+        self._reset_client()
+        return self.status()
+
+    def _is_demo(self, creds: Any) -> bool:
+        if self.emulator is None or creds is None:
+            return False
+        from .emulator import DEMO_ACCOUNT
+
+        return bool(creds.access_key == DEMO_ACCOUNT.access_key)
+
+    async def use_demo_account(self) -> dict[str, Any]:
+        """Store the embedded emulator's demo account (what the demo starts with); answer like status."""
+        from .credentials import store_credentials
+
+        if self.emulator is None:
+            raise ValidationError(
+                "There is no demo account: this server talks to ModelArts, not to the embedded emulator "
+                "(CODELAB_EMULATOR=1)."
+            )
+        await self.run(store_credentials, self.config.credentials_file, demo_credentials(self.config.region))
         self._reset_client()
         return self.status()
 
@@ -348,13 +369,26 @@ def filter_images(images: Sequence[Image], filters: dict[str, str]) -> list[Imag
     return out
 
 
+def demo_credentials(region: str) -> Any:
+    """The embedded emulator's demo account as stored credentials (the demo starts signed in with it)."""
+    from .credentials import Credentials
+    from .emulator import DEMO_ACCOUNT
+
+    return Credentials(
+        source="stored",
+        access_key=DEMO_ACCOUNT.access_key,
+        secret_key=DEMO_ACCOUNT.secret_key,
+        region=region,
+    )
+
+
 def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> tuple[Any, list[str]]:
     """Start the emulator in a thread and point the configuration at it with its demo account.
 
     Answers the emulator and the temporary folders made for it (its credential file's).
     """
-    from .credentials import Credentials, store_credentials
-    from .emulator import DEMO_ACCOUNT, Emulator
+    from .credentials import store_credentials
+    from .emulator import Emulator
 
     emulator = Emulator(speed=config.emulator_speed, instance_servers=config.emulator_instance_servers)
     url = emulator.start_in_thread(port=0)
@@ -363,15 +397,7 @@ def start_embedded_emulator(config: CodeLab, logger: logging.Logger) -> tuple[An
     # the demo keeps its own credentials: the user's real stored keys are never read or replaced
     folder = tempfile.mkdtemp(prefix="codelab-emulator-")
     config.credentials_file = str(Path(folder) / "credentials.json")
-    store_credentials(
-        config.credentials_file,
-        Credentials(
-            source="stored",
-            access_key=DEMO_ACCOUNT.access_key,
-            secret_key=DEMO_ACCOUNT.secret_key,
-            region=config.region,
-        ),
-    )
+    store_credentials(config.credentials_file, demo_credentials(config.region))
     logger.warning(
         "codelab_ext: the %s/ routes use the embedded ModelArts EMULATOR at %s (demo account, no cloud).",
         NAMESPACE,

@@ -19,7 +19,8 @@ import {
   IOpenRequest,
   IOpenResult,
   IServerStatus,
-  ISshConfigQuery
+  ISshConfigQuery,
+  ISshInstallResult
 } from './tokens';
 
 function instancePath(id: string, action = ''): string {
@@ -35,6 +36,8 @@ export interface ICodeLabAPI {
   signIn(credentials: ICredentialsInput): Promise<IServerStatus>;
   /** Forget the credentials stored by the extension. */
   signOut(): Promise<void>;
+  /** With the embedded emulator only: store its demo account again. */
+  useDemoAccount(): Promise<IServerStatus>;
   /** The image catalogue. */
   images(query?: IImageQuery): Promise<IImage[]>;
   /** Open (create or start) the free CodeLab instance. 409 when a switch needs consent. */
@@ -48,6 +51,11 @@ export interface ICodeLabAPI {
   extend(id: string, durationMs: number): Promise<ILease>;
   /** The SSH config block (text); 404 when the instance has no SSH endpoint. */
   sshConfig(id: string, query?: ISshConfigQuery): Promise<string>;
+  /** Install the SSH config on the Jupyter server's machine (`ssh-config --install`). */
+  installSshConfig(
+    id: string,
+    body?: ISshConfigQuery
+  ): Promise<ISshInstallResult>;
   /** The URL of the SSE stream of an instance (with `?token=` when the server uses one). */
   eventsUrl(id: string): string;
 }
@@ -71,6 +79,12 @@ export class CodeLabClient implements ICodeLabAPI {
     return this._request<IServerStatus>('credentials', {
       method: 'PUT',
       body: credentials
+    });
+  }
+
+  useDemoAccount(): Promise<IServerStatus> {
+    return this._request<IServerStatus>('credentials/demo', {
+      method: 'POST'
     });
   }
 
@@ -125,6 +139,16 @@ export class CodeLabClient implements ICodeLabAPI {
       query: { ...query },
       text: true
     });
+  }
+
+  installSshConfig(
+    id: string,
+    body: ISshConfigQuery = {}
+  ): Promise<ISshInstallResult> {
+    return this._request<ISshInstallResult>(
+      instancePath(id, 'ssh-config/install'),
+      { method: 'POST', body: { ...body } }
+    );
   }
 
   eventsUrl(id: string): string {

@@ -11,6 +11,7 @@ import { confirmStop } from './dialogs';
 import { codelabIcon } from './icons';
 import { checkShareUrl, EXTEND_HOURS } from './logic';
 import { CodeLabModel } from './model';
+import { SshInstaller } from './sshinstall';
 import { CommandIDs, PALETTE_CATEGORY, PANEL_ID } from './tokens';
 
 /** Arguments of `codelab:open-shared`. */
@@ -24,7 +25,8 @@ export function addCommands(
   app: JupyterFrontEnd,
   model: CodeLabModel,
   trans: TranslationBundle,
-  palette: ICommandPalette | null
+  palette: ICommandPalette | null,
+  installer: SshInstaller
 ): void {
   const { commands, shell } = app;
   const showPanel = () => shell.activateById(PANEL_ID);
@@ -171,27 +173,119 @@ export function addCommands(
     }
   });
 
+  commands.addCommand(CommandIDs.start, {
+    label: trans.__('Start CodeLab'),
+    caption: trans.__('Start the stopped CodeLab instance again'),
+    isEnabled: () =>
+      !!model.instance &&
+      !model.isRunning &&
+      !model.isTransitional &&
+      model.busy === null,
+    execute: async () => {
+      showPanel();
+      await model.start();
+      if (model.actionError) {
+        Notification.error(
+          trans.__('Could not start CodeLab: %1', model.actionError),
+          { autoClose: false }
+        );
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.openInstance, {
+    label: trans.__('Open CodeLab Instance in New Tab'),
+    caption: trans.__('Open the running instance’s JupyterLab in a new tab'),
+    isEnabled: () => model.isRunning && !!model.instance?.url,
+    execute: () => {
+      const url = model.instance?.url;
+      if (model.isRunning && url) {
+        window.open(url, '_blank', 'noopener');
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.signIn, {
+    label: trans.__('Sign In to Huawei Cloud…'),
+    caption: trans.__('Show the CodeLab sign-in form'),
+    execute: () => {
+      showPanel();
+      const focus = () => {
+        const field = document.getElementById('codelab-access-key');
+        if (field) {
+          field.focus();
+          return true;
+        }
+        return false;
+      };
+      if (!focus()) {
+        // signed in: the account section offers other keys
+        document
+          .querySelector<HTMLButtonElement>('[data-action="use-other-keys"]')
+          ?.click();
+        requestAnimationFrame(() => focus());
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.installSshConfig, {
+    label: trans.__('Install CodeLab SSH Config'),
+    caption: trans.__(
+      'Install the SSH config of the instance in ~/.ssh of the machine running Jupyter'
+    ),
+    isEnabled: () => !!model.sshConfig && !installer.installing,
+    execute: async () => {
+      const id = model.instance?.id;
+      if (!id || !model.sshConfig) {
+        return;
+      }
+      if (await installer.install(id, model.identityFile)) {
+        const result = installer.result(id);
+        Notification.success(
+          trans.__(
+            'SSH config installed. Connect with: %1',
+            result?.command ?? ''
+          ),
+          { autoClose: 5000 }
+        );
+      } else if (installer.error) {
+        Notification.error(
+          trans.__('Could not install the SSH config: %1', installer.error),
+          { autoClose: false }
+        );
+      }
+    }
+  });
+
   // Commands' enabled state follows the model; tell the UI only when it changes.
   let last = '';
-  model.stateChanged.connect(() => {
+  const notify = () => {
     const key = [
       model.opening,
       model.isRunning,
       model.isTransitional,
       model.busy,
-      !!model.sshConfig
+      !!model.sshConfig,
+      !!model.instance,
+      installer.installing
     ].join('|');
     if (key !== last) {
       last = key;
       commands.notifyCommandChanged();
     }
-  });
+  };
+  model.stateChanged.connect(notify);
+  installer.changed.connect(notify);
 
   const category = trans.__(PALETTE_CATEGORY);
   for (const command of [
     CommandIDs.showPanel,
     CommandIDs.open,
     CommandIDs.openShared,
+    CommandIDs.openInstance,
+    CommandIDs.start,
+    CommandIDs.signIn,
+    CommandIDs.installSshConfig,
     CommandIDs.copySshConfig,
     CommandIDs.extend,
     CommandIDs.stop

@@ -21,8 +21,11 @@ import { copyText } from './clipboard';
 import { addCommands } from './commands';
 import { confirmSwitch } from './dialogs';
 import { codelabIcon } from './icons';
-import { formatCountdown, imageLabel } from './logic';
+import { CodeLabClient } from './api';
+import { followExpiringToast, showExpiringToast } from './expiring';
+import { imageLabel } from './logic';
 import { CodeLabModel } from './model';
+import { SshInstaller } from './sshinstall';
 import {
   CommandIDs,
   DEFAULT_SETTINGS,
@@ -106,21 +109,10 @@ function showNotice(
       );
       break;
     case 'expiring':
-      Notification.warning(
-        trans.__(
-          'CodeLab stops in %1 unless you extend it.',
-          formatCountdown(notice.remainingMs ?? 0)
-        ),
-        {
-          autoClose: false,
-          actions: [
-            {
-              label: trans.__('Extend 1 hour'),
-              callback: () =>
-                void app.commands.execute(CommandIDs.extend, { hours: 1 })
-            }
-          ]
-        }
+      showExpiringToast(
+        trans,
+        notice.remainingMs ?? 0,
+        () => void app.commands.execute(CommandIDs.extend, { hours: 1 })
       );
       break;
     case 'stopped':
@@ -173,15 +165,30 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
       }
     });
     model.notice.connect((_, notice) => showNotice(app, trans, notice));
+    followExpiringToast(model, trans);
 
-    const panel = new CodeLabPanel(model, trans, {
-      open: () => void app.commands.execute(CommandIDs.open),
-      stop: () => void app.commands.execute(CommandIDs.stop),
-      extend: hours => void app.commands.execute(CommandIDs.extend, { hours }),
-      copySshConfig: () => void app.commands.execute(CommandIDs.copySshConfig),
-      copySshCommand: () => {
-        const command = model.sshCommand;
-        if (command) {
+    const client = new CodeLabClient({
+      serverSettings: app.serviceManager.serverSettings,
+      translator
+    });
+    const installer = new SshInstaller((id, body) =>
+      client.installSshConfig(id, body)
+    );
+
+    const panel = new CodeLabPanel(
+      model,
+      trans,
+      {
+        open: () => void app.commands.execute(CommandIDs.open),
+        start: () => void app.commands.execute(CommandIDs.start),
+        stop: () => void app.commands.execute(CommandIDs.stop),
+        extend: hours =>
+          void app.commands.execute(CommandIDs.extend, { hours }),
+        installSshConfig: () =>
+          void app.commands.execute(CommandIDs.installSshConfig),
+        copySshConfig: () =>
+          void app.commands.execute(CommandIDs.copySshConfig),
+        copySshCommand: command => {
           void copyText(command).then(() =>
             Notification.success(
               trans.__('ssh command copied to the clipboard.'),
@@ -191,15 +198,16 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
             )
           );
         }
-      }
-    });
+      },
+      installer
+    );
     panel.id = PANEL_ID;
     panel.title.icon = codelabIcon;
     panel.title.caption = trans.__('CodeLab');
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, PANEL_ID);
 
-    addCommands(app, model, trans, palette);
+    addCommands(app, model, trans, palette, installer);
 
     launcher?.add({
       command: CommandIDs.showPanel,

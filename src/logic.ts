@@ -176,34 +176,74 @@ export function defaultImageId(images: IImage[]): string | null {
   return images.find(image => imageCategory(image) === 'CPU')?.id ?? null;
 }
 
+/**
+ * The image a setting or a deep link names: its id, its `name:tag`, or its
+ * name (the first of that name in the catalogue).
+ */
+export function findImage(
+  images: IImage[],
+  reference: string | null | undefined
+): IImage | null {
+  const ref = (reference ?? '').trim();
+  if (!ref) {
+    return null;
+  }
+  return (
+    images.find(image => image.id === ref) ??
+    images.find(image => imageLabel(image) === ref) ??
+    images.find(image => image.name === ref) ??
+    null
+  );
+}
+
 export interface IImageGroup {
   category: ImageCategory;
   images: IImage[];
 }
 
+/** Lower case without `_` and `-`: `py_3.10`, `py-3.10` and `Py3.10` read the same. */
+function searchForm(text: string): string {
+  return text.toLowerCase().replace(/[_-]+/g, '');
+}
+
 /**
- * Filter images by a search text (name, tag, description, arch) and group
- * them CPU / GPU / Ascend, the default image first in its group.
+ * Whether an image matches every word of a search text, each word found in
+ * its name, tag, description, architecture, category or services (`SSH`,
+ * `JUPYTERLAB`), `_` and `-` ignored. Display-only filtering: the server
+ * filters nothing by these words.
+ */
+export function matchesSearch(image: IImage, search: string): boolean {
+  const words = search.split(/\s+/).map(searchForm).filter(Boolean);
+  if (!words.length) {
+    return true;
+  }
+  const haystack = searchForm(
+    [
+      image.name,
+      image.tag,
+      image.description,
+      image.arch,
+      archLabel(image.arch),
+      imageCategory(image),
+      ...(image.resource_categories ?? []),
+      ...(image.dev_services ?? [])
+    ]
+      .filter(Boolean)
+      .join(' ')
+  );
+  return words.every(word => haystack.includes(word));
+}
+
+/**
+ * Filter images by a search text (see `matchesSearch`) and group them
+ * CPU / GPU / Ascend, the default image first in its group.
  */
 export function groupImages(
   images: IImage[],
   search: string,
   defaultId: string | null
 ): IImageGroup[] {
-  const words = search.trim().toLowerCase().split(/\s+/).filter(Boolean);
-  const matches = (image: IImage) => {
-    const haystack = [
-      image.name,
-      image.tag,
-      image.description,
-      archLabel(image.arch),
-      imageCategory(image)
-    ]
-      .filter(Boolean)
-      .join(' ')
-      .toLowerCase();
-    return words.every(word => haystack.includes(word));
-  };
+  const matches = (image: IImage) => matchesSearch(image, search);
   const groups: IImageGroup[] = [];
   for (const category of CATEGORY_ORDER) {
     const list = images

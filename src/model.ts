@@ -18,6 +18,7 @@ import { CodeLabClient, ICodeLabAPI } from './api';
 import {
   checkShareUrl,
   defaultImageId,
+  findImage,
   IStepTiming,
   IStepView,
   leaseDeadline,
@@ -189,11 +190,8 @@ export class CodeLabModel implements ICodeLabModel {
     return this._imagesError;
   }
   get defaultImageId(): string | null {
-    const configured = this._settings.defaultImage;
-    if (configured && this._images.some(i => i.id === configured)) {
-      return configured;
-    }
-    return defaultImageId(this._images);
+    const configured = findImage(this._images, this._settings.defaultImage);
+    return configured ? configured.id : defaultImageId(this._images);
   }
   get selectedImageId(): string | null {
     if (
@@ -400,11 +398,22 @@ export class CodeLabModel implements ICodeLabModel {
   }
 
   async signIn(credentials: ICredentialsInput): Promise<boolean> {
+    return this._storeCredentials(() => this._api.signIn(credentials));
+  }
+
+  /** With the embedded emulator: sign in again with its demo account. */
+  async useDemoAccount(): Promise<boolean> {
+    return this._storeCredentials(() => this._api.useDemoAccount());
+  }
+
+  private async _storeCredentials(
+    store: () => Promise<IServerStatus>
+  ): Promise<boolean> {
     this._signingIn = true;
     this._signInError = null;
     this._changed();
     try {
-      this._status = await this._api.signIn(credentials);
+      this._status = await store();
       this._statusError = null;
       this._signingIn = false;
       this._changed();

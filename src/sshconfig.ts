@@ -52,7 +52,7 @@ export class SshConfigLoader {
     this._error = null;
     this._api
       .sshConfig(instance.id, {
-        alias: 'codelab',
+        // no alias: the server's default (codelab-<region>), as `jupyter codelab ssh-config`
         identity_file: identity || undefined
       })
       .then(text => {

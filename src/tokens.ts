@@ -31,6 +31,14 @@ export namespace CommandIDs {
   export const extend = 'codelab:extend';
   /** Stop the current instance (asks first). */
   export const stop = 'codelab:stop';
+  /** Start the stopped (or failed) instance again. */
+  export const start = 'codelab:start';
+  /** Open the running instance's JupyterLab in a new browser tab. */
+  export const openInstance = 'codelab:open-instance';
+  /** Reveal the sign-in form. */
+  export const signIn = 'codelab:sign-in';
+  /** Install the SSH config of the instance on the Jupyter server's machine. */
+  export const installSshConfig = 'codelab:install-ssh-config';
 }
 
 /** The palette category of every CodeLab command. */
@@ -168,6 +176,8 @@ export interface IServerStatus {
   project_id: string | null;
   modelarts_endpoint: string;
   emulator: boolean;
+  /** True when the embedded emulator runs and its demo account is the one in use. */
+  demo_account?: boolean;
   credentials: ICredentialsStatus;
 }
 
@@ -199,6 +209,19 @@ export interface IImageQuery {
 export interface ISshConfigQuery {
   alias?: string;
   identity_file?: string;
+}
+
+/** The answer of `POST instances/{id}/ssh-config/install`. */
+export interface ISshInstallResult {
+  id: string;
+  /** The `Host` installed (`codelab-<region>` unless another was asked for). */
+  alias: string;
+  /** The block written, as `GET ssh-config` renders it. */
+  block: string;
+  /** The managed file written on the server's machine. */
+  installed: string;
+  /** The command that logs in now: `ssh <alias>`. */
+  command: string;
 }
 
 /** An error body of the server extension. */

@@ -746,6 +746,61 @@ def test_demo_runs_jupyterlab_on_the_embedded_emulator(tmp_path: Path, emulator:
         process.stderr.close()
 
 
+def test_demo_runs_in_its_own_folders_prints_one_line_and_cleans_up(tmp_path: Path, emulator: Any) -> None:
+    import signal
+
+    port = _free_port()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    own_config = tmp_path / "users-jupyter-config"
+    env = cli_env(tmp_path, "http://127.0.0.1:9", JUPYTER_CONFIG_DIR=str(own_config), TMPDIR=str(scratch))
+    extra = ["--allow-root"] if os.geteuid() == 0 else []
+    process = subprocess.Popen(
+        cli_argv("demo", "--port", str(port), "--IdentityProvider.token=demo-t", *extra),
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()  # blocks until JupyterLab is up (or the demo gave up)
+        # one clear line: what it is, how to stop it, the URL last
+        assert line.startswith("codelab_ext demo: "), line
+        assert "Ctrl+C" in line
+        assert line.rstrip("\n").endswith(f":{port}/lab?token=demo-t"), line
+        (folder,) = scratch.glob("codelab-demo-*")
+        assert {p.name for p in folder.iterdir()} >= {"config", "data", "runtime", "root"}
+
+        def get(path: str) -> Any:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", headers={"Authorization": "token demo-t"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+                return json.loads(answer.read())
+
+        names = {item["name"] for item in get("/api/contents")["content"]}
+        assert {"Welcome to the CodeLab demo.ipynb", "Sample analysis.ipynb"} <= names
+        assert get("/codelab/status")["demo_account"] is True
+        # the news prompt is off (JupyterLab reads LabApp.news_url from the demo's own config)
+        config = json.loads((folder / "config" / "jupyter_server_config.json").read_text())
+        assert config["LabApp"]["news_url"] is None
+        # nothing was written to the user's own Jupyter folders
+        assert not own_config.exists()
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl+C does
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 0
+    assert not list(scratch.glob("codelab-demo-*")), "the demo's folders are removed at exit"
+
+
 # ------------------------------------------------------------------------------------------- units
 
 

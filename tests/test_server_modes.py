@@ -80,3 +80,33 @@ async def test_embedded_emulator_mode_runs_the_whole_product(jp_fetch, jp_server
     # the demo keeps its own credential file, away from the user's real one
     service = jp_serverapp.web_app.settings["codelab_service"]
     assert "codelab-emulator" in service.config.credentials_file
+
+
+@pytest.mark.embedded
+async def test_embedded_demo_account_is_named_and_offered_again_after_sign_out(jp_fetch):
+    # Given the demo, signed in with the emulator's demo account
+    status = json.loads((await jp_fetch(NAMESPACE, "status")).body)
+    assert status["demo_account"] is True
+    # When the user signs out
+    response = await jp_fetch(NAMESPACE, "credentials", method="DELETE")
+    assert response.code == 204
+    status = json.loads((await jp_fetch(NAMESPACE, "status")).body)
+    assert status["credentials"]["configured"] is False and status["demo_account"] is False
+    # Then the demo account can be taken again, without typing its keys
+    response = await jp_fetch(NAMESPACE, "credentials", "demo", method="POST", body="")
+    status = json.loads(response.body)
+    assert status["credentials"]["configured"] is True and status["demo_account"] is True
+    assert DEMO_ACCOUNT.secret_key not in response.body.decode()
+    response = await jp_fetch(NAMESPACE, "images")
+    assert json.loads(response.body)["images"]
+
+
+async def test_the_demo_account_route_refuses_without_the_embedded_emulator(jp_fetch):
+    from tornado.httpclient import HTTPClientError
+
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch(NAMESPACE, "credentials", "demo", method="POST", body="")
+    assert info.value.code == 400
+    assert "embedded emulator" in json.loads(info.value.response.body)["message"]
+    status = json.loads((await jp_fetch(NAMESPACE, "status")).body)
+    assert status["demo_account"] is False

@@ -6,6 +6,7 @@ import React from 'react';
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { StatusBarCountdown } from '../components/StatusBarCountdown';
 import { CodeLabModel } from '../model';
+import { SshInstaller } from '../sshinstall';
 import {
   FakeEventSource,
   FakeServer,
@@ -27,8 +28,10 @@ describe('CodeLabSidebar', () => {
     FakeEventSource.instances = [];
     actions = {
       open: jest.fn(),
+      start: jest.fn(),
       stop: jest.fn(),
       extend: jest.fn(),
+      installSshConfig: jest.fn(),
       copySshConfig: jest.fn(),
       copySshCommand: jest.fn()
     };
@@ -43,7 +46,14 @@ describe('CodeLabSidebar', () => {
       serverSettings: server.settings(),
       createEventSource: url => new FakeEventSource(url)
     });
-    render(<CodeLabSidebar model={model} trans={trans} actions={actions} />);
+    render(
+      <CodeLabSidebar
+        model={model}
+        trans={trans}
+        actions={actions}
+        installer={new SshInstaller(jest.fn())}
+      />
+    );
     await act(async () => {
       await model.refresh();
       await jest.advanceTimersByTimeAsync(1);
@@ -76,6 +86,40 @@ describe('CodeLabSidebar', () => {
     model.dispose();
   });
 
+  it('names the demo account and offers it again after a sign-out (emulator)', async () => {
+    let configured = true;
+    server.on('GET status', () => ({
+      status: 200,
+      body: { ...status(configured), demo_account: configured }
+    }));
+    server.on('DELETE credentials', () => {
+      configured = false;
+      return { status: 204, body: '' };
+    });
+    server.on('POST credentials/demo', () => {
+      configured = true;
+      return { status: 200, body: { ...status(true), demo_account: true } };
+    });
+    const model = await renderPanel();
+    expect(
+      screen.getByText('demo account of the emulator')
+    ).toBeInTheDocument();
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Sign out' }));
+      await jest.advanceTimersByTimeAsync(1);
+    });
+    const demo = screen.getByRole('button', { name: 'Use the demo account' });
+    await act(async () => {
+      fireEvent.click(demo);
+      await jest.advanceTimersByTimeAsync(1);
+    });
+    expect(model.signedIn).toBe(true);
+    expect(
+      screen.getByText('demo account of the emulator')
+    ).toBeInTheDocument();
+    model.dispose();
+  });
+
   it('shows the account and the images grouped, default first, with badges', async () => {
     const model = await renderPanel();
     expect(screen.getByText('AKAB****WXYZ')).toBeInTheDocument();
@@ -100,7 +144,7 @@ describe('CodeLabSidebar', () => {
 
   it('validates the shared URL as you type and disables Open when invalid', async () => {
     const model = await renderPanel();
-    const field = screen.getByLabelText('Notebook URL');
+    const field = screen.getByLabelText('Shared notebook URL (optional)');
     const open = screen.getByRole('button', { name: 'Open CodeLab' });
 
     fireEvent.change(field, { target: { value: 'ftp://example.com/a.ipynb' } });
@@ -125,7 +169,7 @@ describe('CodeLabSidebar', () => {
     model.dispose();
   });
 
-  it('shows the four steps and the instance card while starting, then the countdown', async () => {
+  it('shows the four steps with Cancel while starting, then the running card with the countdown', async () => {
     server.on('GET instances', () => ({
       status: 200,
       body: { instances: [instance({ status: 'CREATING' })] }
@@ -138,6 +182,14 @@ describe('CodeLabSidebar', () => {
         .map(li => li.getAttribute('data-state'))
     ).toEqual(['active', 'waiting', 'waiting', 'waiting']);
     expect(screen.getByText('Step 1 of 4: Storage')).toBeInTheDocument();
+    // starting: the steps are the first block, no picker, Cancel stops
+    expect(document.querySelector('[data-state]')).toHaveAttribute(
+      'data-state',
+      'starting'
+    );
+    expect(screen.queryByLabelText('Search images')).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    expect(actions.stop).toHaveBeenCalledTimes(1);
 
     await act(async () => {
       FakeEventSource.latest().send(
@@ -145,7 +197,11 @@ describe('CodeLabSidebar', () => {
         running(Date.now(), 5 * 60_000)
       );
     });
-    expect(screen.getByText('All four steps are done.')).toBeInTheDocument();
+    // running: no stale steps, the card on top, "Open another image" folded below
+    expect(screen.queryByRole('list', { name: 'Start-up steps' })).toBeNull();
+    expect(screen.getByText('Running')).toBeInTheDocument();
+    expect(screen.getByText('Open another image')).toBeInTheDocument();
+    expect(screen.queryByLabelText('Search images')).toBeNull();
     const timer = screen.getByRole('timer');
     expect(timer).toHaveTextContent('5:00');
     expect(timer).toHaveClass('jp-mod-warning');
@@ -153,9 +209,10 @@ describe('CodeLabSidebar', () => {
       await jest.advanceTimersByTimeAsync(2_000);
     });
     expect(timer).toHaveTextContent('4:58');
-    expect(
-      screen.getByRole('link', { name: 'Open in new tab' })
-    ).toHaveAttribute('href', 'https://authoring.example/i-1/lab');
+    expect(screen.getByRole('link', { name: 'Open CodeLab' })).toHaveAttribute(
+      'href',
+      'https://authoring.example/i-1/lab'
+    );
 
     fireEvent.change(screen.getByLabelText('Keep running for'), {
       target: { value: '4' }
@@ -163,11 +220,11 @@ describe('CodeLabSidebar', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Extend' }));
     expect(actions.extend).toHaveBeenCalledWith(4);
     fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
-    expect(actions.stop).toHaveBeenCalled();
+    expect(actions.stop).toHaveBeenCalledTimes(2);
     model.dispose();
   });
 
-  it('shows the failure reason with Retry', async () => {
+  it('says a start failed, with the reason, Start and another image, and no steps', async () => {
     server.on('GET instances', () => ({
       status: 200,
       body: {
@@ -184,10 +241,16 @@ describe('CodeLabSidebar', () => {
       .getByText('Flavor sold out (ModelArts.6329)')
       .closest('[role="alert"]');
     expect(alert).not.toBeNull();
-    fireEvent.click(
-      within(alert as HTMLElement).getByRole('button', { name: 'Retry' })
-    );
-    expect(actions.open).toHaveBeenCalled();
+    expect(screen.getByText('Creation failed')).toBeInTheDocument();
+    expect(screen.queryByRole('list', { name: 'Start-up steps' })).toBeNull();
+    expect(screen.queryByText(/steps are done/)).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Start' }));
+    expect(actions.start).toHaveBeenCalled();
+    fireEvent.click(screen.getByText('Open another image'));
+    expect(screen.getByLabelText('Search images')).toBeInTheDocument();
+    expect(
+      screen.getByRole('button', { name: 'Open with this image' })
+    ).toBeEnabled();
     model.dispose();
   });
 
@@ -198,7 +261,7 @@ describe('CodeLabSidebar', () => {
     }));
     server.on('GET instances/i-1/ssh-config', () => ({
       status: 200,
-      body: 'Host codelab\n  HostName dev.example.com\n  Port 31022\n'
+      body: 'Host codelab-cn-north-4\n  HostName dev.example.com\n  Port 31022\n'
     }));
     const model = await renderPanel();
     await act(async () => {
@@ -210,7 +273,16 @@ describe('CodeLabSidebar', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Copy SSH config' }));
     fireEvent.click(screen.getByRole('button', { name: 'Copy ssh command' }));
     expect(actions.copySshConfig).toHaveBeenCalled();
-    expect(actions.copySshCommand).toHaveBeenCalled();
+    expect(actions.copySshCommand).toHaveBeenCalledWith(model.sshCommand);
+    // the alias the server rendered, for VS Code and the CLI alike
+    expect(
+      screen.getByRole('link', { name: 'Open in VS Code' })
+    ).toHaveAttribute(
+      'href',
+      'vscode://vscode-remote/ssh-remote+codelab-cn-north-4/home/ma-user/work'
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Install SSH config' }));
+    expect(actions.installSshConfig).toHaveBeenCalled();
 
     await act(async () => {
       FakeEventSource.latest().send('instance', {
@@ -226,6 +298,28 @@ describe('CodeLabSidebar', () => {
 });
 
 describe('StatusBarCountdown', () => {
+  it('shows a readable status, never the raw value', async () => {
+    const server = new FakeServer();
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: [instance({ status: 'START_FAILED' })] }
+    }));
+    const model = new CodeLabModel({
+      serverSettings: server.settings(),
+      createEventSource: url => new FakeEventSource(url)
+    });
+    render(
+      <StatusBarCountdown model={model} trans={trans} onClick={jest.fn()} />
+    );
+    await act(async () => {
+      await model.refresh();
+    });
+    const item = screen.getByRole('button');
+    expect(item).toHaveTextContent('CodeLab: Start failed');
+    expect(item.textContent).not.toMatch(/start_failed|START_FAILED/);
+    model.dispose();
+  });
+
   it('shows the time left and warns', async () => {
     jest.useFakeTimers();
     jest.setSystemTime(1_700_000_000_000);

@@ -12,6 +12,7 @@ import React from 'react';
 
 import { IPanelActions } from '../components/CodeLabSidebar';
 import { CodeLabModel } from '../model';
+import { SshInstaller } from '../sshinstall';
 import { FakeEventSource, FakeServer, instance, running } from './fakes';
 
 const renders = { model: 0, tick: 0 };
@@ -66,14 +67,21 @@ describe('renders per second', () => {
     });
     const actions: IPanelActions = {
       open: jest.fn(),
+      start: jest.fn(),
       stop: jest.fn(),
       extend: jest.fn(),
+      installSshConfig: jest.fn(),
       copySshConfig: jest.fn(),
       copySshCommand: jest.fn()
     };
     render(
       <>
-        <CodeLabSidebar model={model} trans={trans} actions={actions} />
+        <CodeLabSidebar
+          model={model}
+          trans={trans}
+          actions={actions}
+          installer={new SshInstaller(jest.fn())}
+        />
         <StatusBarCountdown model={model} trans={trans} onClick={jest.fn()} />
       </>
     );

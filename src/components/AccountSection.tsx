@@ -2,11 +2,18 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useState } from 'react';
 
 import { CodeLabModel } from '../model';
-import { ErrorLine, Section } from './Section';
+import { ActionButton, ErrorLine, Section } from './Section';
 import { useModel } from './useModel';
 
 /** Readable names of the credential sources of the server. */
-function sourceLabel(source: string | null, trans: TranslationBundle): string {
+function sourceLabel(
+  source: string | null,
+  demo: boolean,
+  trans: TranslationBundle
+): string {
+  if (demo) {
+    return trans.__('demo account of the emulator');
+  }
   switch (source) {
     case 'environment':
       return trans.__('environment variables');
@@ -122,21 +129,17 @@ export function SignInForm(props: {
       </p>
       {model.signInError && <ErrorLine message={model.signInError} />}
       <div className="jp-CodeLab-actions">
-        <button
+        <ActionButton
           type="submit"
-          className="jp-CodeLab-button jp-mod-styled jp-mod-accept"
+          kind="accept"
           disabled={model.signingIn || !accessKey.trim() || !secretKey.trim()}
         >
           {model.signingIn ? trans.__('Signing in…') : trans.__('Sign in')}
-        </button>
+        </ActionButton>
         {props.onCancel && (
-          <button
-            type="button"
-            className="jp-CodeLab-button jp-mod-styled jp-mod-reject"
-            onClick={props.onCancel}
-          >
+          <ActionButton onClick={props.onCancel}>
             {trans.__('Cancel')}
-          </button>
+          </ActionButton>
         )}
       </div>
     </form>
@@ -181,6 +184,22 @@ export function AccountSection(props: {
         {!status.credentials.configured && status.credentials.error && (
           <ErrorLine message={status.credentials.error} />
         )}
+        {!status.credentials.configured && status.emulator && (
+          <div className="jp-CodeLab-actions">
+            <ActionButton
+              kind="accept"
+              disabled={model.signingIn}
+              onClick={() => void model.useDemoAccount()}
+            >
+              {trans.__('Use the demo account')}
+            </ActionButton>
+            <p className="jp-CodeLab-hint">
+              {trans.__(
+                'The emulator’s demo account needs no keys; or sign in with keys below.'
+              )}
+            </p>
+          </div>
+        )}
         <SignInForm
           model={model}
           trans={trans}
@@ -190,6 +209,7 @@ export function AccountSection(props: {
     );
   } else {
     const source = status.credentials.source;
+    const isDemo = status.demo_account === true;
     body = (
       <>
         <dl className="jp-CodeLab-facts">
@@ -200,28 +220,23 @@ export function AccountSection(props: {
             <code>{status.credentials.access_key ?? '—'}</code>
           </dd>
           <dt>{trans.__('From')}</dt>
-          <dd>{sourceLabel(source, trans)}</dd>
+          <dd>{sourceLabel(source, isDemo, trans)}</dd>
         </dl>
         <div className="jp-CodeLab-actions">
           {source === 'stored' ? (
-            <button
-              type="button"
-              className="jp-CodeLab-button jp-mod-styled"
-              onClick={() => void model.signOut()}
-            >
+            <ActionButton onClick={() => void model.signOut()}>
               {trans.__('Sign out')}
-            </button>
+            </ActionButton>
           ) : (
-            <button
-              type="button"
-              className="jp-CodeLab-button jp-mod-styled"
+            <ActionButton
+              data-action="use-other-keys"
               onClick={() => setEditing(true)}
               title={trans.__(
                 'Keys typed here are used when no environment variable is set.'
               )}
             >
               {trans.__('Use other keys')}
-            </button>
+            </ActionButton>
           )}
         </div>
       </>
@@ -230,11 +245,6 @@ export function AccountSection(props: {
 
   return (
     <Section id="account" title={trans.__('Account')}>
-      {status?.emulator && (
-        <p className="jp-CodeLab-badge jp-CodeLab-badge-emulator">
-          {trans.__('Emulator: no real cloud resources are used')}
-        </p>
-      )}
       {body}
     </Section>
   );

@@ -1,5 +1,5 @@
 import { TranslationBundle } from '@jupyterlab/translation';
-import React, { useState } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
 import {
   archLabel,
@@ -9,10 +9,10 @@ import {
   offersSsh
 } from '../logic';
 import { CodeLabModel } from '../model';
-import { ErrorLine, Section } from './Section';
+import { ErrorLine } from './Section';
 import { useModel } from './useModel';
 
-function categoryLabel(
+export function categoryLabel(
   category: ImageCategory,
   trans: TranslationBundle
 ): string {
@@ -26,7 +26,11 @@ function categoryLabel(
   }
 }
 
-/** Searchable image list grouped CPU / GPU / Ascend, default image first. */
+/**
+ * Searchable image list grouped CPU / GPU / Ascend, default image first.
+ * The list grows with the panel (no scroller of its own); the chosen image is
+ * scrolled into view when it is chosen from elsewhere (a deep link, a setting).
+ */
 export function ImagePicker(props: {
   model: CodeLabModel;
   trans: TranslationBundle;
@@ -34,9 +38,21 @@ export function ImagePicker(props: {
   const { model, trans } = props;
   useModel(model);
   const [search, setSearch] = useState('');
+  const listRef = useRef<HTMLDivElement>(null);
   const selected = model.selectedImageId;
   const defaultId = model.defaultImageId;
   const groups = groupImages(model.images, search, defaultId);
+
+  useEffect(() => {
+    if (!selected || !listRef.current) {
+      return;
+    }
+    const node = listRef.current.querySelector(
+      `[data-image-id="${CSS.escape(selected)}"]`
+    );
+    // 'nearest' moves nothing when the image is already visible
+    node?.scrollIntoView?.({ block: 'nearest' });
+  }, [selected, groups.length > 0]);
 
   let list: JSX.Element;
   if (model.imagesError) {
@@ -57,7 +73,7 @@ export function ImagePicker(props: {
     );
   } else if (!groups.length) {
     list = (
-      <p className="jp-CodeLab-hint">
+      <p className="jp-CodeLab-hint" role="status">
         {model.images.length
           ? trans.__('No image matches “%1”.', search)
           : trans.__('No image available.')}
@@ -65,7 +81,7 @@ export function ImagePicker(props: {
     );
   } else {
     list = (
-      <div className="jp-CodeLab-imageList">
+      <div className="jp-CodeLab-imageList" ref={listRef}>
         {groups.map(group => (
           <fieldset key={group.category} className="jp-CodeLab-imageGroup">
             <legend>
@@ -120,23 +136,22 @@ export function ImagePicker(props: {
     );
   }
 
-  const chosen = model.selectedImage;
   return (
-    <Section id="image" title={trans.__('Image')}>
+    <div className="jp-CodeLab-picker">
       <input
         type="search"
         className="jp-mod-styled jp-CodeLab-search"
-        placeholder={trans.__('Search images (name, framework, arch)')}
+        placeholder={trans.__('Search: name, framework, arch, SSH…')}
         aria-label={trans.__('Search images')}
         value={search}
         onChange={e => setSearch(e.target.value)}
       />
       {list}
-      {chosen && (
-        <p className="jp-CodeLab-hint" aria-live="polite">
-          {trans.__('Selected: %1', imageLabel(chosen))}
-        </p>
+      {model.selectedImage && (
+        <span className="jp-CodeLab-visuallyHidden" aria-live="polite">
+          {trans.__('Selected: %1', imageLabel(model.selectedImage))}
+        </span>
       )}
-    </Section>
+    </div>
   );
 }

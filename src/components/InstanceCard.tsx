@@ -2,107 +2,155 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useState } from 'react';
 
 import { EXTEND_HOURS, formatCountdown, imageLabel } from '../logic';
+import { PanelState } from '../layout';
 import { CodeLabModel } from '../model';
-import { FAILED_STATUSES, TRANSITIONAL_STATUSES } from '../tokens';
-import { ErrorLine, Section } from './Section';
+import { stepLabel } from './ProgressSteps';
+import { ActionButton, ErrorLine, Section, statusLabel } from './Section';
 import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
-function statusTone(status: string): string {
-  if (status === 'RUNNING') {
-    return 'ok';
+function statusTone(state: PanelState): string {
+  switch (state) {
+    case 'running':
+      return 'ok';
+    case 'failed':
+      return 'error';
+    case 'stopping':
+      return 'busy';
+    default:
+      return 'idle';
   }
-  if (FAILED_STATUSES.has(status)) {
-    return 'error';
-  }
-  if (TRANSITIONAL_STATUSES.has(status)) {
-    return 'busy';
-  }
-  return 'idle';
 }
 
-/** Status, image, flavor, lease countdown; Extend, Stop, Start, Open in new tab. */
+/**
+ * The instance when it is not starting: running (countdown, Open, Extend,
+ * Stop), stopping, stopped or failed (the reason, Start).
+ */
 export function InstanceCard(props: {
   model: CodeLabModel;
   trans: TranslationBundle;
+  state: PanelState;
   onExtend: (hours: number) => void;
   onStop: () => void;
+  onStart: () => void;
 }): JSX.Element | null {
-  const { model, trans } = props;
+  const { model, trans, state } = props;
   useModel(model);
   const [hours, setHours] = useState(1);
   const instance = model.instance;
   if (!instance) {
     return null;
   }
-  const remaining = model.remainingMs;
-  const expiring = model.expiring;
   const busy = model.busy;
-  const live =
-    model.connection === 'live'
-      ? trans.__('Live updates')
-      : model.connection === 'polling'
-        ? trans.__('Reconnecting… (checking every few seconds)')
-        : model.connection === 'connecting'
-          ? trans.__('Connecting…')
-          : '';
+  const running = state === 'running';
+  const failedStep = model.steps.find(s => s.state === 'failed');
+
+  let headline: string;
+  switch (state) {
+    case 'running':
+      headline = trans.__('Your CodeLab instance is running.');
+      break;
+    case 'stopping':
+      headline = trans.__('The instance is stopping…');
+      break;
+    case 'failed':
+      headline = failedStep
+        ? trans.__(
+            'The instance did not start: step %1 (%2) failed.',
+            failedStep.step,
+            stepLabel(failedStep.step, trans)
+          )
+        : trans.__('The instance did not start.');
+      break;
+    default:
+      headline = trans.__(
+        'The instance is stopped. Its saved files are kept; start it again to continue.'
+      );
+  }
 
   return (
-    <Section id="instance" title={trans.__('Instance')}>
-      <dl className="jp-CodeLab-facts">
-        <dt>{trans.__('Status')}</dt>
-        <dd>
-          <span
-            className={`jp-CodeLab-status jp-mod-${statusTone(instance.status)}`}
-            data-status={instance.status}
-          >
-            {instance.status}
-          </span>
-        </dd>
-        <dt>{trans.__('Name')}</dt>
-        <dd>{instance.name || instance.id}</dd>
-        <dt>{trans.__('Image')}</dt>
-        <dd className="jp-CodeLab-wrap">{imageLabel(instance.image) || '—'}</dd>
-        <dt>{trans.__('Flavor')}</dt>
-        <dd className="jp-CodeLab-wrap">{instance.flavor || '—'}</dd>
-        {remaining !== null && (
-          <>
-            <dt>{trans.__('Stops in')}</dt>
-            <dd>
-              <span
-                className={`jp-CodeLab-countdown${expiring ? ' jp-mod-warning' : ''}`}
-                role="timer"
-                aria-live="off"
-                title={trans.__(
-                  'Free instances stop when their lease ends; extend it to keep working.'
+    <Section
+      id="instance"
+      title={trans.__('CodeLab instance')}
+      className={`jp-CodeLab-instance jp-mod-${state}`}
+    >
+      <Ticking model={model}>
+        {() => {
+          const left = running ? model.remainingMs : null;
+          return (
+            <>
+              <p className="jp-CodeLab-headline">
+                <span
+                  className={`jp-CodeLab-status jp-mod-${statusTone(state)}`}
+                  data-status={instance.status}
+                >
+                  {statusLabel(instance.status, trans)}
+                </span>
+                {left !== null && (
+                  <span
+                    className={`jp-CodeLab-countdown${model.expiring ? ' jp-mod-warning' : ''}`}
+                    role="timer"
+                    aria-live="off"
+                    title={trans.__(
+                      'Free instances stop when their lease ends; extend it to keep working.'
+                    )}
+                  >
+                    {formatCountdown(left)}
+                  </span>
                 )}
-              >
-                <Ticking model={model}>
-                  {() => formatCountdown(model.remainingMs ?? 0)}
-                </Ticking>
-              </span>
-            </dd>
-          </>
+              </p>
+              {left !== null && model.expiring && (
+                <p className="jp-CodeLab-warning" role="status">
+                  {trans.__(
+                    'This instance stops in %1. Extend it to keep working.',
+                    formatCountdown(left)
+                  )}
+                </p>
+              )}
+            </>
+          );
+        }}
+      </Ticking>
+      <p className="jp-CodeLab-summary">{headline}</p>
+      {state === 'failed' && (
+        <ErrorLine
+          message={
+            instance.fail_reason ||
+            trans.__('ModelArts gave no reason (status %1).', instance.status)
+          }
+        />
+      )}
+      <div className="jp-CodeLab-actions">
+        {running && instance.url && (
+          <a
+            className="jp-CodeLab-button jp-mod-styled jp-mod-accept"
+            href={instance.url}
+            target="_blank"
+            rel="noopener noreferrer"
+          >
+            {trans.__('Open CodeLab')}
+          </a>
         )}
-      </dl>
-      {expiring && remaining !== null && (
-        <p className="jp-CodeLab-warning" role="status">
-          <Ticking model={model}>
-            {() =>
-              trans.__(
-                'This instance stops in %1. Extend it to keep working.',
-                formatCountdown(model.remainingMs ?? 0)
-              )
-            }
-          </Ticking>
-        </p>
-      )}
-      {model.sentShareUrl && (
-        <p className="jp-CodeLab-hint jp-CodeLab-wrap">
-          {trans.__('Shared notebook: %1', model.sentShareUrl)}
-        </p>
-      )}
-      {model.isRunning && (
+        {(state === 'stopped' || state === 'failed') && (
+          <ActionButton
+            kind="accept"
+            disabled={busy !== null}
+            onClick={props.onStart}
+          >
+            {busy === 'start' ? trans.__('Starting…') : trans.__('Start')}
+          </ActionButton>
+        )}
+        {(running || state === 'failed') && (
+          <ActionButton
+            kind="warn"
+            disabled={busy !== null}
+            onClick={props.onStop}
+          >
+            {busy === 'stop' ? trans.__('Stopping…') : trans.__('Stop')}
+          </ActionButton>
+        )}
+      </div>
+      {running && (
         <div className="jp-CodeLab-extend">
           <label htmlFor="codelab-extend-hours">
             {trans.__('Keep running for')}
@@ -119,56 +167,32 @@ export function InstanceCard(props: {
               </option>
             ))}
           </select>
-          <button
-            type="button"
-            className="jp-CodeLab-button jp-mod-styled"
+          <ActionButton
             disabled={busy !== null}
             onClick={() => props.onExtend(hours)}
           >
             {busy === 'extend' ? trans.__('Extending…') : trans.__('Extend')}
-          </button>
+          </ActionButton>
         </div>
       )}
-      <div className="jp-CodeLab-actions">
-        {model.isRunning && instance.url && (
-          <a
-            className="jp-CodeLab-button jp-mod-styled jp-mod-accept"
-            href={instance.url}
-            target="_blank"
-            rel="noopener noreferrer"
-          >
-            {trans.__('Open in new tab')}
-          </a>
-        )}
-        {instance.status === 'STOPPED' && (
-          <button
-            type="button"
-            className="jp-CodeLab-button jp-mod-styled jp-mod-accept"
-            disabled={busy !== null}
-            onClick={() => void model.start()}
-          >
-            {busy === 'start' ? trans.__('Starting…') : trans.__('Start')}
-          </button>
-        )}
-        {(model.isRunning ||
-          (model.isTransitional && instance.status !== 'STOPPING')) && (
-          <button
-            type="button"
-            className="jp-CodeLab-button jp-mod-styled jp-mod-warn"
-            disabled={busy !== null}
-            onClick={props.onStop}
-          >
-            {busy === 'stop' ? trans.__('Stopping…') : trans.__('Stop')}
-          </button>
-        )}
-      </div>
       {model.actionError && <ErrorLine message={model.actionError} />}
-      {live && (
-        <p
-          className="jp-CodeLab-hint jp-CodeLab-live"
-          data-connection={model.connection}
-        >
-          {live}
+      <dl className="jp-CodeLab-facts">
+        <dt>{trans.__('Image')}</dt>
+        <dd className="jp-CodeLab-wrap">{imageLabel(instance.image) || '—'}</dd>
+        <dt>{trans.__('Flavor')}</dt>
+        <dd className="jp-CodeLab-wrap">{instance.flavor || '—'}</dd>
+        <dt>{trans.__('Name')}</dt>
+        <dd className="jp-CodeLab-wrap">{instance.name || instance.id}</dd>
+        {model.sentShareUrl && (
+          <>
+            <dt>{trans.__('Notebook')}</dt>
+            <dd className="jp-CodeLab-wrap">{model.sentShareUrl}</dd>
+          </>
+        )}
+      </dl>
+      {running && model.connection === 'polling' && (
+        <p className="jp-CodeLab-hint" data-connection={model.connection}>
+          {trans.__('Reconnecting… (checking every few seconds)')}
           {model.streamError ? ` · ${model.streamError}` : ''}
         </p>
       )}

@@ -1,9 +1,9 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { formatElapsed, IStepView, StepState } from '../logic';
+import { formatElapsed, IStepView, STEP_NUMBERS, StepState } from '../logic';
 import { CodeLabModel } from '../model';
-import { ErrorLine, Section } from './Section';
+import { ActionButton, ErrorLine, Section } from './Section';
 import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
@@ -91,39 +91,41 @@ function StepItem(props: {
   );
 }
 
-/** The four start-up steps, their state and elapsed time; the failure reason with Retry. */
+/** While the instance starts: the four steps, their state and elapsed time, and Cancel (stop). */
 export function ProgressSteps(props: {
   model: CodeLabModel;
   trans: TranslationBundle;
-  onRetry: () => void;
-}): JSX.Element | null {
+  onCancel: () => void;
+}): JSX.Element {
   const { model, trans } = props;
   useModel(model);
   const instance = model.instance;
-  if (!instance) {
-    return null;
-  }
-  const steps = model.steps;
+  const steps = instance
+    ? model.steps
+    : STEP_NUMBERS.map(step => ({
+        step,
+        state: 'waiting' as StepState,
+        description: '',
+        elapsedMs: null
+      }));
   const active = steps.find(s => s.state === 'active');
   const doneCount = steps.filter(s => s.state === 'done').length;
   let summary: string;
-  if (model.isFailed) {
-    summary = trans.__('Start-up failed.');
+  if (!instance) {
+    summary = trans.__('Asking ModelArts for your instance…');
   } else if (active) {
     summary = trans.__(
       'Step %1 of 4: %2',
       active.step,
       stepLabel(active.step, trans)
     );
-  } else if (doneCount === 4) {
-    summary = trans.__('All four steps are done.');
   } else {
     summary = trans.__('%1 of 4 steps done.', doneCount);
   }
 
   return (
-    <Section id="progress" title={trans.__('Progress')}>
-      <p className="jp-CodeLab-hint" aria-live="polite">
+    <Section id="progress" title={trans.__('Starting CodeLab')}>
+      <p className="jp-CodeLab-summary" aria-live="polite">
         {summary}
       </p>
       <ol className="jp-CodeLab-steps" aria-label={trans.__('Start-up steps')}>
@@ -131,18 +133,21 @@ export function ProgressSteps(props: {
           <StepItem key={view.step} model={model} view={view} trans={trans} />
         ))}
       </ol>
-      {model.isFailed && (
-        <ErrorLine
-          message={
-            instance.fail_reason ||
-            trans.__(
-              'The instance reported %1 without a reason.',
-              instance.status
-            )
-          }
-          action={{ label: trans.__('Retry'), onClick: props.onRetry }}
-        />
-      )}
+      <p className="jp-CodeLab-hint">
+        {trans.__(
+          'The first start takes one to two minutes. You can keep working here meanwhile.'
+        )}
+      </p>
+      <div className="jp-CodeLab-actions">
+        <ActionButton
+          kind="warn"
+          disabled={!instance || model.busy !== null}
+          onClick={props.onCancel}
+        >
+          {model.busy === 'stop' ? trans.__('Stopping…') : trans.__('Cancel')}
+        </ActionButton>
+      </div>
+      {model.actionError && <ErrorLine message={model.actionError} />}
     </Section>
   );
 }

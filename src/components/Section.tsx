@@ -1,3 +1,5 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
 /** A titled block of the sidebar. */
@@ -22,6 +24,29 @@ export function Section(props: {
   );
 }
 
+/** How an action button looks: the main action, a destructive one, or a plain one. */
+export type ActionKind = 'accept' | 'warn' | 'plain';
+
+/** A button of the panel: JupyterLab's `Button` (ui-components) in the panel's style. */
+export function ActionButton(
+  props: {
+    kind?: ActionKind;
+    children: React.ReactNode;
+  } & Omit<React.ButtonHTMLAttributes<HTMLButtonElement>, 'children'>
+): JSX.Element {
+  const { kind = 'plain', className, children, ...rest } = props;
+  const mod = kind === 'plain' ? '' : ` jp-mod-${kind}`;
+  return (
+    <Button
+      type="button"
+      className={`jp-CodeLab-button jp-mod-styled${mod}${className ? ` ${className}` : ''}`}
+      {...rest}
+    >
+      {children}
+    </Button>
+  );
+}
+
 /** A readable error line with an optional action. */
 export function ErrorLine(props: {
   message: string;
@@ -31,14 +56,47 @@ export function ErrorLine(props: {
     <div className="jp-CodeLab-error" role="alert">
       <span>{props.message}</span>
       {props.action && (
-        <button
-          type="button"
-          className="jp-CodeLab-button jp-mod-styled"
-          onClick={props.action.onClick}
-        >
+        <ActionButton onClick={props.action.onClick}>
           {props.action.label}
-        </button>
+        </ActionButton>
       )}
     </div>
   );
+}
+
+/** The instance's status in words (the raw value stays in `data-status`). */
+export function statusLabel(status: string, trans: TranslationBundle): string {
+  switch (status.toUpperCase()) {
+    case 'INIT':
+      return trans.__('Preparing');
+    case 'CREATING':
+      return trans.__('Creating');
+    case 'STARTING':
+      return trans.__('Starting');
+    case 'RUNNING':
+      return trans.__('Running');
+    case 'STOPPING':
+      return trans.__('Stopping');
+    case 'STOPPED':
+      return trans.__('Stopped');
+    case 'DELETING':
+      return trans.__('Deleting');
+    case 'DELETED':
+      return trans.__('Deleted');
+    case 'SNAPSHOTTING':
+      return trans.__('Saving a snapshot');
+    case 'CREATE_FAILED':
+      return trans.__('Creation failed');
+    case 'START_FAILED':
+      return trans.__('Start failed');
+    case 'DELETE_FAILED':
+      return trans.__('Deletion failed');
+    case 'ERROR':
+      return trans.__('Error');
+    case 'FROZEN':
+      return trans.__('Frozen (account in arrears)');
+    default:
+      // a status ModelArts added later: readable, never raw upper case with underscores
+      return status.replace(/_/g, ' ').toLowerCase();
+  }
 }

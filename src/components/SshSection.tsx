@@ -1,21 +1,41 @@
 import { TranslationBundle } from '@jupyterlab/translation';
-import React from 'react';
+import React, { useEffect, useReducer } from 'react';
 
+import { sshConfigAlias, vscodeRemoteUrl } from '../layout';
 import { CodeLabModel } from '../model';
-import { ErrorLine, Section } from './Section';
+import { SshInstaller } from '../sshinstall';
+import { ActionButton, ErrorLine, Section } from './Section';
 import { useModel } from './useModel';
 
-/** The SSH config block, copy buttons and the identity file path. */
+function useInstaller(installer: SshInstaller): void {
+  const [, bump] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    const onChange = () => bump();
+    installer.changed.connect(onChange);
+    return () => {
+      installer.changed.disconnect(onChange);
+    };
+  }, [installer]);
+}
+
+/**
+ * SSH to the running instance: the block the server renders (the same as
+ * `jupyter codelab ssh-config`), Install SSH config, Open in VS Code, copy.
+ */
 export function SshSection(props: {
   model: CodeLabModel;
   trans: TranslationBundle;
+  installer: SshInstaller;
+  onInstall: () => void;
   onCopyConfig: () => void;
-  onCopyCommand: () => void;
+  onCopyCommand: (command: string) => void;
 }): JSX.Element | null {
-  const { model, trans } = props;
+  const { model, trans, installer } = props;
   useModel(model);
+  useInstaller(installer);
   const state = model.sshState;
-  if (!model.instance || state === 'none') {
+  const instance = model.instance;
+  if (!instance || state === 'none') {
     return null;
   }
 
@@ -29,8 +49,59 @@ export function SshSection(props: {
       </p>
     );
   } else {
+    const installed = installer.result(instance.id);
+    const alias = installed?.alias ?? sshConfigAlias(model.sshConfig);
+    const command = installed?.command ?? model.sshCommand;
     body = (
       <>
+        <div className="jp-CodeLab-actions">
+          <ActionButton
+            kind="accept"
+            disabled={!model.sshConfig || installer.installing}
+            onClick={props.onInstall}
+            title={trans.__(
+              'Writes this block into ~/.ssh/config.d/codelab (and one Include line in ~/.ssh/config) of the machine running Jupyter, as “jupyter codelab ssh-config --install” does.'
+            )}
+          >
+            {installer.installing
+              ? trans.__('Installing…')
+              : trans.__('Install SSH config')}
+          </ActionButton>
+          {alias && (
+            <a
+              className="jp-CodeLab-button jp-mod-styled"
+              href={vscodeRemoteUrl(alias)}
+              title={trans.__(
+                'Opens /home/ma-user/work in VS Code with Remote-SSH (needs the SSH config installed on this computer).'
+              )}
+            >
+              {trans.__('Open in VS Code')}
+            </a>
+          )}
+        </div>
+        {installed && (
+          <p className="jp-CodeLab-success" role="status">
+            {trans.__(
+              'Installed in %1. Connect with: %2',
+              installed.installed,
+              installed.command
+            )}
+          </p>
+        )}
+        {installer.error && <ErrorLine message={installer.error} />}
+        {command && (
+          <div className="jp-CodeLab-field">
+            <span className="jp-CodeLab-label" id="codelab-ssh-command-label">
+              {trans.__('Command')}
+            </span>
+            <code
+              className="jp-CodeLab-sshCommand"
+              aria-labelledby="codelab-ssh-command-label"
+            >
+              {command}
+            </code>
+          </div>
+        )}
         <div className="jp-CodeLab-field">
           <label htmlFor="codelab-identity-file">
             {trans.__('Identity file (your key pair .pem)')}
@@ -63,27 +134,23 @@ export function SshSection(props: {
           {model.sshConfig ?? (state === 'loading' ? trans.__('Loading…') : '')}
         </pre>
         <div className="jp-CodeLab-actions">
-          <button
-            type="button"
-            className="jp-CodeLab-button jp-mod-styled"
+          <ActionButton
             disabled={!model.sshConfig}
             onClick={props.onCopyConfig}
           >
             {trans.__('Copy SSH config')}
-          </button>
-          <button
-            type="button"
-            className="jp-CodeLab-button jp-mod-styled"
-            disabled={!model.sshCommand}
-            onClick={props.onCopyCommand}
-            title={model.sshCommand ?? undefined}
+          </ActionButton>
+          <ActionButton
+            disabled={!command}
+            onClick={() => command && props.onCopyCommand(command)}
+            title={command ?? undefined}
           >
             {trans.__('Copy ssh command')}
-          </button>
+          </ActionButton>
         </div>
         <p className="jp-CodeLab-hint">
           {trans.__(
-            'Paste the block into ~/.ssh/config, then connect with “ssh codelab” or from VS Code Remote-SSH. The port changes when the instance is re-created.'
+            'Host keys: the first connection records the instance’s key (StrictHostKeyChecking accept-new) in a known_hosts file of its own, ~/.ssh/codelab-<instance id>.known_hosts; later connections are checked against it. The port changes when the instance is re-created.'
           )}
         </p>
       </>

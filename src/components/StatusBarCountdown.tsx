@@ -3,6 +3,7 @@ import React from 'react';
 
 import { formatCountdown } from '../logic';
 import { CodeLabModel } from '../model';
+import { statusLabel } from './Section';
 import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
@@ -18,17 +19,23 @@ export function StatusBarCountdown(props: {
   if (!instance) {
     return null;
   }
+  const remaining = model.remainingMs;
   const text = () => {
-    const remaining = model.remainingMs;
-    return remaining !== null
-      ? trans.__('CodeLab %1', formatCountdown(remaining))
-      : trans.__('CodeLab %1', instance.status.toLowerCase());
+    const left = model.remainingMs;
+    return left !== null
+      ? trans.__('CodeLab %1', formatCountdown(left))
+      : trans.__('CodeLab: %1', statusLabel(instance.status, trans));
   };
   return (
     <button
       type="button"
       className={`jp-CodeLab-statusItem${model.expiring ? ' jp-mod-warning' : ''}`}
-      title={trans.__('ModelArts CodeLab: time left before the instance stops')}
+      title={
+        remaining !== null
+          ? trans.__('ModelArts CodeLab: time left before the instance stops')
+          : trans.__('ModelArts CodeLab: the instance’s status')
+      }
+      data-status={instance.status}
       onClick={props.onClick}
     >
       <Ticking model={model}>{text}</Ticking>

@@ -6,13 +6,15 @@ import React from 'react';
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { StatusBarCountdown } from '../components/StatusBarCountdown';
 import { CodeLabModel } from '../model';
+import { SshInstaller } from '../sshinstall';
 
 /** The CodeLab sidebar widget: renders the model, refreshes it when shown. */
 export class CodeLabPanel extends ReactWidget {
   constructor(
     readonly model: CodeLabModel,
     private readonly trans: TranslationBundle,
-    private readonly actions: IPanelActions
+    private readonly actions: IPanelActions,
+    private readonly installer: SshInstaller
   ) {
     super();
     this.addClass('jp-CodeLabPanel');
@@ -29,6 +31,7 @@ export class CodeLabPanel extends ReactWidget {
         model={this.model}
         trans={this.trans}
         actions={this.actions}
+        installer={this.installer}
       />
     );
   }

@@ -1,8 +1,12 @@
 /**
- * The CodeLab sidebar in a real browser, against JupyterLab on the ModelArts emulator.
+ * The CodeLab sidebar in a real browser, against JupyterLab on the ModelArts emulator,
+ * at 1366x768 (the most common laptop screen): what each state shows IN THE VIEWPORT,
+ * the same at a 250 px sidebar, axe-core in the light and dark themes, and the README
+ * screenshots (one per state).
  */
+import AxeBuilder from '@axe-core/playwright';
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { APIRequestContext, Locator } from '@playwright/test';
+import type { APIRequestContext, Locator, Page } from '@playwright/test';
 import * as path from 'path';
 
 const API = '/codelab';
@@ -26,6 +30,21 @@ async function instances(request: APIRequestContext): Promise<IInstanceLite[]> {
   return (await response.json()).instances;
 }
 
+/** The embedded emulator's admin routes (its URL is the server's ModelArts endpoint). */
+async function emulator(request: APIRequestContext): Promise<string> {
+  const response = await request.get(`${API}/status`);
+  expect(response.ok()).toBeTruthy();
+  return (await response.json()).modelarts_endpoint.replace(/\/$/, '');
+}
+
+/** No instance at all (the emulator forgets them). */
+async function ensureNone(request: APIRequestContext): Promise<void> {
+  const url = await emulator(request);
+  const response = await request.post(`${url}/_emulator/reset`, { data: {} });
+  expect(response.ok()).toBeTruthy();
+  await expect.poll(async () => (await instances(request)).length).toBe(0);
+}
+
 /** Wait until no instance is starting or stopping; return them. */
 async function settled(request: APIRequestContext): Promise<IInstanceLite[]> {
   let list: IInstanceLite[] = [];
@@ -41,9 +60,14 @@ async function settled(request: APIRequestContext): Promise<IInstanceLite[]> {
   return list;
 }
 
-/** No running instance (stop it through the API if needed). */
+/** An instance that exists but does not run (stop it through the API if needed). */
 async function ensureStopped(request: APIRequestContext): Promise<void> {
-  for (const instance of await settled(request)) {
+  let list = await settled(request);
+  if (!list.length) {
+    await ensureRunning(request);
+    list = await settled(request);
+  }
+  for (const instance of list) {
     if (instance.status === 'RUNNING') {
       await request.post(`${API}/instances/${instance.id}/stop`);
     }
@@ -59,7 +83,7 @@ async function ensureRunning(request: APIRequestContext): Promise<void> {
     return;
   }
   const response = await request.post(`${API}/open`, {
-    data: { switch: true }
+    data: { image_id: await defaultImageId(request), switch: true }
   });
   expect(response.ok()).toBeTruthy();
   await expect
@@ -70,14 +94,74 @@ async function ensureRunning(request: APIRequestContext): Promise<void> {
     .toContain('RUNNING');
 }
 
+async function defaultImageId(request: APIRequestContext): Promise<string> {
+  const response = await request.get(`${API}/images`);
+  const images: { id: string; name: string }[] = (await response.json())
+    .images;
+  const found = images.find(i => i.name === DEFAULT_IMAGE);
+  expect(found).toBeTruthy();
+  return found!.id;
+}
+
 async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.evaluate(async () => {
     await window.jupyterapp.commands.execute('codelab:show-panel');
   });
   const panel = page.locator('#codelab-ext-panel');
   await expect(panel).toBeVisible();
-  await expect(panel.getByText('Access key')).toBeVisible();
+  await expect(panel.locator('.jp-CodeLab-body')).not.toHaveAttribute(
+    'data-state',
+    'connecting'
+  );
   return panel;
+}
+
+/** Drag the left sidebar's edge until the CodeLab panel is `width` px wide. */
+async function setSidebarWidth(page: Page, width: number): Promise<void> {
+  const panel = page.locator('#codelab-ext-panel');
+  const handle = page
+    .locator('#jp-main-split-panel > .lm-SplitPanel-handle')
+    .first();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const box = (await panel.boundingBox())!;
+    const grip = (await handle.boundingBox())!;
+    const y = grip.y + grip.height / 2;
+    const x = grip.x + grip.width / 2;
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.move(x + (width - box.width), y, { steps: 5 });
+    await page.mouse.up();
+    const now = (await panel.boundingBox())!.width;
+    if (Math.abs(now - width) <= 2) {
+      return;
+    }
+  }
+  expect(Math.round((await panel.boundingBox())!.width)).toBeCloseTo(width, -1);
+}
+
+/** Each locator is in the viewport, whole (not merely present in the page). */
+async function expectInView(...targets: Locator[]): Promise<void> {
+  for (const target of targets) {
+    await expect(target).toBeInViewport({ ratio: 1 });
+  }
+}
+
+/** axe-core on the CodeLab panel: no serious or critical violation. */
+async function expectAccessible(page: Page, label: string): Promise<void> {
+  const results = await new AxeBuilder({ page })
+    .include('#codelab-ext-panel')
+    .analyze();
+  const bad = results.violations.filter(
+    v => v.impact === 'serious' || v.impact === 'critical'
+  );
+  expect(
+    bad.map(v => `${label}: ${v.id} (${v.impact}) ${v.nodes.map(n => n.target).join(' ')}`)
+  ).toEqual([]);
+  // the whole page has at most one banner landmark (JupyterLab's own top bar)
+  const page_ = await new AxeBuilder({ page })
+    .withRules(['landmark-no-duplicate-banner', 'landmark-unique'])
+    .analyze();
+  expect(page_.violations.map(v => v.id)).toEqual([]);
 }
 
 /** What changes from run to run: hidden in snapshots. */
@@ -86,8 +170,10 @@ function volatile(page: IJupyterLabPageFixture): Locator[] {
     page.locator('.jp-CodeLab-countdown'),
     page.locator('.jp-CodeLab-stepTime'),
     page.locator('.jp-CodeLab-sshConfig'),
-    page.locator('[data-section="instance"] dd:nth-of-type(2)'),
-    page.locator('.jp-CodeLab-live')
+    page.locator('.jp-CodeLab-sshCommand'),
+    page.locator('[data-section="instance"] .jp-CodeLab-facts'),
+    page.locator('.jp-CodeLab-statusItem'),
+    page.locator('.jp-CodeLab-launchFooter .jp-CodeLab-error')
   ];
 }
 
@@ -101,87 +187,188 @@ async function snapshot(
   });
 }
 
-async function waitRunning(panel: Locator): Promise<void> {
-  await expect(panel.locator('[data-status]')).toHaveAttribute(
-    'data-status',
-    'RUNNING',
+/** The README's picture of a state: the whole 1366x768 window. */
+async function readmeShot(page: Page, name: string): Promise<void> {
+  await page.mouse.move(700, 400); // no hover effect in the panel
+  await page.screenshot({ path: path.join(DOCS, `${name}.png`) });
+}
+
+async function waitState(panel: Locator, state: string): Promise<void> {
+  await expect(panel.locator('.jp-CodeLab-body')).toHaveAttribute(
+    'data-state',
+    state,
     { timeout: 90_000 }
   );
 }
 
-test.describe('CodeLab sidebar', () => {
-  test.use({ autoGoto: true });
+test.describe('CodeLab sidebar at 1366x768', () => {
+  test.use({ autoGoto: true, viewport: { width: 1366, height: 768 } });
 
-  test('shows the account and the image picker, default image first', async ({
+  test('no instance: the picker, the notebook URL and Open, Open always in view', async ({
     page,
     request
   }) => {
-    await ensureStopped(request);
+    await ensureNone(request);
+    await page.reload();
     const panel = await openPanel(page);
-    await expect(panel.getByText('CODE****EMO1')).toBeVisible();
-    const groups = panel.locator('.jp-CodeLab-imageGroup legend');
-    await expect(groups.first()).toContainText('CPU');
-    const first = panel.locator('.jp-CodeLab-image').first();
-    await expect(first).toContainText(DEFAULT_IMAGE);
-    await expect(first.getByRole('radio')).toBeChecked();
-    await expect(first).toContainText('default');
+    await waitState(panel, 'none');
+    const open = panel.getByRole('button', { name: 'Open CodeLab' });
+    await expectInView(
+      panel.getByLabel('Search images'),
+      panel.locator('.jp-CodeLab-image').first(),
+      open,
+      panel.locator('.jp-CodeLab-launchHint')
+    );
+    // what the user gets, before opening: category, arch, free flavor, lease
+    await expect(panel.locator('.jp-CodeLab-launchHint')).toContainText(
+      'CPU · x86_64 · free CPU flavor'
+    );
+    await expect(panel.locator('.jp-CodeLab-launchHint')).toContainText(
+      'One free instance per account'
+    );
+    // no scroller inside the scrolling panel
+    const list = panel.locator('.jp-CodeLab-imageList');
+    expect(
+      await list.evaluate(node => getComputedStyle(node).overflowY)
+    ).toBe('visible');
+    // scrolled to the very end (the account), Open is still in view: it sticks
+    await panel.locator('[data-section="account"]').scrollIntoViewIfNeeded();
+    await expectInView(open);
+    await panel.getByLabel('Shared notebook URL (optional)').scrollIntoViewIfNeeded();
+    await expectInView(open, panel.getByLabel('Shared notebook URL (optional)'));
 
-    await panel.getByLabel('Search images').fill('aarch64');
+    // search: every word of name, tag, description, arch, category and services
+    const search = panel.getByLabel('Search images');
+    await search.fill('SSH gpu');
+    await expect(panel.locator('.jp-CodeLab-image')).not.toHaveCount(0);
+    for (const text of await panel.locator('.jp-CodeLab-image').allTextContents()) {
+      expect(text).toContain('SSH');
+    }
+    await search.fill('aarch64');
     await expect(panel.locator('.jp-CodeLab-image').first()).toContainText(
       'aarch64'
     );
-    await panel.getByLabel('Search images').fill('');
-
+    await search.fill('');
+    await panel.evaluate(node => (node.scrollTop = 0));
+    await expect(panel.locator('.jp-CodeLab-image').first()).toContainText(
+      DEFAULT_IMAGE
+    );
+    await expect(
+      panel.locator('.jp-CodeLab-image').first().getByRole('radio')
+    ).toBeChecked();
     await snapshot(page, panel, 'panel-idle');
-    await panel.screenshot({ path: path.join(DOCS, 'panel-idle.png') });
+    await readmeShot(page, 'panel-none');
+
+    // at a 250 px sidebar, the main action is still in view
+    await setSidebarWidth(page, 250);
+    await expectInView(panel.getByLabel('Search images'), open);
+    await panel.locator('[data-section="account"]').scrollIntoViewIfNeeded();
+    await expectInView(open);
+    await expectAccessible(page, 'none, light');
   });
 
-  test('opens with the default image and sees all four steps complete', async ({
+  test('the chosen image is scrolled into view (deep link to a late image)', async ({
     page,
     request
   }) => {
-    await ensureStopped(request);
+    await ensureNone(request);
+    const images: { id: string; name: string }[] = (
+      await (await request.get(`${API}/images`)).json()
+    ).images;
+    const last = images[images.length - 1];
+    await page.goto(`?codelab-image=${encodeURIComponent(last.id)}`);
     const panel = await openPanel(page);
-    await panel.getByRole('button', { name: 'Open CodeLab' }).click();
+    await waitState(panel, 'none');
+    const chosen = panel.locator(`[data-image-id="${last.id}"]`);
+    await expect(chosen.getByRole('radio')).toBeChecked();
+    await expectInView(chosen);
+  });
 
-    const steps = panel.getByRole('list', { name: 'Start-up steps' });
-    await expect(steps.getByRole('listitem')).toHaveCount(4);
-    await page.waitForTimeout(300);
-    await panel.screenshot({ path: path.join(DOCS, 'panel-starting.png') });
+  test('starting: the steps on top, in view on Open, elapsed times, Cancel', async ({
+    page,
+    request
+  }) => {
+    await ensureNone(request);
+    await page.reload();
+    const panel = await openPanel(page);
+    await waitState(panel, 'none');
+    // a slower clock so the steps can be seen
+    const url = await emulator(request);
+    await request.post(`${url}/_emulator/speed`, { data: { speed: 2 } });
+    try {
+      await panel.getByRole('button', { name: 'Open CodeLab' }).click();
+      await waitState(panel, 'starting');
+      const steps = panel.getByRole('list', { name: 'Start-up steps' });
+      await expect(steps.getByRole('listitem')).toHaveCount(4);
+      await expectInView(
+        panel.getByRole('heading', { name: 'Starting CodeLab' }),
+        steps,
+        panel.getByRole('button', { name: 'Cancel' })
+      );
+      await expect(panel.locator('[data-state="active"] .jp-CodeLab-stepTime')).toHaveText(
+        /^\d+s$|^\d+m \d\ds$/,
+        { timeout: 30_000 }
+      );
+      await expect(page.locator('.jp-CodeLab-statusItem')).toContainText(
+        /CodeLab: (Preparing|Creating|Starting)/
+      );
+      await readmeShot(page, 'panel-starting');
+      await setSidebarWidth(page, 250);
+      await expectInView(steps, panel.getByRole('button', { name: 'Cancel' }));
+      await expectAccessible(page, 'starting, light');
+    } finally {
+      await request.post(`${url}/_emulator/speed`, { data: { speed: 20 } });
+    }
+    await waitState(panel, 'running');
+  });
 
-    await expect(steps.locator('[data-state="done"]')).toHaveCount(4, {
-      timeout: 90_000
-    });
-    await waitRunning(panel);
-    await expect(panel.getByText('All four steps are done.')).toBeVisible();
-    await expect(panel.locator('[data-section="instance"]')).toContainText(
-      DEFAULT_IMAGE
-    );
-    await expect(panel.getByRole('timer')).toHaveText(/^\d+:\d\d(:\d\d)?$/);
+  test('running: status, countdown, Open, Stop, Extend and SSH on top; another image folded', async ({
+    page,
+    request
+  }) => {
+    await ensureRunning(request);
+    const panel = await openPanel(page);
+    await waitState(panel, 'running');
+    const card = panel.locator('[data-section="instance"]');
+    const onTop = () => [
+      card.getByText('Running', { exact: true }),
+      card.getByRole('timer'),
+      card.getByRole('link', { name: 'Open CodeLab' }),
+      card.getByRole('button', { name: 'Stop' }),
+      card.getByRole('button', { name: 'Extend' }),
+      panel.getByRole('heading', { name: 'SSH' }),
+      panel.getByRole('button', { name: 'Install SSH config' })
+    ];
+    await expectInView(...onTop());
+    await expect(card.getByRole('timer')).toHaveText(/^\d+:\d\d(:\d\d)?$/);
     await expect(
-      panel.getByRole('link', { name: 'Open in new tab' })
+      card.getByRole('link', { name: 'Open CodeLab' })
     ).toHaveAttribute('href', /^http/);
+    await expect(panel.getByRole('list', { name: 'Start-up steps' })).toHaveCount(0);
+    await expect(panel.getByLabel('Search images')).toHaveCount(0);
+    const fold = panel.getByRole('button', { name: 'Open another image' });
+    await expect(fold).toHaveAttribute('aria-expanded', 'false');
     await expect(page.locator('.jp-CodeLab-statusItem')).toContainText(
       /CodeLab \d+:\d\d/
     );
-
     await snapshot(page, panel, 'panel-running');
-    await panel.screenshot({ path: path.join(DOCS, 'panel-running.png') });
+    await readmeShot(page, 'panel-running');
+    await expectAccessible(page, 'running, light');
+
+    await setSidebarWidth(page, 250);
+    await panel.evaluate(node => (node.scrollTop = 0));
+    await expectInView(...onTop().slice(0, 6));
 
     // A reload reattaches to the same instance (from GET instances).
     await page.reload();
     const again = await openPanel(page);
-    await waitRunning(again);
+    await waitState(again, 'running');
     await expect(again.locator('[data-section="instance"]')).toContainText(
       DEFAULT_IMAGE
     );
-    await expect(again.locator('.jp-CodeLab-live')).toHaveAttribute(
-      'data-connection',
-      'live'
-    );
   });
 
-  test('copies the SSH config and the ssh command', async ({
+  test('SSH: the CLI alias and block, Install SSH config, VS Code, copy', async ({
     page,
     request,
     context
@@ -189,9 +376,19 @@ test.describe('CodeLab sidebar', () => {
     await ensureRunning(request);
     await context.grantPermissions(['clipboard-read', 'clipboard-write']);
     const panel = await openPanel(page);
-    await waitRunning(panel);
+    await waitState(panel, 'running');
     const config = panel.getByLabel('SSH config');
-    await expect(config).toContainText('Host codelab');
+    await expect(config).toContainText('Host codelab-cn-north-4');
+    await expect(config).toContainText('StrictHostKeyChecking accept-new');
+    await expect(config).toContainText(
+      /UserKnownHostsFile ~\/\.ssh\/codelab-[\w-]+\.known_hosts/
+    );
+    await expect(
+      panel.getByRole('link', { name: 'Open in VS Code' })
+    ).toHaveAttribute(
+      'href',
+      'vscode://vscode-remote/ssh-remote+codelab-cn-north-4/home/ma-user/work'
+    );
 
     await panel.getByLabel('Identity file (your key pair .pem)').fill(
       '~/.ssh/KeyPair-test.pem'
@@ -200,7 +397,7 @@ test.describe('CodeLab sidebar', () => {
 
     await panel.getByRole('button', { name: 'Copy SSH config' }).click();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
-    expect(copied).toContain('Host codelab');
+    expect(copied).toContain('Host codelab-cn-north-4');
     expect(copied).toMatch(/Port \d+/);
     expect(copied).toContain('IdentityFile ~/.ssh/KeyPair-test.pem');
     expect(copied).toBe(await config.textContent());
@@ -210,19 +407,54 @@ test.describe('CodeLab sidebar', () => {
       .poll(() => page.evaluate(() => navigator.clipboard.readText()))
       .toMatch(/^ssh -i ~\/\.ssh\/KeyPair-test\.pem -p \d+ .* ma-user@/);
 
+    // Install SSH config: the server writes the managed block and says how to connect
+    await panel.getByRole('button', { name: 'Install SSH config' }).click();
+    const done = panel.locator('.jp-CodeLab-success');
+    await expect(done).toContainText('config.d/codelab');
+    await expect(done).toContainText('ssh codelab-cn-north-4');
+    await expect(panel.locator('.jp-CodeLab-sshCommand')).toHaveText(
+      'ssh codelab-cn-north-4'
+    );
     await panel
       .locator('[data-section="ssh"]')
       .screenshot({ path: path.join(DOCS, 'panel-ssh.png') });
   });
 
-  test('extends the lease with the hours picker', async ({ page, request }) => {
+  test('extends the lease; the expiring toast follows the countdown', async ({
+    page,
+    request
+  }) => {
     await ensureRunning(request);
     const panel = await openPanel(page);
-    await waitRunning(panel);
-    await panel.getByLabel('Keep running for').selectOption('4');
-    await panel.getByRole('button', { name: 'Extend' }).click();
-    await expect(panel.getByRole('timer')).toHaveText(/^(3:59|4:00):\d\d$/);
+    await waitState(panel, 'running');
+    const id = (await instances(request)).find(i => i.status === 'RUNNING')!.id;
+    const url = await emulator(request);
+    await request.post(`${url}/_emulator/instances/${id}/lease`, {
+      data: { remaining_ms: 5 * 60_000 }
+    });
+    await page.reload();
+    const again = await openPanel(page);
+    await waitState(again, 'running');
+    const toast = page.locator('.Toastify__toast', {
+      hasText: 'CodeLab stops in'
+    });
+    await expect(toast).toBeVisible({ timeout: 30_000 });
+    const first = await toast.textContent();
+    await expect
+      .poll(async () => await toast.textContent(), { timeout: 10_000 })
+      .not.toBe(first);
+    // the toast and the card say the same time (within a second)
+    const fromToast = /(\d+:\d\d)/.exec((await toast.textContent()) ?? '')![1];
+    const fromCard = (await again.getByRole('timer').textContent())!;
+    const seconds = (t: string) =>
+      t.split(':').reduce((a, b) => a * 60 + Number(b), 0);
+    expect(Math.abs(seconds(fromToast) - seconds(fromCard))).toBeLessThanOrEqual(2);
+
+    await again.getByLabel('Keep running for').selectOption('4');
+    await again.getByRole('button', { name: 'Extend' }).click();
+    await expect(again.getByRole('timer')).toHaveText(/^(3:59|4:00):\d\d$/);
     await expect(page.getByText(/CodeLab now stops at/)).toBeVisible();
+    await expect(toast).toHaveCount(0);
   });
 
   test('asks before switching a running instance to another image (409)', async ({
@@ -231,10 +463,11 @@ test.describe('CodeLab sidebar', () => {
   }) => {
     await ensureRunning(request);
     const panel = await openPanel(page);
-    await waitRunning(panel);
+    await waitState(panel, 'running');
+    await panel.getByRole('button', { name: 'Open another image' }).click();
     await panel.getByLabel('Search images').fill(GPU_IMAGE);
     await panel.locator('.jp-CodeLab-image', { hasText: GPU_IMAGE }).click();
-    await panel.getByRole('button', { name: 'Open CodeLab' }).click();
+    await panel.getByRole('button', { name: 'Open with this image' }).click();
 
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('Switch CodeLab to another image?');
@@ -249,25 +482,28 @@ test.describe('CodeLab sidebar', () => {
     // Cancel: nothing changes.
     await dialog.getByRole('button', { name: 'Keep current instance' }).click();
     await expect(dialog).toHaveCount(0);
-    await waitRunning(panel);
+    await waitState(panel, 'running');
     expect(
       (await instances(request)).find(i => i.status === 'RUNNING')?.image?.name
     ).toBe(DEFAULT_IMAGE);
 
-    // Accept: the instance restarts with the GPU image.
-    await panel.getByRole('button', { name: 'Open CodeLab' }).click();
+    // Accept: the instance restarts with the GPU image, the steps come on top.
+    await panel.getByRole('button', { name: 'Open with this image' }).click();
     await dialog.getByRole('button', { name: 'Restart with new image' }).click();
     await expect(panel.locator('[data-section="instance"]')).toContainText(
       GPU_IMAGE,
       { timeout: 90_000 }
     );
-    await waitRunning(panel);
+    await waitState(panel, 'running');
   });
 
-  test('stops the instance after asking', async ({ page, request }) => {
+  test('stopped: says so, no stale ticks, Start and another image in view', async ({
+    page,
+    request
+  }) => {
     await ensureRunning(request);
     const panel = await openPanel(page);
-    await waitRunning(panel);
+    await waitState(panel, 'running');
     await panel.getByRole('button', { name: 'Stop', exact: true }).click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('Stop CodeLab?');
@@ -275,40 +511,91 @@ test.describe('CodeLab sidebar', () => {
       'dialog-stop.png'
     );
     await dialog.getByRole('button', { name: 'Cancel' }).click();
-    await waitRunning(panel);
+    await waitState(panel, 'running');
 
     await panel.getByRole('button', { name: 'Stop', exact: true }).click();
     await dialog.getByRole('button', { name: 'Stop' }).click();
-    await expect(panel.locator('[data-status]')).toHaveAttribute(
-      'data-status',
-      'STOPPED',
-      { timeout: 90_000 }
+    await waitState(panel, 'stopped');
+    const card = panel.locator('[data-section="instance"]');
+    await expectInView(
+      card.getByText('Stopped', { exact: true }),
+      card.getByText(/The instance is stopped/),
+      card.getByRole('button', { name: 'Start' }),
+      panel.getByRole('button', { name: 'Open another image' })
     );
-    await expect(panel.getByRole('button', { name: 'Start' })).toBeVisible();
+    await expect(panel.getByRole('list', { name: 'Start-up steps' })).toHaveCount(0);
+    await expect(panel.getByText(/steps are done|Live updates/)).toHaveCount(0);
+    await expect(page.locator('.jp-CodeLab-statusItem')).toHaveText(
+      'CodeLab: Stopped'
+    );
     await snapshot(page, panel, 'panel-stopped');
+    await readmeShot(page, 'panel-stopped');
+    await expectAccessible(page, 'stopped, light');
+    await setSidebarWidth(page, 250);
+    await expectInView(card.getByRole('button', { name: 'Start' }));
+
+    // Start brings the steps back on top
+    await card.getByRole('button', { name: 'Start' }).click();
+    await waitState(panel, 'starting');
+    await expectInView(panel.getByRole('list', { name: 'Start-up steps' }));
+    await waitState(panel, 'running');
+  });
+
+  test('failed: the reason, Start and another image, no ticks', async ({
+    page,
+    request
+  }) => {
+    await ensureNone(request);
+    const url = await emulator(request);
+    const scripted = await request.post(`${url}/_emulator/fail_step`, {
+      data: { step: 2, fail_reason: 'Flavor sold out (ModelArts.6329)' }
+    });
+    expect(scripted.ok()).toBeTruthy();
+    await page.reload();
+    const panel = await openPanel(page);
+    await waitState(panel, 'none');
+    await panel.getByRole('button', { name: 'Open CodeLab' }).click();
+    await waitState(panel, 'failed');
+    const card = panel.locator('[data-section="instance"]');
+    await expectInView(
+      card.getByText(/failed/i).first(),
+      card.getByText('Flavor sold out (ModelArts.6329)'),
+      card.getByRole('button', { name: 'Start' }),
+      panel.getByRole('button', { name: 'Open another image' })
+    );
+    await expect(card).toContainText('step 2 (Compute) failed');
+    await expect(panel.getByRole('list', { name: 'Start-up steps' })).toHaveCount(0);
+    const status = page.locator('.jp-CodeLab-statusItem');
+    await expect(status).toContainText(/CodeLab: (Creation|Start) failed/);
+    await expect(status).not.toContainText(/_failed|_FAILED/);
+    await readmeShot(page, 'panel-failed');
+    await expectAccessible(page, 'failed, light');
+    await panel.getByRole('button', { name: 'Open another image' }).click();
+    await expectInView(
+      panel.getByRole('button', { name: 'Open with this image' })
+    );
   });
 
   test('opens a shared notebook from a deep link, only after a click', async ({
     page,
     request
   }) => {
-    await ensureStopped(request);
+    await ensureNone(request);
     await page.goto(
       '?codelab-share=' +
         encodeURIComponent('https://github.com/o/r/blob/main/demo.ipynb')
     );
     const panel = page.locator('#codelab-ext-panel');
     await expect(panel).toBeVisible();
-    const field = panel.getByLabel('Notebook URL');
+    await waitState(panel, 'none');
+    const field = panel.getByLabel('Shared notebook URL (optional)');
     await expect(field).toHaveValue('https://github.com/o/r/blob/main/demo.ipynb');
     await expect(panel).toContainText(
       'Will be sent as: https://raw.githubusercontent.com/o/r/main/demo.ipynb'
     );
     expect(page.url()).not.toContain('codelab-share');
     // Nothing started by itself.
-    expect(
-      (await instances(request)).filter(i => i.status === 'RUNNING')
-    ).toHaveLength(0);
+    expect(await instances(request)).toHaveLength(0);
 
     await field.fill('ftp://example.com/demo.ipynb');
     await expect(panel.getByRole('button', { name: 'Open CodeLab' })).toBeDisabled();
@@ -316,14 +603,47 @@ test.describe('CodeLab sidebar', () => {
     await field.fill('https://github.com/o/r/blob/main/demo.ipynb');
 
     await panel.getByRole('button', { name: 'Open CodeLab' }).click();
-    await waitRunning(panel);
-    await expect(panel).toContainText(
-      'Shared notebook: https://raw.githubusercontent.com/o/r/main/demo.ipynb'
+    await waitState(panel, 'running');
+    await expect(panel.locator('[data-section="instance"]')).toContainText(
+      'https://raw.githubusercontent.com/o/r/main/demo.ipynb'
     );
     const running = (await instances(request)).find(i => i.status === 'RUNNING');
     expect(running?.description ?? '').toContain(
       'https://raw.githubusercontent.com/o/r/main/demo.ipynb'
     );
+  });
+
+  test('menu, shortcut and commands', async ({ page, request }) => {
+    await ensureRunning(request);
+    // the CodeLab menu of the menu bar lists the commands
+    await page.getByRole('menuitem', { name: 'CodeLab' }).click();
+    const menu = page.locator('.lm-Menu');
+    for (const label of [
+      'Show CodeLab Panel',
+      'Open CodeLab',
+      'Open CodeLab Instance in New Tab',
+      'Start CodeLab',
+      'Stop CodeLab…',
+      'Install CodeLab SSH Config',
+      'Sign In to Huawei Cloud…'
+    ]) {
+      await expect(menu.getByText(label, { exact: true })).toBeVisible();
+    }
+    await page.keyboard.press('Escape');
+    // the keyboard shortcut shows the panel
+    await page.evaluate(() => window.jupyterapp.shell.collapseLeft());
+    await expect(page.locator('#codelab-ext-panel')).toBeHidden();
+    await page.keyboard.press('Alt+Shift+C');
+    await expect(page.locator('#codelab-ext-panel')).toBeVisible();
+    const ids = await page.evaluate(() => window.jupyterapp.commands.listCommands());
+    for (const id of [
+      'codelab:start',
+      'codelab:open-instance',
+      'codelab:sign-in',
+      'codelab:install-ssh-config'
+    ]) {
+      expect(ids).toContain(id);
+    }
   });
 
   test('signs out and in again', async ({ page }) => {
@@ -335,8 +655,10 @@ test.describe('CodeLab sidebar', () => {
       'type',
       'password'
     );
+    await expectInView(form.getByLabel('Access key (AK)'));
     await snapshot(page, panel, 'panel-signed-out');
-    await panel.screenshot({ path: path.join(DOCS, 'panel-sign-in.png') });
+    await readmeShot(page, 'panel-sign-in');
+    await expectAccessible(page, 'signed out, light');
 
     await form.getByLabel('Access key (AK)').fill(DEMO_AK);
     await form.getByLabel('Secret key (SK)').fill('wrong-secret');
@@ -346,14 +668,28 @@ test.describe('CodeLab sidebar', () => {
     await form.getByLabel('Secret key (SK)').fill(DEMO_SK);
     await form.getByRole('button', { name: 'Sign in' }).click();
     await expect(panel.getByText('CODE****EMO1')).toBeVisible();
-    await expect(panel.getByRole('button', { name: 'Open CodeLab' })).toBeVisible();
+  });
+
+  test('text fields show a visible focus ring', async ({ page, request }) => {
+    await ensureNone(request);
+    await page.reload();
+    const panel = await openPanel(page);
+    await waitState(panel, 'none');
+    const field = panel.getByLabel('Shared notebook URL (optional)');
+    await field.focus();
+    const ring = await field.evaluate(node => {
+      const style = getComputedStyle(node);
+      return { style: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+    });
+    expect(ring.style).toBe('solid');
+    expect(ring.width).toBeGreaterThanOrEqual(2);
   });
 
   test('never lets a secret reach the browser console or an answer', async ({
     page,
     request
   }) => {
-    await ensureStopped(request);
+    await ensureNone(request);
     const consoleTexts: string[] = [];
     page.on('console', message => consoleTexts.push(message.text()));
     page.on('pageerror', error => consoleTexts.push(String(error)));
@@ -371,6 +707,7 @@ test.describe('CodeLab sidebar', () => {
     });
 
     // sign in through the form, open, watch it start, show SSH, extend, stop
+    await page.reload();
     const panel = await openPanel(page);
     await panel.getByRole('button', { name: 'Sign out' }).click();
     const form = panel.getByRole('form', { name: 'Sign in to Huawei Cloud' });
@@ -379,7 +716,7 @@ test.describe('CodeLab sidebar', () => {
     await form.getByRole('button', { name: 'Sign in' }).click();
     await expect(panel.getByText('CODE****EMO1')).toBeVisible();
     await panel.getByRole('button', { name: 'Open CodeLab' }).click();
-    await waitRunning(panel);
+    await waitState(panel, 'running');
     await expect(panel.getByLabel('SSH config')).toContainText('Host codelab');
     // the notebook token travels only inside the instance's own URL
     const listed = (await instances(request))[0] as IInstanceLite & {
@@ -395,11 +732,7 @@ test.describe('CodeLab sidebar', () => {
     await expect(page.getByText(/CodeLab now stops at/)).toBeVisible();
     await panel.getByRole('button', { name: 'Stop', exact: true }).click();
     await page.locator('.jp-Dialog').getByRole('button', { name: 'Stop' }).click();
-    await expect(panel.locator('[data-status]')).toHaveAttribute(
-      'data-status',
-      'STOPPED',
-      { timeout: 90_000 }
-    );
+    await waitState(panel, 'stopped');
 
     const bodies = await Promise.all(answers);
     expect(bodies.length).toBeGreaterThan(5);
@@ -417,14 +750,19 @@ test.describe('CodeLab sidebar', () => {
     }
   });
 
-  test('looks right in the dark theme', async ({ page, request }) => {
+  test('dark theme: running and no instance, accessible', async ({
+    page,
+    request
+  }) => {
     await ensureRunning(request);
     await page.theme.setDarkTheme();
     const panel = await openPanel(page);
-    await waitRunning(panel);
+    await waitState(panel, 'running');
     await snapshot(page, panel, 'panel-running-dark');
-    await panel.screenshot({
-      path: path.join(DOCS, 'panel-running-dark.png')
-    });
+    await readmeShot(page, 'panel-running-dark');
+    await expectAccessible(page, 'running, dark');
+    await panel.getByRole('button', { name: 'Open another image' }).click();
+    await expectAccessible(page, 'another image, dark');
+    await page.theme.setLightTheme();
   });
 });
