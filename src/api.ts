@@ -47,8 +47,8 @@ export interface ICodeLabAPI {
   instance(id: string): Promise<IInstance>;
   start(id: string): Promise<IInstance>;
   stop(id: string): Promise<IInstance>;
-  /** Set the lease duration (milliseconds from the lease start). */
-  extend(id: string, durationMs: number): Promise<ILease>;
+  /** Set the lease duration; `shorten` confirms one that ends sooner (else 409). */
+  extend(id: string, durationMs: number, shorten?: boolean): Promise<ILease>;
   /** The SSH config block (text); 404 when the instance has no SSH endpoint. */
   sshConfig(id: string, query?: ISshConfigQuery): Promise<string>;
   /** Install the SSH config on the Jupyter server's machine (`ssh-config --install`). */
@@ -127,10 +127,12 @@ export class CodeLabClient implements ICodeLabAPI {
     });
   }
 
-  extend(id: string, durationMs: number): Promise<ILease> {
+  extend(id: string, durationMs: number, shorten = false): Promise<ILease> {
     return this._request<ILease>(instancePath(id, 'lease'), {
       method: 'PATCH',
-      body: { duration_ms: durationMs }
+      body: shorten
+        ? { duration_ms: durationMs, shorten: true }
+        : { duration_ms: durationMs }
     });
   }
 

@@ -42,6 +42,38 @@ export async function confirmSwitch(
   return result.button.accept;
 }
 
+/**
+ * Ask before an extension that ends the lease sooner (the server answered 409:
+ * it never shortens a lease unasked). `message` is the server's explanation.
+ */
+export async function confirmShorten(
+  trans: TranslationBundle,
+  hours: number,
+  message: string
+): Promise<boolean> {
+  const result = await showDialog({
+    title: trans.__('Shorten the CodeLab lease?'),
+    body: (
+      <div className="jp-CodeLab-dialog">
+        <p>{message}</p>
+        <p>
+          {trans._n(
+            'Keeping it for %1 hour from now makes it stop sooner than it would.',
+            'Keeping it for %1 hours from now makes it stop sooner than it would.',
+            hours
+          )}
+        </p>
+      </div>
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Keep the current lease') }),
+      Dialog.warnButton({ label: trans.__('Shorten') })
+    ],
+    defaultButton: 0
+  });
+  return result.button.accept;
+}
+
 /** Ask before stopping the instance. */
 export async function confirmStop(
   trans: TranslationBundle,

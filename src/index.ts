@@ -19,7 +19,7 @@ import {
 
 import { copyText } from './clipboard';
 import { addCommands } from './commands';
-import { confirmSwitch } from './dialogs';
+import { confirmShorten, confirmSwitch } from './dialogs';
 import { codelabIcon } from './icons';
 import { CodeLabClient } from './api';
 import { followExpiringToast, showExpiringToast } from './expiring';
@@ -158,6 +158,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
       translator,
       state: stateDB,
       confirmSwitch: (running, target) => confirmSwitch(trans, running, target),
+      confirmShorten: (_current, hours, message) =>
+        confirmShorten(trans, hours, message),
       saveIdentityFile: path => {
         void settings?.set('identityFile', path).catch(reason => {
           console.warn('codelab-ext: could not save the identity file', reason);

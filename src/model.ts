@@ -40,6 +40,7 @@ import {
   ICredentialsInput,
   IImage,
   IInstance,
+  ILease,
   IServerStatus,
   SshState,
   TRANSITIONAL_STATUSES
@@ -69,6 +70,16 @@ export interface ICodeLabModelOptions {
   confirmSwitch?: (
     running: IInstance,
     target: IImage | null
+  ) => Promise<boolean>;
+  /**
+   * Asked when the server refuses an extension because it would shorten the
+   * lease (409 `{message, lease}`): `current` is the lease the instance has,
+   * `message` the server's explanation. Accepting sends it again with `shorten`.
+   */
+  confirmShorten?: (
+    current: ILease | null,
+    hours: number,
+    message: string
   ) => Promise<boolean>;
   /** Persists the identity file path (the plugin writes the setting). */
   saveIdentityFile?: (path: string) => void;
@@ -106,6 +117,7 @@ export class CodeLabModel implements ICodeLabModel {
       now: options.now ?? (() => Date.now()),
       state: options.state ?? null,
       confirmSwitch: options.confirmSwitch ?? (async () => false),
+      confirmShorten: options.confirmShorten ?? (async () => false),
       saveIdentityFile: options.saveIdentityFile ?? (() => undefined),
       pollInterval: options.pollInterval ?? 3000,
       retryInterval: options.retryInterval ?? 1000,
@@ -524,8 +536,26 @@ export class CodeLabModel implements ICodeLabModel {
     if (!id || !(hours > 0)) {
       return false;
     }
-    return this._action('extend', async () => {
-      const lease = await this._api.extend(id, Math.round(hours * HOUR_MS));
+    let declined = false;
+    const done = await this._action('extend', async () => {
+      const durationMs = Math.round(hours * HOUR_MS);
+      let lease: ILease;
+      try {
+        lease = await this._api.extend(id, durationMs);
+      } catch (error) {
+        // the server never shortens a lease unasked: ask, then send it again with `shorten`
+        if (!(error instanceof CodeLabAPIError) || error.status !== 409) {
+          throw error;
+        }
+        const current = error.body?.lease ?? this._instance?.lease ?? null;
+        if (
+          !(await this._options.confirmShorten(current, hours, error.message))
+        ) {
+          declined = true;
+          return;
+        }
+        lease = await this._api.extend(id, durationMs, true);
+      }
       if (this._instance && this._instance.id === id) {
         this._instance = { ...this._instance, lease };
         this._receivedAt = this._options.now();
@@ -534,6 +564,7 @@ export class CodeLabModel implements ICodeLabModel {
         this._updateClock();
       }
     });
+    return done && !declined;
   }
 
   /** Fetch the SSH config again (e.g. after an error). */

@@ -230,6 +230,8 @@ export interface IErrorBody {
   code?: string;
   request_id?: string;
   instance?: IInstance;
+  /** With a 409 of `PATCH lease`: the lease the instance has now (it would be shortened). */
+  lease?: ILease;
 }
 
 /** The user settings of the plugin (schema/plugin.json). */

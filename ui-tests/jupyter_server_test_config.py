@@ -18,6 +18,9 @@ c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = Path(tempfile.mkdtemp(prefix="codelab-ui-tests-"))
+# A home of its own: "Install SSH config" writes ~/.ssh of the server's user, never the real one.
+(WORK / "home").mkdir()
+os.environ["HOME"] = str(WORK / "home")
 
 # --- Jupyter server, as Galata wants it -------------------------------------------------------
 c.ServerApp.port = 8888

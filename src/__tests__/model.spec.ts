@@ -563,6 +563,57 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
+    it('asks before a shorter lease (409 {message, lease}) and sends shorten only when accepted', async () => {
+      const now = Date.now();
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [running(now, 5 * 3_600_000)] }
+      }));
+      const current = { create_at: now, duration: 5 * 3_600_000, enable: true };
+      server.on('PATCH instances/i-1/lease', call =>
+        (call.body as { shorten?: boolean }).shorten
+          ? {
+              status: 200,
+              body: { create_at: now, duration: 3_600_000, enable: true }
+            }
+          : {
+              status: 409,
+              body: {
+                message: 'This would shorten the lease (5 hours left).',
+                lease: current
+              }
+            }
+      );
+      const asked: unknown[][] = [];
+      let answer = false;
+      const model = makeModel({
+        confirmShorten: async (...args: unknown[]) => {
+          asked.push(args);
+          return answer;
+        }
+      });
+      await model.refresh();
+      // declined: nothing changes, no error shown, no second request
+      expect(await model.extend(1)).toBe(false);
+      expect(asked).toEqual([
+        [current, 1, 'This would shorten the lease (5 hours left).']
+      ]);
+      expect(model.actionError).toBeNull();
+      expect(server.callsTo('PATCH instances/i-1/lease')).toHaveLength(1);
+      expect(model.remainingMs).toBe(5 * 3_600_000);
+      // accepted: sent again with shorten, the countdown follows
+      answer = true;
+      expect(await model.extend(1)).toBe(true);
+      const calls = server.callsTo('PATCH instances/i-1/lease');
+      expect(calls.map(c => c.body)).toEqual([
+        { duration_ms: 3_600_000 },
+        { duration_ms: 3_600_000 },
+        { duration_ms: 3_600_000, shorten: true }
+      ]);
+      expect(model.remainingMs).toBe(3_600_000);
+      model.dispose();
+    });
+
     it('stops with POST stop', async () => {
       server.on('GET instances', () => ({
         status: 200,

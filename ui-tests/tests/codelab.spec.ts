@@ -300,6 +300,11 @@ test.describe('CodeLab sidebar at 1366x768', () => {
       await waitState(panel, 'starting');
       const steps = panel.getByRole('list', { name: 'Start-up steps' });
       await expect(steps.getByRole('listitem')).toHaveCount(4);
+      await expect(steps.locator('[data-state="active"]')).toHaveCount(1, {
+        timeout: 30_000
+      });
+      // freeze the emulated clock mid-way: the panel's own elapsed time still runs
+      await request.post(`${url}/_emulator/speed`, { data: { speed: 0 } });
       await expectInView(
         panel.getByRole('heading', { name: 'Starting CodeLab' }),
         steps,
