@@ -51,6 +51,11 @@ export interface ICodeLabAPI {
   extend(id: string, durationMs: number, shorten?: boolean): Promise<ILease>;
   /** The SSH config block (text); 404 when the instance has no SSH endpoint. */
   sshConfig(id: string, query?: ISshConfigQuery): Promise<string>;
+  /** The one-line ssh command the server renders for another identity file. */
+  sshCommand(
+    id: string,
+    identityFile: string
+  ): Promise<{ ssh_command: string | null }>;
   /** Install the SSH config on the Jupyter server's machine (`ssh-config --install`). */
   installSshConfig(
     id: string,
@@ -141,6 +146,16 @@ export class CodeLabClient implements ICodeLabAPI {
       query: { ...query },
       text: true
     });
+  }
+
+  sshCommand(
+    id: string,
+    identityFile: string
+  ): Promise<{ ssh_command: string | null }> {
+    return this._request<{ ssh_command: string | null }>(
+      instancePath(id, 'ssh-command'),
+      { query: { identity_file: identityFile } }
+    );
   }
 
   installSshConfig(

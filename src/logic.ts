@@ -1,16 +1,9 @@
 /**
  * Pure helpers of the CodeLab panel: URL validation, image grouping, lease
- * and step arithmetic, SSH command building. No JupyterLab, no I/O: the model
- * and the components share them and jest tests them directly.
+ * and step arithmetic (the SSH command is the server's). No JupyterLab, no
+ * I/O: the model and the components share them and jest tests them directly.
  */
-import {
-  FAILED_STATUSES,
-  IImage,
-  IInstance,
-  ILease,
-  ISshEndpoint,
-  IStep
-} from './tokens';
+import { FAILED_STATUSES, IImage, IInstance, ILease, IStep } from './tokens';
 
 /* ------------------------------------------------------------------ share URL */
 
@@ -410,40 +403,4 @@ export function stepViews(
       elapsedMs
     };
   });
-}
-
-/* ------------------------------------------------------------------------ SSH */
-
-/** Quote a word for a POSIX shell when it needs it. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./~-]+$/.test(word)) {
-    return word;
-  }
-  return `'${word.replace(/'/g, "'\\''")}'`;
-}
-
-/** The one-line `ssh` command that reaches an instance. */
-export function sshCommand(
-  ssh: ISshEndpoint,
-  identityFile: string | null | undefined
-): string {
-  const parts = ['ssh'];
-  if (identityFile && identityFile.trim()) {
-    // Keep a leading ~/ unquoted so the shell expands it.
-    const path = identityFile.trim();
-    const quoted = path.startsWith('~/')
-      ? `~/${shellQuote(path.slice(2))}`
-      : shellQuote(path);
-    parts.push('-i', quoted);
-  }
-  parts.push(
-    '-p',
-    String(ssh.port),
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    `${shellQuote(ssh.user || 'ma-user')}@${shellQuote(ssh.host)}`
-  );
-  return parts.join(' ');
 }

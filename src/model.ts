@@ -23,7 +23,6 @@ import {
   IStepView,
   leaseDeadline,
   offersSsh,
-  sshCommand,
   stepViews,
   updateStepTimings
 } from './logic';
@@ -274,7 +273,7 @@ export class CodeLabModel implements ICodeLabModel {
   /** The one-line ssh command, when the instance has an SSH endpoint. */
   get sshCommand(): string | null {
     const ssh = this._instance?.ssh;
-    return ssh ? sshCommand(ssh, this.identityFile) : null;
+    return ssh ? this._ssh.command : null;
   }
 
   /** Whether `open` can run now. */

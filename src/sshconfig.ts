@@ -24,6 +24,10 @@ export class SshConfigLoader {
   get config(): string | null {
     return this._config;
   }
+  /** The one-line ssh command the server renders for the same identity file. */
+  get command(): string | null {
+    return this._command;
+  }
   get error(): string | null {
     return this._error;
   }
@@ -50,15 +54,24 @@ export class SshConfigLoader {
     this._key = key;
     this._state = 'loading';
     this._error = null;
-    this._api
-      .sshConfig(instance.id, {
+    // the command as the server renders it: in the instance, or for the typed identity file
+    const command: Promise<string | null> = identity
+      ? this._api
+          .sshCommand(instance.id, identity)
+          .then(answer => answer.ssh_command ?? null)
+      : Promise.resolve(instance.ssh_command ?? null);
+    Promise.all([
+      this._api.sshConfig(instance.id, {
         // no alias: the server's default (codelab-<region>), as `jupyter codelab ssh-config`
         identity_file: identity || undefined
-      })
-      .then(text => {
+      }),
+      command
+    ])
+      .then(([text, line]) => {
         if (this._key === key) {
           this._state = 'ready';
           this._config = text;
+          this._command = line;
           this._changed.emit();
         }
       })
@@ -88,6 +101,7 @@ export class SshConfigLoader {
   private _set(state: SshState, error: string | null = null): void {
     this._state = state;
     this._config = null;
+    this._command = null;
     this._error = error;
     this._key = null;
   }
@@ -96,5 +110,6 @@ export class SshConfigLoader {
   private _key: string | null = null;
   private _state: SshState = 'none';
   private _config: string | null = null;
+  private _command: string | null = null;
   private _error: string | null = null;
 }

@@ -151,6 +151,10 @@ export interface IInstance {
   action_progress?: IStep[] | null;
   lease?: ILease | null;
   ssh?: ISshEndpoint | null;
+  /** The one-line ssh command, rendered by the server (`jupyter codelab ssh-config`'s rules). */
+  ssh_command?: string | null;
+  /** The server's class of the status: what the panel does with it is its own business. */
+  status_class?: string | null;
   endpoints?: unknown[] | null;
   volume?: Record<string, unknown> | null;
 }

@@ -257,7 +257,14 @@ describe('CodeLabSidebar', () => {
   it('shows the SSH config with copy buttons, or a note without SSH', async () => {
     server.on('GET instances', () => ({
       status: 200,
-      body: { instances: [running(Date.now(), 3_600_000)] }
+      body: {
+        instances: [
+          {
+            ...running(Date.now(), 3_600_000),
+            ssh_command: 'ssh -i ~/.ssh/KeyPair-1.pem -p 31022 ma-user@h'
+          }
+        ]
+      }
     }));
     server.on('GET instances/i-1/ssh-config', () => ({
       status: 200,
@@ -273,7 +280,10 @@ describe('CodeLabSidebar', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Copy SSH config' }));
     fireEvent.click(screen.getByRole('button', { name: 'Copy ssh command' }));
     expect(actions.copySshConfig).toHaveBeenCalled();
-    expect(actions.copySshCommand).toHaveBeenCalledWith(model.sshCommand);
+    // the server's command, shown and copied as it is
+    expect(actions.copySshCommand).toHaveBeenCalledWith(
+      'ssh -i ~/.ssh/KeyPair-1.pem -p 31022 ma-user@h'
+    );
     // the alias the server rendered, for VS Code and the CLI alike
     expect(
       screen.getByRole('link', { name: 'Open in VS Code' })

@@ -8,7 +8,6 @@ import {
   imageCategory,
   IStepTiming,
   leaseDeadline,
-  sshCommand,
   stepState,
   stepViews,
   updateStepTimings
@@ -190,21 +189,5 @@ describe('steps', () => {
     ]);
     // step 1: 1s → 4s; step 2 started when step 1 ended (both seen done at 4s); step 3: 4s → now
     expect(views.map(v => v.elapsedMs)).toEqual([3_000, 0, 5_000, null]);
-  });
-});
-
-describe('sshCommand', () => {
-  it('builds a command that needs no config file', () => {
-    expect(
-      sshCommand({ host: 'dev.example.com', port: 31022, user: 'ma-user' }, '')
-    ).toBe(
-      'ssh -p 31022 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null ma-user@dev.example.com'
-    );
-  });
-
-  it('quotes the identity file but keeps ~/ expandable', () => {
-    expect(
-      sshCommand({ host: 'h', port: 1, user: 'ma-user' }, "~/My Keys/it's.pem")
-    ).toContain("-i ~/'My Keys/it'\\''s.pem'");
   });
 });

@@ -636,7 +636,21 @@ describe('CodeLabModel', () => {
     it('fetches the config block with the identity file', async () => {
       server.on('GET instances', () => ({
         status: 200,
-        body: { instances: [running(Date.now(), 3_600_000)] }
+        body: {
+          instances: [
+            {
+              ...running(Date.now(), 3_600_000),
+              ssh_command:
+                'ssh -i ~/.ssh/KeyPair-default.pem -p 31022 ma-user@h'
+            }
+          ]
+        }
+      }));
+      server.on('GET instances/i-1/ssh-command', call => ({
+        status: 200,
+        body: {
+          ssh_command: `ssh -i ${call.query.get('identity_file')} -p 31022 ma-user@h`
+        }
       }));
       server.on('GET instances/i-1/ssh-config', call => ({
         status: 200,
@@ -649,11 +663,17 @@ describe('CodeLabModel', () => {
       await model.refresh();
       await jest.advanceTimersByTimeAsync(1);
       expect(model.sshState).toBe('ready');
+      // the server's command, as it renders it (no copy of the rule here)
+      expect(model.sshCommand).toBe(
+        'ssh -i ~/.ssh/KeyPair-default.pem -p 31022 ma-user@h'
+      );
       model.setIdentityFile('~/.ssh/KeyPair-1.pem');
       await jest.advanceTimersByTimeAsync(600);
       expect(saved).toEqual(['~/.ssh/KeyPair-1.pem']);
       expect(model.sshConfig).toContain('IdentityFile ~/.ssh/KeyPair-1.pem');
-      expect(model.sshCommand).toContain('-i ~/.ssh/KeyPair-1.pem -p 31022');
+      expect(model.sshCommand).toBe(
+        'ssh -i ~/.ssh/KeyPair-1.pem -p 31022 ma-user@h'
+      );
       model.dispose();
     });
 

@@ -395,10 +395,18 @@ test.describe('CodeLab sidebar at 1366x768', () => {
       'vscode://vscode-remote/ssh-remote+codelab-cn-north-4/home/ma-user/work'
     );
 
+    // the command beside the block is the server's, with the same key and host-key policy
+    const command = panel.locator('.jp-CodeLab-sshCommand');
+    await expect(command).toContainText('StrictHostKeyChecking=accept-new');
+    const identity = /IdentityFile (\S+)/.exec((await config.textContent()) ?? '');
+    if (identity) {
+      await expect(command).toContainText(`-i ${identity[1]} `);
+    }
     await panel.getByLabel('Identity file (your key pair .pem)').fill(
       '~/.ssh/KeyPair-test.pem'
     );
     await expect(config).toContainText('~/.ssh/KeyPair-test.pem');
+    await expect(command).toContainText('-i ~/.ssh/KeyPair-test.pem ');
 
     await panel.getByRole('button', { name: 'Copy SSH config' }).click();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
