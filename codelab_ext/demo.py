@@ -110,6 +110,15 @@ def run_demo(
     python: str = sys.executable,
 ) -> int:
     """Run the demo until JupyterLab ends (Ctrl+C ends it); return its exit code."""
+    # SIGTERM and SIGHUP end the demo as Ctrl+C does: JupyterLab stopped, the folders removed
+    previous: dict[int, Any] = {}
+
+    def _interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread, or no such signal
+            previous[signum] = signal.signal(signum, _interrupt)
     base = Path(tempfile.mkdtemp(prefix="codelab-demo-"))
     try:
         folders = prepare_demo_folders(base)
@@ -165,3 +174,5 @@ def run_demo(
                         process.wait()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -747,8 +747,6 @@ def test_demo_runs_jupyterlab_on_the_embedded_emulator(tmp_path: Path, emulator:
 
 
 def test_demo_runs_in_its_own_folders_prints_one_line_and_cleans_up(tmp_path: Path, emulator: Any) -> None:
-    import signal
-
     port = _free_port()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -789,7 +787,8 @@ def test_demo_runs_in_its_own_folders_prints_one_line_and_cleans_up(tmp_path: Pa
         # nothing was written to the user's own Jupyter folders
         assert not own_config.exists()
     finally:
-        process.send_signal(signal.SIGINT)  # what Ctrl+C does
+        # what Ctrl+C does (SIGTERM, below, ends it the same way)
+        process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=40)
         except subprocess.TimeoutExpired:
@@ -799,6 +798,38 @@ def test_demo_runs_in_its_own_folders_prints_one_line_and_cleans_up(tmp_path: Pa
         process.stderr.close()
     assert process.returncode == 0
     assert not list(scratch.glob("codelab-demo-*")), "the demo's folders are removed at exit"
+
+
+def test_the_demo_ends_cleanly_on_sigterm(tmp_path: Path, emulator: Any) -> None:
+    port = _free_port()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = cli_env(tmp_path, "http://127.0.0.1:9", TMPDIR=str(scratch))
+    extra = ["--allow-root"] if os.geteuid() == 0 else []
+    process = subprocess.Popen(
+        cli_argv("demo", "--port", str(port), "--IdentityProvider.token=demo-t", *extra),
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().rstrip("\n").endswith(f":{port}/lab?token=demo-t")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+    assert process.returncode == 0
+    assert not list(scratch.glob("codelab-demo-*"))
+    # JupyterLab went with it: its port is free again
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 # ------------------------------------------------------------------------------------------- units
