@@ -116,9 +116,9 @@ def run_demo(
     def _interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):  # not the main thread, or no such signal
-            previous[signum] = signal.signal(signum, _interrupt)
+            previous[stop_signal] = signal.signal(stop_signal, _interrupt)
     base = Path(tempfile.mkdtemp(prefix="codelab-demo-"))
     try:
         folders = prepare_demo_folders(base)
@@ -174,5 +174,5 @@ def run_demo(
                         process.wait()
     finally:
         shutil.rmtree(base, ignore_errors=True)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
