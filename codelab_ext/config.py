@@ -112,7 +112,18 @@ class CodeLab(Configurable):
 
     request_timeout = Float(
         30.0,
-        help="Seconds allowed for each upstream request (connect and read).",
+        help=(
+            "Seconds allowed for each upstream request, start to end: connecting, the answer's "
+            "headers and its whole body (a server that answers slowly is cut off at this deadline)."
+        ),
+    ).tag(config=True)
+
+    max_response_bytes = Integer(
+        8 * 1024 * 1024,
+        help=(
+            "The largest upstream answer read, in bytes (default 8 MiB; real answers are a few KiB). "
+            "A larger or endless answer is refused with a readable error and its connection closed."
+        ),
     ).tag(config=True)
 
     max_retries = Integer(
@@ -217,6 +228,15 @@ class CodeLab(Configurable):
             from traitlets import TraitError
 
             raise TraitError(f"{proposal['trait'].name} must be an http(s) URL, got {value!r}")
+        return value
+
+    @validate("max_response_bytes")
+    def _validate_max_response_bytes(self, proposal):
+        value = proposal["value"]
+        if not 1024 <= value <= 1024**3:
+            from traitlets import TraitError
+
+            raise TraitError("max_response_bytes must be between 1024 and 1073741824 bytes")
         return value
 
     @validate("request_timeout")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -21,6 +20,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado.iostream import StreamClosedError
 
+from . import transport
 from .errors import CodeLabError, ThrottledError, ValidationError
 from .models import public_instance
 from .ssh import validate_alias, validate_identity_file
@@ -85,7 +85,7 @@ class CodeLabHandler(APIHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(body))
+        self.finish(transport.dumps(body))
 
     def instance_id(self, raw: str) -> str:
         return validate_id(raw, "instance_id")
@@ -104,7 +104,7 @@ class CodeLabHandler(APIHandler):
             body = {"message": exc.log_message % exc.args if exc.log_message else self._reason}
         else:
             body = {"message": "Internal error in codelab_ext; see the Jupyter server log."}
-        self.finish(json.dumps(body))
+        self.finish(transport.dumps(body))
 
     def log_exception(
         self,
@@ -239,8 +239,8 @@ class LeaseHandler(CodeLabHandler):
     @codelab_errors
     async def patch(self, instance_id: str) -> None:
         iid = self.instance_id(instance_id)
-        duration_ms = validate_lease(self.json_body(allow_empty=False))
-        self.write_json(await self.service.renew_lease(iid, duration_ms))
+        duration_ms, shorten = validate_lease(self.json_body(allow_empty=False))
+        self.write_json(await self.service.renew_lease(iid, duration_ms, shorten=shorten))
 
 
 class EventsHandler(CodeLabHandler):
@@ -278,7 +278,11 @@ class EventsHandler(CodeLabHandler):
                     seq += 1
                     payload = public_instance(data) if kind == "instance" else data
                     name = SSE_EVENT_NAMES.get(kind, kind)
-                    self.write(f"id: {seq}\nevent: {name}\ndata: {json.dumps(payload)}\n\n")
+                    self.write(f"id: {seq}
+event: {name}
+data: {transport.dumps(payload)}
+
+")
                 await self.flush()
                 last_write = time.monotonic()
         except (StreamClosedError, asyncio.CancelledError):

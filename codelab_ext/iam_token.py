@@ -24,6 +24,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
+from . import transport
 from .errors import AuthError, ThrottledError, UpstreamTimeout, UpstreamUnavailable
 from .signing import HEADER_AUTH_TOKEN
 from .upstream_errors import backoff_delay, clean_request_id, error_from_response
@@ -86,6 +87,7 @@ class IamTokenProvider:
         session: requests.Session | None = None,
         timeout: float = 30,
         *,
+        max_response_bytes: int | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str | None = None,
@@ -98,8 +100,9 @@ class IamTokenProvider:
         self.domain = domain or user
         self.project_name = project_name
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes or transport.DEFAULT_MAX_RESPONSE_BYTES
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else transport.new_session()
         self._clock = clock
         self._sleep = sleep
         #: sent as ``User-Agent`` with every token request (the extension's, from the client)
@@ -208,16 +211,24 @@ class IamTokenProvider:
             headers = {"Content-Type": "application/json;charset=utf8", "X-Language": "en-us"}
             if self.user_agent:
                 headers["User-Agent"] = self.user_agent
-            response = self._session.post(
+            # the whole exchange within self.timeout, the answer capped (codelab_ext.transport)
+            response, _ = transport.send(
+                self._session,
+                "POST",
                 self.token_url,
+                timeout=self.timeout,
+                max_bytes=self.max_response_bytes,
                 # KeystoneCreateUserTokenByPasswordRequest (huaweicloudsdkiam): nocatalog leaves the
                 # service catalogue (tens of kB we never read) out of the answer
                 params={"nocatalog": "true"},
                 data=self._request_body(),
                 headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
             )
+        except transport.ResponseTooLarge as exc:
+            raise UpstreamUnavailable(
+                f"{where} sent a token answer larger than {exc.limit} bytes; it was refused",
+                http_status=exc.status,
+            ) from None
         except requests.Timeout:
             raise UpstreamTimeout(f"{where} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
@@ -252,7 +263,7 @@ class IamTokenProvider:
                 request_id=request_id,
             )
         try:
-            body = response.json()
+            body = transport.loads(response.content)
         except ValueError:
             body = {}
         token_info = body.get("token") if isinstance(body, dict) else None
@@ -302,7 +313,10 @@ class TokenAuth(AuthBase):
         fresh = self.provider.token()
 
         # Drain and release the connection of the refused answer before reusing it.
-        _ = response.content
+        try:
+            transport.read_body(response, self.provider.max_response_bytes)
+        except requests.RequestException:
+            return response  # the refused answer could not be read: leave it refused
         response.close()
         retry = request.copy()
         setattr(retry, self._RETRIED_ATTR, True)

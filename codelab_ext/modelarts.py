@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from . import transport
 from .credentials import Credentials
 from .errors import (
     AuthError,
@@ -125,11 +125,12 @@ class ModelArtsClient:
     the project of the IAM token (password credentials), then ``GET {iam}/v3/projects?name={region}``;
     it is looked up once and cached.
 
-    ``timeout`` is the read timeout of every request (the connect timeout is ``connect_timeout``,
-    by default the smaller of ``timeout`` and 10 s). ``backoff_base``, ``backoff_cap``,
-    ``retry_after_cap`` and ``sleep`` shape the retries (see the module docstring); tests make them
-    tiny. Every method returns normalised dicts (:mod:`codelab_ext.models`) and raises only
-    :class:`~codelab_ext.errors.CodeLabError` subclasses.
+    ``timeout`` is the deadline of every request: connecting, the headers and the whole body
+    (:mod:`codelab_ext.transport`; connecting alone may take at most ``connect_timeout``, by default
+    the smaller of ``timeout`` and 10 s); ``max_response_bytes`` caps every answer.
+    ``backoff_base``, ``backoff_cap``, ``retry_after_cap`` and ``sleep`` shape the retries (see the
+    module docstring); tests make them tiny. Every method returns normalised dicts
+    (:mod:`codelab_ext.models`) and raises only :class:`~codelab_ext.errors.CodeLabError` subclasses.
     """
 
     def __init__(
@@ -147,6 +148,7 @@ class ModelArtsClient:
         backoff_cap: float = 8.0,
         retry_after_cap: float = 60.0,
         connect_timeout: float | None = None,
+        max_response_bytes: int = transport.DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if credentials is None:
@@ -165,6 +167,7 @@ class ModelArtsClient:
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout) if connect_timeout else min(self.timeout, 10.0)
         self.max_retries = max(0, int(max_retries))
+        self.max_response_bytes = max(1, int(max_response_bytes))
         self.backoff_base = float(backoff_base)
         self.backoff_cap = float(backoff_cap)
         self.retry_after_cap = float(retry_after_cap)
@@ -206,6 +209,7 @@ class ModelArtsClient:
                 region,
                 session=self._session,
                 timeout=self.timeout,
+                max_response_bytes=self.max_response_bytes,
                 user_agent=USER_AGENT,
             )
             self._iam_auth = TokenAuth(self._token_provider)
@@ -256,6 +260,7 @@ class ModelArtsClient:
             project_id=config.project_id or None,
             timeout=config.request_timeout,
             max_retries=config.max_retries,
+            max_response_bytes=config.max_response_bytes,
             **kwargs,
         )
 
@@ -272,12 +277,9 @@ class ModelArtsClient:
 
     @staticmethod
     def _new_session() -> requests.Session:
-        session = requests.Session()
-        # urllib3 must never re-send anything on its own: retries are decided here, per call.
-        adapter = HTTPAdapter(max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        # urllib3 never re-sends anything on its own (retries are decided here, per call), and
+        # every socket read honours the call's deadline (see codelab_ext.transport)
+        return transport.new_session()
 
     def close(self) -> None:
         """Release the connections (the session is closed only if this client created it)."""
@@ -409,19 +411,27 @@ class ModelArtsClient:
             started = time.monotonic()
             self._count()
             try:
-                response = self._session.request(
+                # the whole exchange (connect, headers, body) within self.timeout, the body capped
+                response, content = transport.send(
+                    self._session,
                     method,
                     url,
+                    timeout=self.timeout,
+                    max_bytes=self.max_response_bytes,
+                    connect_timeout=self.connect_timeout,
                     params=params,
                     data=data,
                     headers=dict(headers),
                     auth=auth,
-                    timeout=(self.connect_timeout, self.timeout),
-                    allow_redirects=False,
                 )
-                content = response.content  # read the whole body inside the try: it may drop mid-way
             except CodeLabError:
                 raise  # from the token provider: already one of ours
+            except transport.ResponseTooLarge as exc:
+                raise UpstreamUnavailable(
+                    f"{service} at {host} sent an answer larger than {exc.limit} bytes ({method} {path}); "
+                    "it was refused and the connection closed (c.CodeLab.max_response_bytes)",
+                    http_status=exc.status,
+                ) from None
             except requests.exceptions.Timeout as exc:
                 elapsed = time.monotonic() - started
                 log.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed * 1000)
@@ -479,7 +489,14 @@ class ModelArtsClient:
         if not content or not content.strip():
             return None
         try:
-            return json.loads(content.decode("utf-8"))
+            return transport.loads(content)
+        except transport.JSONTooDeep:
+            raise UpstreamUnavailable(
+                f"{service} answered HTTP {status} with JSON nested deeper than "
+                f"{transport.MAX_JSON_DEPTH} levels (refused)",
+                http_status=status,
+                request_id=request_id,
+            ) from None
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise UpstreamUnavailable(
                 f"{service} answered HTTP {status} with an unreadable answer (not valid JSON)",

@@ -11,7 +11,6 @@ message that never quotes a secret, a header or an HTML page (the body read by
 from __future__ import annotations
 
 import email.utils
-import json
 import random
 import re
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
+from . import transport
 from .errors import (
     AuthError,
     ConflictError,
@@ -178,7 +178,7 @@ def error_from_response(
     readable = True
     if body.strip():
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = transport.loads(body)
         except (UnicodeDecodeError, ValueError, RecursionError):
             readable = False
     code, upstream_raw, body_request_id = read_error_body(data)

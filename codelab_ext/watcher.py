@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from .errors import CodeLabError, NotFoundError
+from .errors import CodeLabError, NotFoundError, UpstreamError
 from .models import is_settled
 from .shapes import WatchEvent
 
@@ -154,10 +154,15 @@ class Watcher:
         self._wake.set()
 
     def publish(self, instance: dict[str, Any]) -> bool:
-        """Take a fresh snapshot (from a poll or an action's answer); fan it out if it changed."""
+        """Take a fresh snapshot (from a poll or an action's answer); fan it out if it changed.
+
+        After an error it is fanned out even when unchanged: that event clears the error (the panel
+        and ``jupyter codelab open`` drop the error they show when an instance arrives).
+        """
+        recovered = self.latest_error is not None
         self.latest_error = None
         fp = fingerprint(instance)
-        if fp == self._fingerprint:
+        if fp == self._fingerprint and not recovered:
             self.latest = instance
             return False
         self._fingerprint = fp
@@ -174,34 +179,48 @@ class Watcher:
             for sub in list(self.subscribers):
                 sub.put(("error", body))
 
+    async def _poll(self, steady: int) -> tuple[float, int]:
+        """One poll, its comparison and its publishing: (seconds to the next poll, steady count)."""
+        instance = await self.hub.fetch(self.instance_id)
+        self.polls += 1
+        changed = self.publish(instance)
+        steady = 0 if (changed or is_changing(instance)) else steady + 1
+        return next_poll_delay(instance, steady), steady
+
     async def _run(self) -> None:
+        """Poll until the last subscriber leaves. Nothing ends this loop but cancellation: any failure
+        of a poll, its comparison or its publishing is one log line and an ``upstream-error`` event,
+        and the next poll comes after a growing delay."""
         steady = 0
         failures = 0
         try:
             while self.subscribers:
                 self._wake.clear()
                 try:
-                    instance = await self.hub.fetch(self.instance_id)
+                    delay, steady = await self._poll(steady)
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
-                except CodeLabError as exc:
+                except Exception as exc:
                     failures += 1
-                    self._publish_error(exc)
-                    if isinstance(exc, NotFoundError):
-                        delay = MAX_STEADY_DELAY
-                    else:
-                        delay = min(ERROR_DELAY_CAP, FAST_DELAY * 2**failures)
-                except Exception as exc:  # never let the loop die on a bug: say it and slow down
-                    failures += 1
-                    log.exception("codelab watcher for %s failed", self.instance_id)
-                    self._publish_error(CodeLabError(f"Polling the instance failed: {type(exc).__name__}"))
                     delay = min(ERROR_DELAY_CAP, FAST_DELAY * 2**failures)
-                else:
-                    failures = 0
-                    self.polls += 1
-                    changed = self.publish(instance)
-                    steady = 0 if (changed or is_changing(instance)) else steady + 1
-                    delay = next_poll_delay(instance, steady)
+                    if isinstance(exc, CodeLabError):
+                        error = exc
+                        log.warning("codelab: polling instance %s failed: %s", self.instance_id, exc)
+                        if isinstance(exc, NotFoundError):
+                            delay = MAX_STEADY_DELAY
+                    else:  # a bug or an answer no rule foresaw: say it in one line, keep polling
+                        error = UpstreamError(f"Polling the instance failed ({type(exc).__name__}); retrying")
+                        log.warning(
+                            "codelab: polling instance %s failed (%s); retrying in %.0f s",
+                            self.instance_id,
+                            type(exc).__name__,
+                            delay,
+                        )
+                    try:
+                        self._publish_error(error)
+                    except Exception:  # an error body that cannot even be built: still never die
+                        log.warning("codelab: cannot report the polling error of %s", self.instance_id)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
         except asyncio.CancelledError:

@@ -51,11 +51,20 @@ FAULTS: dict[str, dict[str, Any]] = {
     "unknown_status": {"kind": "unknown_status", "status_value": "HIBERNATING"},
     "missing_fields": {"kind": "missing_fields"},
     "not_found": {"kind": "not_found"},
+    # one byte every 50 ms: each attempt is cut at the timeout, however steadily bytes arrive
+    "dribble": {"kind": "dribble", "interval_ms": 50},
+    "dribble_headers": {"kind": "dribble", "interval_ms": 50, "phase": "headers"},
+    # an answer that never ends: refused at the size cap, never retried
+    "endless": {"kind": "endless"},
+    "deep_nesting": {"kind": "deep_nesting", "depth": 900},
+    "non_finite": {"kind": "non_finite"},
 }
 #: faults after which an idempotent call must be retried and succeed (502/503/504, 429, no answer)
-RETRIED = frozenset({"latency", "http_502", "http_503", "throttle", "drop", "html"})
-#: faults that only reshape an instance body: every call must succeed
-RESHAPING = frozenset({"unknown_status", "missing_fields"})
+RETRIED = frozenset(
+    {"latency", "http_502", "http_503", "throttle", "drop", "html", "dribble", "dribble_headers"}
+)
+#: faults that only reshape a body (an extra field too deep or not finite included): every call must succeed
+RESHAPING = frozenset({"unknown_status", "missing_fields", "deep_nesting", "non_finite"})
 
 #: the SSE event that carries a failed poll (docs/architecture.md)
 ERROR_EVENT = "upstream-error"

@@ -33,9 +33,11 @@ import json
 import logging
 import re
 import uuid
+import weakref
 from typing import Any
 from urllib.parse import parse_qsl
 
+import tornado.iostream
 import tornado.web
 
 from .auth import authenticate, check_project
@@ -123,6 +125,24 @@ def _reshape_instances(body: Any, fault: Fault) -> None:
             item["affinity"] = {"node_affinity": {"required": True}}
         else:
             _drop_fields(item, fault.fields)
+
+
+#: streams taken over by the dribble / endless faults, per emulator state (closed when it stops)
+_DETACHED: weakref.WeakKeyDictionary[Any, set[Any]] = weakref.WeakKeyDictionary()
+
+
+def close_detached_streams(state: Any) -> None:
+    """Hang up every answer still dribbling or streaming endlessly (the emulator is stopping)."""
+    for stream in list(_DETACHED.get(state, ())):
+        stream.close()
+
+
+def _with_extra_field(data: bytes, value: bytes) -> bytes:
+    """A JSON object answer with one more (unknown) field in front; other answers unchanged."""
+    if data.startswith(b"{"):
+        rest = data[1:]
+        return b'{"x_extra":' + value + (b"," + rest if rest.strip() != b"}" else b"}")
+    return data
 
 
 class _BaseHandler(tornado.web.RequestHandler):
@@ -232,8 +252,15 @@ class GatewayHandler(_BaseHandler):
             self.send_json(status, body, headers)
             return
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if fault.kind == "dribble":
+            await self._dribble(fault, status, headers, data)
+            return
         if fault.kind == "truncated_json":
             data = data[: max(1, len(data) // 2)]
+        elif fault.kind == "deep_nesting":
+            data = _with_extra_field(data, b"[" * fault.depth + b"]" * fault.depth)
+        elif fault.kind == "non_finite":
+            data = _with_extra_field(data, b'{"score":1e400,"ratio":NaN,"floor":-Infinity}')
         else:  # malformed_json
             data = data.replace(b'":', b'"=', 1) if b'":' in data else b"{]"
         self.set_status(status, _reason(status))
@@ -242,11 +269,62 @@ class GatewayHandler(_BaseHandler):
             self.set_header(name, value)
         self.finish(data)
 
+    def _raw_head(self, status: int, headers: dict[str, str], length: int | None) -> bytes:
+        lines = [f"HTTP/1.1 {status} {_reason(status)}", f"Content-Type: {_JSON}", "Server: api-gateway"]
+        lines.append(f"X-Request-Id: {self.request_id}")
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
+        lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _dribble(self, fault: Fault, status: int, headers: dict[str, str], data: bytes) -> None:
+        """The answer a few bytes at a time (headers too with ``phase: headers``) until the client leaves."""
+        head = self._raw_head(status, headers, len(data))
+        stream = self._detach()
+        try:
+            if fault.phase == "body":
+                await stream.write(head)
+                payload = data
+            else:
+                payload = head + data
+            for start in range(0, len(payload), fault.chunk_bytes):
+                await asyncio.sleep(fault.interval_ms / 1000)
+                await stream.write(payload[start : start + fault.chunk_bytes])
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            stream.close()
+
+    def _detach(self) -> Any:
+        stream = self.detach()
+        streams = _DETACHED.setdefault(self.state, set())
+        streams.add(stream)
+        stream.set_close_callback(lambda: streams.discard(stream))
+        return stream
+
+    async def _endless(self, fault: Fault, stream: Any) -> None:
+        """HTTP 200 and a chunked body that never ends (until the client leaves or ``max_mb``)."""
+        piece = b'{"data":[' + b'"0123456789abcdef",' * 4096
+        chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+        sent = 0
+        try:
+            await stream.write(self._raw_head(200, {}, None))
+            while sent < fault.max_mb * 1024 * 1024:
+                await stream.write(chunk)
+                sent += len(piece)
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            stream.close()
+
     def _terminal_fault(self, fault: Fault) -> bool:
         """Answer (or hang up) for faults that replace the answer; False for body-reshaping faults."""
         if fault.kind == "drop":
             stream = self.detach()
             stream.close()
+            return True
+        if fault.kind == "endless":
+            self._endless_task = asyncio.ensure_future(self._endless(fault, self._detach()))
             return True
         if fault.kind == "error":
             status = fault.status or 500

@@ -16,6 +16,13 @@ expression searched in the request path, by method, or globally (no selector). K
 ``unknown_status`` instance bodies with a ``status`` value no client knows (``status_value``)
                    and an unknown extra field
 ``missing_fields`` instance bodies without most optional fields (``fields`` to choose)
+``dribble``        the real answer, sent ``chunk_bytes`` (default 1) every ``interval_ms``
+                   (default 100): its body (``phase: "body"``, default) or everything from the
+                   status line on (``phase: "headers"``)
+``endless``        HTTP 200 and a chunked body that never ends (until the client hangs up or
+                   ``max_mb`` MiB, default 4096, were sent); the operation does not happen
+``deep_nesting``   the real answer with an extra field nested ``depth`` (default 900) levels deep
+``non_finite``     the real answer with an extra field holding ``1e400``, ``NaN`` and ``-Infinity``
 =================  =========================================================================
 
 Each request consumes every matching ``latency`` fault plus at most one other fault (the oldest
@@ -69,6 +76,10 @@ FAULT_KINDS = (
     "not_found",
     "unknown_status",
     "missing_fields",
+    "dribble",
+    "endless",
+    "deep_nesting",
+    "non_finite",
 )
 _ALIASES = {"http_500": ("error", 500), "http_502": ("error", 502), "http_503": ("error", 503)}
 _INSTANCE_ONLY = frozenset({"unknown_status", "missing_fields"})
@@ -112,6 +123,11 @@ class Fault:
     fields: tuple[str, ...] = DEFAULT_MISSING_FIELDS
     error_code: str | None = None
     error_msg: str | None = None
+    interval_ms: int = 100
+    chunk_bytes: int = 1
+    phase: str = "body"
+    max_mb: int = 4096
+    depth: int = 900
     hits: int = 0
     _path_re: re.Pattern[str] | None = field(default=None, repr=False)
 
@@ -150,6 +166,20 @@ class Fault:
             status = 502
         method = spec.get("method")
         fields = spec.get("fields")
+        phase = str(spec.get("phase", "body"))
+        if phase not in ("body", "headers"):
+            raise ValueError("phase is 'body' or 'headers'")
+        numbers: dict[str, int] = {}
+        for name, default, low in (
+            ("interval_ms", 100, 0),
+            ("chunk_bytes", 1, 1),
+            ("max_mb", 4096, 1),
+            ("depth", 900, 1),
+        ):
+            value = spec.get(name, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} is an integer of at least {low}")
+            numbers[name] = value
         return cls(
             id=fault_id,
             kind=kind,
@@ -164,7 +194,9 @@ class Fault:
             fields=tuple(str(f) for f in fields) if fields else DEFAULT_MISSING_FIELDS,
             error_code=spec.get("error_code"),
             error_msg=spec.get("error_msg"),
+            phase=phase,
             _path_re=path_re,
+            **numbers,
         )
 
     def matches(self, route: str, method: str, path: str) -> bool:
@@ -196,6 +228,12 @@ class Fault:
             body["status_value"] = self.status_value
         if self.kind == "missing_fields":
             body["fields"] = list(self.fields)
+        if self.kind == "dribble":
+            body.update(interval_ms=self.interval_ms, chunk_bytes=self.chunk_bytes, phase=self.phase)
+        if self.kind == "endless":
+            body["max_mb"] = self.max_mb
+        if self.kind == "deep_nesting":
+            body["depth"] = self.depth
         return body
 
 

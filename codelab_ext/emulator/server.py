@@ -17,7 +17,7 @@ import tornado.netutil
 import tornado.web
 
 from .accounts import DEMO_ACCOUNT, DEMO_REGION, Account, AccountBook
-from .app import make_app
+from .app import close_detached_streams, make_app
 from .clock import Clock
 from .state import DEFAULT_TOKEN_TTL, EmulatorState
 from .workspace import InstanceHost, instance_servers_default
@@ -118,6 +118,7 @@ class Emulator:
         if server is None:
             return
         server.stop()
+        close_detached_streams(self.state)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), timeout=5)
 

@@ -1,0 +1,374 @@
+"""The bounded transport of every upstream call: a total deadline, a size cap, bounded JSON.
+
+Every call codelab_ext makes to ModelArts or IAM (the server, the watcher and the CLI all go
+through :class:`~codelab_ext.modelarts.ModelArtsClient` and the IAM token provider) is sent with
+:func:`send`:
+
+* **One deadline for the whole exchange.** ``timeout`` seconds cover connecting, sending, waiting
+  for the status line and headers, and reading the body. A ``requests`` timeout only limits each
+  socket read, so a server sending one byte a second never trips it; here every socket read of the
+  exchange (through :class:`_DeadlineSocket`, installed by the sessions of :func:`new_session`) is
+  given the time left until the deadline, and none starts after it. The body is read in small
+  chunks with the clock checked between them. Past the deadline the connection is closed and
+  ``requests.exceptions.ReadTimeout`` is raised, which the callers turn into "... did not answer
+  within N s" (504 to the browser).
+* **A size cap.** The body is counted while it is read; an answer announcing or sending more than
+  ``max_bytes`` (``c.CodeLab.max_response_bytes``, 8 MiB by default: real answers are a few KiB) is
+  refused with :class:`ResponseTooLarge` and its connection closed, so memory stays within a small
+  multiple of the cap whatever upstream sends.
+* **Bounded JSON** (:func:`loads`): anything nested deeper than :data:`MAX_JSON_DEPTH` levels
+  becomes ``null`` (too deep for the parser at all: :class:`JSONTooDeep`, a ``ValueError``), and
+  non-finite numbers (``NaN``, ``Infinity``, ``1e400``) become ``null``, so nothing upstream sends
+  can make the server's own JSON unencodable or invalid for the browser's ``JSON.parse``.
+  :func:`dumps` is the matching encoder for answers to the browser.
+
+A call made inside another one (the IAM token fetched while signing a ModelArts request) never
+outlives the outer call's deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+__all__ = [
+    "CHUNK_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "MAX_JSON_DEPTH",
+    "JSONTooDeep",
+    "ResponseTooLarge",
+    "deadline",
+    "dumps",
+    "loads",
+    "new_session",
+    "send",
+]
+
+#: the default size cap of one upstream answer (``c.CodeLab.max_response_bytes``)
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: how much of a body is read between two looks at the clock and the byte count
+CHUNK_BYTES = 16 * 1024
+#: the deepest nesting accepted in upstream JSON (real answers nest about 5 levels)
+MAX_JSON_DEPTH = 64
+
+
+class ResponseTooLarge(requests.exceptions.RequestException):
+    """The answer was larger than the size cap (its connection was closed)."""
+
+    def __init__(self, limit: int, status: int | None = None) -> None:
+        super().__init__(f"answer larger than {limit} bytes")
+        self.limit = limit
+        #: the HTTP status of the refused answer
+        self.status = status
+
+
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+
+# --------------------------------------------------------------------------- the deadline
+
+_local = threading.local()
+
+
+def _current_deadline() -> float | None:
+    return getattr(_local, "deadline", None)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[float]:
+    """Every socket read of this thread inside the block ends by ``now + seconds`` (or the
+    enclosing block's deadline, if that is sooner). Yields the deadline (``time.monotonic`` time)."""
+    outer = _current_deadline()
+    mine = time.monotonic() + max(0.0, float(seconds))
+    if outer is not None:
+        mine = min(mine, outer)
+    _local.deadline = mine
+    try:
+        yield mine
+    finally:
+        _local.deadline = outer
+
+
+def _remaining() -> float | None:
+    end = _current_deadline()
+    return None if end is None else end - time.monotonic()
+
+
+class _DeadlineSocket:
+    """A connected socket whose every read ends by the thread's current deadline.
+
+    Only reads need it (sends of our small request bodies complete at once, and their socket
+    timeout still applies). Everything else is the wrapped socket's.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._timeout: float | None = sock.gettimeout()
+
+    def _arm(self) -> None:
+        left = _remaining()
+        if left is None:
+            self._sock.settimeout(self._timeout)
+            return
+        if left <= 0:
+            raise TimeoutError("the deadline of the call has passed")
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        return self._sock.recv(bufsize, flags)
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+        self._sock.settimeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def makefile(self, mode: str = "r", buffering: int | None = None, **_: Any) -> io.BufferedReader:
+        if "w" in mode or "b" not in mode:
+            raise ValueError("a deadline socket is only read as binary")
+        raw = socket.SocketIO(self, "rb")  # type: ignore[arg-type]
+        self._sock._io_refs += 1
+        return io.BufferedReader(raw, buffering if buffering and buffering > 0 else io.DEFAULT_BUFFER_SIZE)
+
+    def _decref_socketios(self) -> None:
+        self._sock._decref_socketios()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _BoundedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+
+class _BoundedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+
+class _BoundedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _BoundedHTTPConnection
+
+
+class _BoundedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _BoundedHTTPSConnection
+
+
+_POOLS = {"http": _BoundedHTTPPool, "https": _BoundedHTTPSPool}
+
+
+class _BoundedAdapter(HTTPAdapter):
+    """An adapter whose connections read under the deadline and that never re-sends on its own."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
+def new_session() -> requests.Session:
+    """A ``requests.Session`` whose connections honour :func:`deadline` (and urllib3 never retries)."""
+    session = requests.Session()
+    adapter = _BoundedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# --------------------------------------------------------------------------- one exchange
+
+
+def _close(response: requests.Response) -> None:
+    """Close the answer and its connection (it must not go back to the pool half read)."""
+    raw = response.raw
+    connection = getattr(raw, "connection", None)
+    with contextlib.suppress(Exception):
+        response.close()
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+def read_body(response: requests.Response, max_bytes: int) -> bytes:
+    """The whole body of a streamed answer, at most ``max_bytes``, under the current deadline.
+
+    Raises ``ReadTimeout`` past the deadline, :class:`ResponseTooLarge` past the cap, and the
+    ``requests`` exception of a dropped or undecodable body; the connection is closed on any failure.
+    """
+    try:
+        length = int(response.headers.get("Content-Length") or -1)
+    except ValueError:
+        length = -1
+    if length > max_bytes:
+        _close(response)
+        raise ResponseTooLarge(max_bytes, response.status_code)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = _remaining()
+            if left is not None and left <= 0:
+                raise requests.exceptions.ReadTimeout("the deadline of the call has passed")
+            chunk = response.raw.read(min(CHUNK_BYTES, max_bytes + 1 - size), decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise ResponseTooLarge(max_bytes, response.status_code)
+            parts.append(chunk)
+    except requests.exceptions.RequestException:  # ours: too large, or the deadline between reads
+        _close(response)
+        raise
+    except (ReadTimeoutError, TimeoutError) as exc:
+        _close(response)
+        raise requests.exceptions.ReadTimeout(str(exc)) from None
+    except ProtocolError as exc:
+        _close(response)
+        raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
+    except DecodeError as exc:
+        _close(response)
+        raise requests.exceptions.ContentDecodingError(str(exc)) from None
+    except SSLError as exc:
+        _close(response)
+        raise requests.exceptions.SSLError(str(exc)) from None
+    except OSError as exc:
+        _close(response)
+        raise requests.exceptions.ConnectionError(str(exc)) from None
+    except BaseException:
+        _close(response)
+        raise
+    content = b"".join(parts)
+    # the answer is complete: let requests treat it as read (and .json()/.text work on it)
+    response._content = content  # type: ignore[attr-defined]
+    response._content_consumed = True  # type: ignore[attr-defined]
+    response.close()  # releases the connection to the pool: the body was read to its end
+    return content
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    connect_timeout: float | None = None,
+    **kwargs: Any,
+) -> tuple[requests.Response, bytes]:
+    """Send one request and read its whole answer within ``timeout`` seconds and ``max_bytes``.
+
+    Answers ``(response, body)``; ``response.content`` is the body too. Raises the ``requests``
+    exceptions of a failed exchange (``ConnectTimeout``/``ReadTimeout`` past the deadline) and
+    :class:`ResponseTooLarge`. ``kwargs`` go to ``session.request`` (``params``, ``data``,
+    ``headers``, ``auth``, ...); redirects are not followed.
+    """
+    kwargs.setdefault("allow_redirects", False)
+    with deadline(timeout):
+        left = max(0.001, _remaining() or timeout)
+        connect = min(left, connect_timeout) if connect_timeout else left
+        try:
+            response = session.request(method, url, stream=True, timeout=(connect, left), **kwargs)
+        except requests.exceptions.ConnectionError as exc:
+            # urllib3 reports a read cut by the deadline during the headers as a connection error
+            # in a few paths: say what it is
+            left_now = _remaining()
+            if left_now is not None and left_now <= 0 and not isinstance(exc, requests.exceptions.Timeout):
+                raise requests.exceptions.ReadTimeout(str(exc)) from None
+            raise
+        body = read_body(response, max_bytes)
+    return response, body
+
+
+# --------------------------------------------------------------------------- bounded JSON
+
+
+def _reject_constant(name: str) -> None:
+    return None  # NaN, Infinity, -Infinity: not JSON numbers; dropped
+
+
+def _check(value: Any) -> Any:
+    """Non-finite floats to ``None`` and anything nested deeper than :data:`MAX_JSON_DEPTH` to
+    ``None`` (in place, without recursion: the value may be deep). Real answers nest a few levels,
+    so only a pathological extra field is ever cut."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if not isinstance(value, (dict, list)):
+        return value
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, item in items:
+            if isinstance(item, float):
+                if not math.isfinite(item):
+                    node[key] = None
+            elif isinstance(item, (dict, list)):
+                if depth >= MAX_JSON_DEPTH:
+                    node[key] = None
+                else:
+                    stack.append((item, depth + 1))
+    return value
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse upstream JSON: values nested deeper than :data:`MAX_JSON_DEPTH` and non-finite numbers
+    become ``None``.
+
+    Raises ``ValueError`` for anything unreadable (``UnicodeDecodeError`` for bad UTF-8, and
+    :class:`JSONTooDeep` for a nesting too deep for the parser itself).
+    """
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise JSONTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    return _check(value)
+
+
+def dumps(value: Any) -> str:
+    """JSON for the browser: never ``NaN``/``Infinity`` (they become ``null``), never a RecursionError
+    escaping as a 500 for a value that came from upstream (such a value is refused on parse)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_sanitised(value), allow_nan=False)
+
+
+def _sanitised(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _sanitised(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitised(item) for item in value]
+    return value
