@@ -172,7 +172,7 @@ def _common_options(*, suppress: bool) -> _Parser:
         default=default,
         type=_positive_float,
         metavar="SECONDS",
-        help="per-request timeout (default 30)",
+        help="deadline of each upstream request in seconds: connect, headers and body (default 30)",
     )
     group.add_argument(
         "-v",
@@ -313,6 +313,9 @@ def build_parser() -> _Parser:
     p.add_argument("instance_id", metavar="ID")
     p.add_argument(
         "--hours", type=float, default=1.0, metavar="N", help="new lease length from now, 1 to 72 (default 1)"
+    )
+    p.add_argument(
+        "-y", "--yes", action="store_true", help="also when the new lease ends earlier than the current one"
     )
     _json_flag(p)
     p.set_defaults(func=cmd_extend)
@@ -912,6 +915,8 @@ def _watch(ctx: Context, instance: Mapping[str, Any], *, title: str, stream: Tex
                 retry_after = getattr(exc, "retry_after", None) or 0.0
                 progress.note(f"(polling failed, retrying: {one_line(exc.message)})")
                 continue
+            if failures:
+                progress.note("(ModelArts answers again)")  # replaces the failure note on screen
             failures = 0
             current = fingerprint(fresh)
             steady = 0 if (current != last or is_changing(fresh)) else steady + 1
@@ -1125,7 +1130,26 @@ def cmd_extend(ctx: Context) -> int:
         duration_ms = validate_duration_ms(duration_ms, "--hours")
     except ValidationError:
         raise ValidationError(f"--hours must be from 1 to 72, got {hours:g}", field="hours") from None
-    lease = ctx.client().renew_lease(instance_id, duration_ms)
+    # never shortens the lease unasked (the same rule as the server's PATCH lease): ask, or --yes
+    from .errors import ConflictError
+
+    client = ctx.client()
+    try:
+        lease = client.change_lease(instance_id, duration_ms, shorten=bool(ctx.args.yes))
+    except ConflictError as exc:
+        if exc.code != "codelab.lease_shorter":
+            raise
+        current = exc.details.get("lease") or {}
+        ctx.confirm(
+            f"The lease of instance {instance_id} {lease_text(current)}; {hours:g} h from now "
+            "is earlier. Shorten it?",
+            assume_yes=False,
+            refusal=(
+                f"Not changed: {hours:g} h from now would end the lease earlier than now planned "
+                f"(it {lease_text(current)}); add --yes to shorten it."
+            ),
+        )
+        lease = client.change_lease(instance_id, duration_ms, shorten=True)
     if ctx.args.json:
         ctx.json({"id": instance_id, "lease": lease})
     else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -71,8 +72,8 @@ KOOCLI_DISABLE_ENCRYPTION = "hcloud configure set --cli-auth-encrypt=false"
 _STORED_FORMAT_VERSION = 1
 _MASK = "****"
 # Plain Huawei Cloud keys are short runs of letters and digits (AK: 20 upper-case characters, SK: 40).
-_PLAIN_AK_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
-_PLAIN_SK_RE = re.compile(r"^[A-Za-z0-9]{1,128}$")
+_PLAIN_AK_RE = re.compile(r"[A-Za-z0-9]{1,64}")
+_PLAIN_SK_RE = re.compile(r"[A-Za-z0-9]{1,128}")
 _TRUE_WORDS = {"1", "true", "yes", "on", "enabled", "enable"}
 _FALSE_WORDS = {"", "0", "false", "no", "off", "disabled", "disable", "none", "null"}
 
@@ -87,6 +88,15 @@ def mask_key(key: str | None) -> str:
     if len(key) < 12:
         return _MASK
     return f"{key[:4]}{_MASK}{key[-4:]}"
+
+
+#: fields sent in HTTP headers (X-Sdk-... signature, X-Security-Token, X-Project-Id): visible ASCII only
+HEADER_FIELDS = {
+    "access_key": ("the access key", ENV_AK),
+    "security_token": ("the security token", ENV_SECURITY_TOKEN),
+    "project_id": ("the project id", ENV_PROJECT_ID),
+}
+_VISIBLE_ASCII_RE = re.compile(r"[\x21-\x7e]+")
 
 
 def _clean(value: Any) -> str | None:
@@ -132,6 +142,18 @@ class Credentials:
             "iam_endpoint",
         ):
             object.__setattr__(self, name, _clean(getattr(self, name)))
+        for name, (label, env_name) in HEADER_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None and not _VISIBLE_ASCII_RE.fullmatch(value):
+                where = f"{self.source} credentials" + (
+                    f" ({env_name})" if self.source == SOURCE_ENVIRONMENT else ""
+                )
+                # the value is never quoted: it may be a secret
+                raise CredentialsError(
+                    f"{where}: {label} contains spaces, control or non-ASCII characters, which cannot "
+                    "be sent in an HTTP header; copy it again (letters, digits and punctuation only)",
+                    code=f"codelab.bad_{name}",
+                )
         if self.access_key or self.secret_key:
             if not self.access_key:
                 raise CredentialsError(f"{self.source} credentials: the access key is missing")
@@ -176,15 +198,31 @@ class Credentials:
 
     @classmethod
     def from_input(cls, values: Mapping[str, str | None], source: str = SOURCE_STORED) -> Credentials:
-        """Credentials typed by a user (the panel's sign-in form, ``jupyter codelab login``), validated."""
-        return cls(
-            source=source,
-            access_key=values["access_key"],
-            secret_key=values["secret_key"],
-            security_token=values.get("security_token") or None,
-            project_id=values.get("project_id") or None,
-            region=values.get("region") or None,
-        )
+        """Credentials typed by a user (the panel's sign-in form, ``jupyter codelab login``), validated.
+
+        A value that cannot be sent (see :data:`HEADER_FIELDS`) is a ValidationError naming the field.
+        """
+        from .errors import ValidationError
+
+        try:
+            return cls(
+                source=source,
+                access_key=values["access_key"],
+                secret_key=values["secret_key"],
+                security_token=values.get("security_token") or None,
+                project_id=values.get("project_id") or None,
+                region=values.get("region") or None,
+            )
+        except CredentialsError as exc:
+            field = (exc.code or "").removeprefix("codelab.bad_")
+            if field in HEADER_FIELDS:
+                label = HEADER_FIELDS[field][0]
+                raise ValidationError(
+                    f"'{field}': {label} may only hold letters, digits and punctuation (no spaces, "
+                    "control or non-ASCII characters).",
+                    field=field,
+                ) from None
+            raise
 
     def describe(self) -> dict[str, Any]:
         """What the status route shows: ``{configured, source, access_key}`` (masked key or None)."""
@@ -279,11 +317,16 @@ def load_stored_credentials(path: str | os.PathLike[str]) -> Credentials | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise CredentialsError(f"cannot read credentials file {file}: {exc.strerror}") from None
+        raise _file_error(file, exc, "read") from None
     try:
-        _check_private(file, os.fstat(fd))
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(file))
+        _check_private(file, st)
         with os.fdopen(fd, "rb", closefd=False) as handle:
             raw = handle.read()
+    except OSError as exc:
+        raise _file_error(file, exc, "read") from None
     finally:
         os.close(fd)
     try:
@@ -451,7 +494,7 @@ def _from_koocli(home: Path) -> Credentials | None:
         raise CredentialsError(f"koocli-profile: profile {name!r} in {file} has no accessKeyId")
     if not sk:
         raise CredentialsError(f"koocli-profile: profile {name!r} in {file} has no secretAccessKey")
-    if not _PLAIN_AK_RE.match(ak) or not _PLAIN_SK_RE.match(sk):
+    if not _PLAIN_AK_RE.fullmatch(ak) or not _PLAIN_SK_RE.fullmatch(sk):
         raise CredentialsError(encrypted_hint)
     return Credentials(
         source=SOURCE_KOOCLI_PROFILE,
@@ -574,6 +617,27 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _file_error(file: Path, exc: OSError, action: str) -> CredentialsError:
+    """A readable answer for an OSError on the credentials file, saying what to fix."""
+    hint = "or set c.CodeLab.credentials_file (CODELAB_CREDENTIALS_FILE) to another path"
+    if isinstance(exc, IsADirectoryError) or (file.is_dir() and not file.is_symlink()):
+        text = f"the credentials file {file} is a folder, not a file: move that folder away, {hint}"
+    elif isinstance(exc, NotADirectoryError) or isinstance(exc, FileExistsError):
+        text = f"a part of the path {file} is a file where a folder should be: move it away, {hint}"
+    elif isinstance(exc, PermissionError):
+        text = (
+            f"no permission to {action} the credentials file {file}: check the owner and mode of the "
+            "file and of its folder"
+        )
+    elif exc.errno == errno.ENOSPC:
+        text = f"cannot {action} the credentials file {file}: the disk is full"
+    elif exc.errno == errno.EROFS:
+        text = f"cannot {action} the credentials file {file}: the file system is read-only; {hint}"
+    else:
+        text = f"cannot {action} the credentials file {file}: {exc.strerror or type(exc).__name__}"
+    return CredentialsError(text[0].upper() + text[1:] + ".", status=409, code="codelab.credentials_file")
+
+
 def store_credentials(path: str | os.PathLike[str], creds: Credentials) -> None:
     """Write ``creds`` to the extension's file, atomically and private from the first byte.
 
@@ -582,11 +646,20 @@ def store_credentials(path: str | os.PathLike[str], creds: Credentials) -> None:
     or temporary file is left behind and the previous file, if any, is untouched.
     """
     file = Path(path).expanduser()
+    try:
+        _store(file, creds)
+    except OSError as exc:
+        raise _file_error(file, exc, "write") from None
+
+
+def _store(file: Path, creds: Credentials) -> None:
     directory = file.parent
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name == "posix":
             os.chmod(directory, 0o700)
+    if file.is_dir() and not file.is_symlink():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(file))
     payload: dict[str, Any] = {**creds.to_json(), "version": _STORED_FORMAT_VERSION}
     data = (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -619,5 +692,7 @@ def forget_credentials(path: str | os.PathLike[str]) -> bool:
         file.unlink()
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise _file_error(file, exc, "delete") from None
     _fsync_dir(file.parent)
     return True

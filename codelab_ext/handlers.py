@@ -278,11 +278,7 @@ class EventsHandler(CodeLabHandler):
                     seq += 1
                     payload = public_instance(data) if kind == "instance" else data
                     name = SSE_EVENT_NAMES.get(kind, kind)
-                    self.write(f"id: {seq}
-event: {name}
-data: {transport.dumps(payload)}
-
-")
+                    self.write(f"id: {seq}\nevent: {name}\ndata: {transport.dumps(payload)}\n\n")
                 await self.flush()
                 last_write = time.monotonic()
         except (StreamClosedError, asyncio.CancelledError):

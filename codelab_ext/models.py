@@ -198,6 +198,28 @@ def normalise_lease(raw: Any, *, now_ms: int | None = None) -> Lease | None:
     return cast(Lease, lease)
 
 
+#: a new lease end less than this much before the current one is not "shorter" (clocks, latency)
+LEASE_SHORTEN_TOLERANCE_MS = 60_000
+
+
+def lease_would_shorten(
+    lease: Mapping[str, Any] | None, duration_ms: int, *, now_ms: int | None = None
+) -> bool:
+    """True when setting the lease to ``duration_ms`` from now ends it earlier than it ends today.
+
+    The rule behind ``PATCH lease``'s 409 (design.md §3) and ``jupyter codelab extend --yes``. A lease
+    without a known end (disabled, no ``create_at``/``duration``) is never shortened; an end less
+    than :data:`LEASE_SHORTEN_TOLERANCE_MS` earlier does not count.
+    """
+    if not lease or lease.get("enable") is False:
+        return False
+    expires_at = lease.get("expires_at")
+    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+        return False
+    now = _now_ms() if now_ms is None else now_ms
+    return now + duration_ms < expires_at - LEASE_SHORTEN_TOLERANCE_MS
+
+
 def normalise_progress(raw: Any) -> list[Step]:
     """``action_progress`` as ``[{step, status, description}]`` sorted by step.
 

@@ -1,13 +1,25 @@
 """The server-side service behind the REST handlers: credentials, client, executor, caches, watchers.
 
 The handlers stay thin: they validate, call one coroutine here and answer. Everything
-that blocks (``requests``) runs in a bounded thread pool, so a stalled upstream only
-delays the requests that wait on it. No tornado in this module.
+that blocks (``requests``) runs in bounded thread pools, so a stalled upstream only
+delays the requests that wait on it:
+
+* the watchers' polls have their own pool (:data:`POLL_WORKERS`), the user's calls another
+  (:data:`EXECUTOR_WORKERS`), so neither can starve the other;
+* one client method (one kind of route) holds at most :data:`METHOD_SHARE` of the user pool at a
+  time; more calls of it wait on the event loop, not in a thread, and other routes still run;
+* ``GET status`` never waits on upstream (it reads the configuration and the credentials only).
+
+Opens, starts and stops of one project are serialised (:meth:`CodeLabService.instance_lock`):
+the later request re-checks against the state the earlier one left, so a switch confirmed in one
+tab cannot be undone by a plain open racing in from another. Identical concurrent opens share one
+upstream call. No tornado in this module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -38,6 +50,10 @@ EXECUTOR_WORKERS = 16
 #: how long stop() waits for the executor's threads to end (a call in flight is bounded by its deadline)
 STOP_WAIT_SECONDS = 5.0
 _service_numbers = itertools.count(1)
+#: threads for the watchers' polls (apart from the user's calls)
+POLL_WORKERS = 8
+#: the most user-pool threads one client method may hold at once
+METHOD_SHARE = EXECUTOR_WORKERS // 2
 
 
 class CodeLabService:
@@ -59,7 +75,13 @@ class CodeLabService:
         self.executor = ThreadPoolExecutor(
             max_workers=EXECUTOR_WORKERS, thread_name_prefix=self.thread_name_prefix
         )
-        self.watchers = WatcherHub(self.fetch_instance)
+        self.poll_executor = ThreadPoolExecutor(
+            max_workers=POLL_WORKERS, thread_name_prefix=f"{self.thread_name_prefix}-poll"
+        )
+        self.watchers = WatcherHub(self.poll_instance)
+        self._shares: dict[str, asyncio.Semaphore] = {}
+        self._instance_locks: dict[int, asyncio.Lock] = {}
+        self._opens: dict[tuple[Any, ...], asyncio.Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._client: ModelArtsClient | None = None
         self._client_key: tuple[Any, ...] | None = None
@@ -221,22 +243,49 @@ class CodeLabService:
             self._images = None
 
     # ----------------------------------------------------------------- running blocking calls
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(
+        self, fn: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None, **kwargs: Any
+    ) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(executor or self.executor, functools.partial(fn, *args, **kwargs))
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call a ModelArtsClient method in the executor, with a credential hint on auth errors."""
+    async def call(self, method: str, *args: Any, poll: bool = False, **kwargs: Any) -> Any:
+        """Call a ModelArtsClient method in a thread, with a credential hint on auth errors.
+
+        User calls run in the user pool, at most :data:`METHOD_SHARE` of them per method at once;
+        ``poll=True`` (the watchers) runs in the poll pool.
+        """
         client = self.client()
         try:
-            return await self.run(getattr(client, method), *args, **kwargs)
+            if poll:
+                return await self.run(getattr(client, method), *args, executor=self.poll_executor, **kwargs)
+            share = self._shares.get(method)
+            if share is None:
+                share = self._shares[method] = asyncio.Semaphore(METHOD_SHARE)
+            async with share:
+                return await self.run(getattr(client, method), *args, **kwargs)
         except UpstreamError as exc:
             add_credentials_hint(exc, client.credentials)
             raise
 
+    def instance_lock(self) -> asyncio.Lock:
+        """The lock serialising opens, starts and stops of the current project (one per client)."""
+        client = self.client()
+        key = id(client)
+        lock = self._instance_locks.get(key)
+        if lock is None:
+            # one client per credential set: forget the locks of clients that are gone
+            self._instance_locks = {k: v for k, v in self._instance_locks.items() if v.locked()}
+            lock = self._instance_locks[key] = asyncio.Lock()
+        return lock
+
     # ----------------------------------------------------------------- operations
     async def fetch_instance(self, instance_id: str) -> dict[str, Any]:
         return await self.call("get_instance", instance_id)
+
+    async def poll_instance(self, instance_id: str) -> dict[str, Any]:
+        """A watcher's poll (the poll pool: never waits behind the user's calls)."""
+        return await self.call("get_instance", instance_id, poll=True)
 
     async def images(self, filters: dict[str, str]) -> list[Image]:
         async with self._images_lock:
@@ -250,36 +299,76 @@ class CodeLabService:
         return await self.call("list_instances")
 
     async def open(self, image_id: str | None, share_url: str | None, switch: bool) -> dict[str, Any]:
-        """Open (or reuse, or switch) the free instance; never switches a live one without ``switch``."""
+        """Open (or reuse, or switch) the free instance; never switches a live one without ``switch``.
+
+        Identical concurrent opens share one upstream call; different ones wait for each other
+        (:meth:`instance_lock`), and each re-checks the instance when its turn comes.
+        """
+        key = (id(self.client()), image_id, share_url, switch)
+        pending = self._opens.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._opens[key] = future
+        try:
+            instance = await self._open(image_id, share_url, switch)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        else:
+            future.set_result(instance)
+            return instance
+        finally:
+            if self._opens.get(key) is future:
+                del self._opens[key]
+
+    async def _open(self, image_id: str | None, share_url: str | None, switch: bool) -> dict[str, Any]:
         from .share_url import normalise_share_url
 
-        if image_id is not None and not switch:
-            current = await self.list_instances()
-            for inst in current:
-                image = inst.get("image") or {}
-                status = str(inst.get("status") or "").upper()
-                if image.get("id") and image.get("id") != image_id and status not in ("STOPPED", "DELETED"):
-                    raise ConflictError(
-                        "Your CodeLab instance is running image "
-                        f"'{image.get('name') or image.get('id')}'. Opening '{image_id}' restarts it "
-                        "with the new image: confirm to switch (send switch: true).",
-                        code="codelab.switch_required",
-                        details={"instance": inst},
-                    )
-        instance = await self.call("open", image_id=image_id, share_url=share_url)
+        async with self.instance_lock():
+            if image_id is not None and not switch:
+                current = await self.list_instances()
+                for inst in current:
+                    image = inst.get("image") or {}
+                    status = str(inst.get("status") or "").upper()
+                    if (
+                        image.get("id")
+                        and image.get("id") != image_id
+                        and status not in ("STOPPED", "DELETED")
+                    ):
+                        raise ConflictError(
+                            "Your CodeLab instance is running image "
+                            f"'{image.get('name') or image.get('id')}'. Opening '{image_id}' restarts it "
+                            "with the new image: confirm to switch (send switch: true).",
+                            code="codelab.switch_required",
+                            details={"instance": inst},
+                        )
+            instance = await self.call("open", image_id=image_id, share_url=share_url)
         if share_url:
             instance = {**instance, "share_url": normalise_share_url(share_url)}
         self.watchers.publish(instance)
         return instance
 
     async def action(self, instance_id: str, verb: str) -> dict[str, Any]:
-        instance = await self.call(verb, instance_id)
+        """Start or stop, serialised with opens; a refusal (already there) carries the current instance."""
+        async with self.instance_lock():
+            try:
+                instance = await self.call(verb, instance_id)
+            except ConflictError as exc:
+                if "instance" not in exc.details:
+                    with contextlib.suppress(UpstreamError):
+                        exc.details["instance"] = await self.fetch_instance(instance_id)
+                raise
         self.watchers.publish(instance)
         self.watchers.poke(instance_id)
         return instance
 
-    async def renew_lease(self, instance_id: str, duration_ms: int) -> dict[str, Any]:
-        lease = await self.call("renew_lease", instance_id, duration_ms)
+    async def renew_lease(
+        self, instance_id: str, duration_ms: int, *, shorten: bool = False
+    ) -> dict[str, Any]:
+        """Set the lease (``ModelArtsClient.change_lease``: a 409 with the lease when it would shorten it)."""
+        lease = await self.call("change_lease", instance_id, duration_ms, shorten=shorten)
         self.watchers.poke(instance_id)
         return lease
 
@@ -325,6 +414,7 @@ class CodeLabService:
         self.watchers.close()
         self._reset_client()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.poll_executor.shutdown(wait=False, cancel_futures=True)
         if self.emulator is not None:
             self.emulator.stop()
         for folder in self._temp_dirs:
@@ -332,9 +422,9 @@ class CodeLabService:
         self._temp_dirs = []
 
     def executor_threads(self) -> list[threading.Thread]:
-        """The live threads of this service's executor."""
-        prefix = self.thread_name_prefix + "_"
-        return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+        """The live threads of this service's executors (the user pool and the poll pool)."""
+        prefixes = (self.thread_name_prefix + "_", self.thread_name_prefix + "-poll_")
+        return [t for t in threading.enumerate() if t.name.startswith(prefixes)]
 
     async def stop(self, wait: float = STOP_WAIT_SECONDS) -> None:
         """:meth:`close`, then wait (at most ``wait`` seconds) for the watcher tasks and executor threads."""

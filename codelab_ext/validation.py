@@ -14,10 +14,10 @@ from typing import Any
 from .errors import ValidationError
 
 #: ModelArts ids are UUIDs; accept any short token of safe characters (no dots, slashes or spaces)
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,4}$")
-_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,128}$")
-_PROJECT_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+){1,4}")
+_KEY_RE = re.compile(r"[A-Za-z0-9]{8,128}")
+_PROJECT_RE = re.compile(r"[A-Za-z0-9]{8,64}")
 
 HOUR_MS = 3_600_000
 MIN_LEASE_MS = HOUR_MS
@@ -83,7 +83,7 @@ def has_control(value: str) -> bool:
 
 def validate_id(value: Any, field: str = "id") -> str:
     """An instance or image id: a short token of letters, digits, '-' and '_'."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise ValidationError(
             f"'{field}' must be an id of letters, digits, '-' or '_' (at most 128 characters).", field=field
         )
@@ -125,14 +125,14 @@ def validate_duration_ms(value: Any, field: str = "duration_ms") -> int:
     return value
 
 
-def validate_lease(body: dict[str, Any]) -> int:
-    """``PATCH lease``: ``{duration_ms}``."""
-    check_fields(body, {"duration_ms": (int, float)}, required=("duration_ms",))
-    return validate_duration_ms(body["duration_ms"])
+def validate_lease(body: dict[str, Any]) -> tuple[int, bool]:
+    """``PATCH lease``: ``{duration_ms, shorten?}`` → (duration in ms, whether shortening is confirmed)."""
+    check_fields(body, {"duration_ms": (int, float), "shorten": (bool,)}, required=("duration_ms",))
+    return validate_duration_ms(body["duration_ms"]), bool(body.get("shorten", False))
 
 
 def validate_region(value: Any, field: str = "region") -> str:
-    if not isinstance(value, str) or not _REGION_RE.match(value):
+    if not isinstance(value, str) or not _REGION_RE.fullmatch(value):
         raise ValidationError(f"'{field}' must be a region id such as cn-north-4.", field=field)
     return value
 
@@ -155,7 +155,7 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
     )
     out: dict[str, str] = {}
     access_key = body["access_key"].strip()
-    if not _KEY_RE.match(access_key):
+    if not _KEY_RE.fullmatch(access_key):
         raise ValidationError("'access_key' must be 8 to 128 letters and digits.", field="access_key")
     out["access_key"] = access_key
     secret_key = body["secret_key"].strip()
@@ -174,7 +174,7 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
         out["security_token"] = token
     project_id = (body.get("project_id") or "").strip()
     if project_id:
-        if not _PROJECT_RE.match(project_id):
+        if not _PROJECT_RE.fullmatch(project_id):
             raise ValidationError("'project_id' must be 8 to 64 letters and digits.", field="project_id")
         out["project_id"] = project_id
     region = (body.get("region") or "").strip()

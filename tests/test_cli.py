@@ -500,7 +500,11 @@ def test_list_show_extend_stop_start(env: dict[str, str], emulator: Any, running
 
     extended = run_json(env, "extend", instance_id, "--hours", "5")
     assert extended["lease"]["duration"] == 5 * 3_600_000
-    text = run_cli(env, "extend", instance_id, "--hours", "2")
+    # 2 h from now ends before the 5 h lease does: refused without --yes (nothing changed), done with it
+    refused = run_cli(env, "extend", instance_id, "--hours", "2")
+    assert "--yes" in assert_one_line_error(refused, cli.EXIT_NOT_CONFIRMED)
+    assert run_json(env, "show", instance_id)["lease"]["duration"] == 5 * 3_600_000
+    text = run_cli(env, "extend", instance_id, "--hours", "2", "--yes")
     assert text.returncode == 0 and re.search(r"extended: ends .* \(in 1 h 59 min\)", text.stdout), (
         text.stdout
     )

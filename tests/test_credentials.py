@@ -509,7 +509,7 @@ def test_a_failed_store_leaves_no_partial_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(credmod.os, failing, broken)
-    with pytest.raises(OSError):
+    with pytest.raises(CredentialsError, match="the disk is full"):
         box.stored_file("NEW")
     monkeypatch.undo()
     assert box.stored.read_bytes() == before
@@ -521,7 +521,7 @@ def test_a_failed_first_store_leaves_nothing(box: Sandbox, monkeypatch: pytest.M
         raise OSError(5, "I/O error")
 
     monkeypatch.setattr(credmod.os, "replace", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(CredentialsError, match=r"Cannot write the credentials file .*: I/O error"):
         box.stored_file()
     monkeypatch.undo()
     assert not box.stored.exists()
