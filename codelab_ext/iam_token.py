@@ -52,7 +52,7 @@ def parse_expires_at(value: Any) -> datetime | None:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     # Python's fromisoformat wants 3 or 6 fraction digits before 3.11; normalise to 6 anyway.
-    match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+    match = re.fullmatch(r"(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)", text)
     if match:
         fraction = match.group(2).ljust(6, "0")[:6]
         text = f"{match.group(1)}.{fraction}{match.group(3)}"

@@ -49,6 +49,7 @@ from .errors import (
     AuthError,
     CodeLabError,
     ConfigError,
+    ConflictError,
     CredentialsError,
     ForbiddenError,
     ThrottledError,
@@ -57,7 +58,7 @@ from .errors import (
     ValidationError,
 )
 from .iam_token import IamTokenProvider, TokenAuth
-from .models import normalise_image, normalise_instance, normalise_lease
+from .models import lease_would_shorten, normalise_image, normalise_instance, normalise_lease
 from .regions import check_region
 from .shapes import Image, Instance, Lease
 from .share_url import normalise_share_url
@@ -712,6 +713,29 @@ class ModelArtsClient:
                 if lease is not None:
                     return lease
         return self.get_lease(instance_id)
+
+    def change_lease(self, instance_id: str, duration_ms: int, *, shorten: bool = False) -> Lease:
+        """Set the lease to ``duration_ms`` from now unless that ends it earlier than today.
+
+        Reads the current lease first; when the new end would be earlier
+        (:func:`~codelab_ext.models.lease_would_shorten`) and ``shorten`` is false, nothing is changed
+        and :class:`ConflictError` (code ``codelab.lease_shorter``, ``details={"lease": current}``) is
+        raised. The server's ``PATCH lease`` and ``jupyter codelab extend`` both come here.
+        """
+        instance_id = validate_id(instance_id)
+        duration = validate_duration_ms(duration_ms)
+        if not shorten:
+            current = self.get_lease(instance_id)
+            if lease_would_shorten(current, duration):
+                left = max(0, int(current.get("remaining_ms") or 0)) // 60_000
+                raise ConflictError(
+                    f"The lease has {left // 60} h {left % 60:02d} min left; setting it to "
+                    f"{duration / 3_600_000:g} h from now would end it earlier. Confirm to shorten it "
+                    "(send shorten: true), or pick a longer time.",
+                    code="codelab.lease_shorter",
+                    details={"lease": current},
+                )
+        return self.renew_lease(instance_id, duration)
 
     def list_images(self, type: str | None = None, name: str | None = None) -> list[Image]:
         """Every image (``GET .../images``, all pages), optionally filtered upstream by ``type``/``name``.

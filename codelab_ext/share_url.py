@@ -33,7 +33,7 @@ __all__ = [
 #: the longest share URL accepted
 MAX_SHARE_URL = 2048
 
-_GIST_ID_RE = re.compile(r"^[0-9A-Za-z]+$")
+_GIST_ID_RE = re.compile(r"[0-9A-Za-z]+")
 
 
 class SharePreview(TypedDict):
@@ -80,7 +80,7 @@ def _github(segments: list[str]) -> str | None:
 
 def _gist(path: str, fragment: str) -> str | None:
     segments = [segment for segment in path.split("/") if segment]
-    if len(segments) != 2 or not _GIST_ID_RE.match(segments[1]):
+    if len(segments) != 2 or not _GIST_ID_RE.fullmatch(segments[1]):
         return None
     user, gist_id = segments
     raw = f"https://gist.githubusercontent.com/{user}/{gist_id}/raw/"

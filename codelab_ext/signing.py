@@ -97,10 +97,10 @@ SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _UNRESERVED = "-_.~"
 
 _AUTHORIZATION_RE = re.compile(
-    r"^\s*" + re.escape(ALGORITHM) + r"\s+"
+    r"\s*" + re.escape(ALGORITHM) + r"\s+"
     r"Access=(?P<access>[^,\s]+)\s*,\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*"
-    r"Signature=(?P<signature>[0-9a-fA-F]+)\s*$"
+    r"Signature=(?P<signature>[0-9a-fA-F]+)\s*"
 )
 
 
@@ -220,7 +220,7 @@ def parse_authorization(value: str) -> tuple[str, list[str], str]:
     """
     if not isinstance(value, str):
         raise ValueError("Authorization header is missing or not text")
-    match = _AUTHORIZATION_RE.match(value)
+    match = _AUTHORIZATION_RE.fullmatch(value)
     if match is None:
         raise ValueError(
             "malformed Authorization header: expected "

@@ -112,7 +112,7 @@ CODE_ERRORS: dict[str, tuple[type[UpstreamError], str]] = {
 #: codes meaning "the instance is already where start/stop wanted it" (see the module docstring)
 ALREADY_CODES = frozenset({"ModelArts.6305", "ModelArts.6306", "ModelArts.6307", "ModelArts.6308"})
 
-_REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 def clean_upstream_text(text: Any, secrets: Iterable[str] = ()) -> str | None:
@@ -127,7 +127,7 @@ def clean_upstream_text(text: Any, secrets: Iterable[str] = ()) -> str | None:
 
 
 def clean_request_id(value: Any) -> str | None:
-    if isinstance(value, str) and _REQUEST_ID_RE.match(value.strip()):
+    if isinstance(value, str) and _REQUEST_ID_RE.fullmatch(value.strip()):
         return value.strip()
     return None
 
