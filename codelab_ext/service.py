@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("codelab_ext")
 
-EXECUTOR_WORKERS = 16
+EXECUTOR_WORKERS = 32
 #: how long stop() waits for the executor's threads to end (a call in flight is bounded by its deadline)
 STOP_WAIT_SECONDS = 5.0
 _service_numbers = itertools.count(1)
