@@ -11,7 +11,11 @@ Policies:
   *passwd* home directory; when the home being written is a different directory (``$HOME`` pointing
   elsewhere, a test), the absolute path is written instead, so the line always names the file written.
 * **Symlinks.** A symlinked ``~/.ssh/config`` (or ``config.d/codelab``) is followed: its target is rewritten
-  atomically in its own directory and the link is kept. A dangling link is refused with a clear message.
+  atomically in its own directory and the link is kept (a dotfiles checkout). A dangling link is refused with
+  a clear message, and so is a link whose target is outside the home or owned by someone else.
+* **Ownership.** Nothing the home's user does not own is written or has its mode changed: ``~/.ssh``,
+  ``~/.ssh/config.d`` and the files in them must belong to that user (the owner of the home when running as
+  root, else the current user) and resolve inside the home; otherwise the install is refused with a message.
 * **Managed block.** ``~/.ssh/config.d/codelab`` holds one block between
   ``# >>> codelab_ext managed block >>>`` and ``# <<< codelab_ext managed block <<<``; a new install replaces
   that block and keeps every other line of the file. One alias per region means one block: installing the
@@ -118,9 +122,49 @@ def _ensure_dir(path: Path) -> None:
         os.chown(path, *_owner_of(path.parent))
 
 
-def _write_target(path: Path) -> Path:
-    """The file to write for ``path``: itself, or the target of a symlink (a dangling link is refused)."""
+def _user_of(home: Path) -> int:
+    """The uid whose files an install may write: the home's owner as root, else the current user."""
+    if _is_root():
+        return home.stat().st_uid
+    return os.geteuid() if hasattr(os, "geteuid") else -1
+
+
+def _inside(path: Path, home: Path) -> bool:
+    real_home = Path(os.path.realpath(home))
+    return path == real_home or real_home in path.parents
+
+
+def _refuse(text: str) -> CodeLabError:
+    return CodeLabError(text + "; nothing was written", status=409, code="codelab.ssh_config_unsafe")
+
+
+def _check_owned(path: Path, home: Path, what: str = "file") -> None:
+    """Refuse a ``path`` that resolves outside ``home`` or belongs to another user than the home's."""
+    if pwd is None:  # pragma: no cover - Windows: no owners to compare
+        return
+    real = Path(os.path.realpath(path))
+    if not _inside(real, home):
+        raise _refuse(f"{path} leads to {real}, outside the home {home}: refusing to write there")
+    try:
+        info = real.stat()
+    except FileNotFoundError:
+        return
+    uid = _user_of(home)
+    if uid >= 0 and info.st_uid != uid:
+        raise _refuse(
+            f"the {what} {real} belongs to another user (uid {info.st_uid}, not {uid}): refusing to "
+            "write it or change its mode (fix its owner, or remove it)"
+        )
+
+
+def _write_target(path: Path, home: Path) -> Path:
+    """The file to write for ``path``: itself, or the target of a symlink.
+
+    Refused: a dangling link, a link whose target is outside ``home``, and a file (or link target) that
+    the home's user does not own (:func:`_check_owned`).
+    """
     if not path.is_symlink():
+        _check_owned(path, home)
         return path
     target = Path(os.path.realpath(path))
     if not target.is_file():
@@ -129,6 +173,7 @@ def _write_target(path: Path) -> Path:
             "refusing to write through it (fix the link or remove it)",
             status=409,
         )
+    _check_owned(path, home)
     return target
 
 
@@ -268,10 +313,13 @@ def install_ssh_config(block: str, *, home: str | os.PathLike[str] | None = None
     include_argument, spellings = _include_arguments(home_path)
     ssh_dir = home_path / ".ssh"
     _ensure_dir(ssh_dir)
+    _check_owned(ssh_dir, home_path, "folder")
     managed = ssh_dir / MANAGED_RELPATH
     _ensure_dir(managed.parent)
+    _check_owned(managed.parent, home_path, "folder")
     with _locked(managed.parent):
-        target = _write_target(managed)
+        target = _write_target(managed, home_path)
+        config = _write_target(ssh_dir / "config", home_path)  # refused before anything is written
         current = _read_text(target)
         lines = _split_lines(current)
         wrapped = [f"{MANAGED_BEGIN}\n", *_split_lines(text), f"{MANAGED_END}\n"]
@@ -287,7 +335,6 @@ def install_ssh_config(block: str, *, home: str | os.PathLike[str] | None = None
         if updated != current:
             _atomic_write(target, updated.encode("utf-8", "surrogateescape"))
 
-        config = _write_target(ssh_dir / "config")
         data = config.read_bytes() if config.exists() else b""
         if not _include_present(data, spellings):
             bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
@@ -310,15 +357,17 @@ def uninstall_ssh_config(home: str | os.PathLike[str] | None = None) -> bool:
     managed = ssh_dir / MANAGED_RELPATH
     if not managed.parent.is_dir():
         return _remove_include(home_path)
+    _check_owned(ssh_dir, home_path, "folder")
+    _check_owned(managed.parent, home_path, "folder")
     with _locked(managed.parent):
-        return _remove_block(managed) | _remove_include(home_path)
+        return _remove_block(managed, home_path) | _remove_include(home_path)
 
 
-def _remove_block(managed: Path) -> bool:
+def _remove_block(managed: Path, home: Path) -> bool:
     """Take the managed block out of ``managed``; delete the file when nothing else is left in it."""
     if not (managed.exists() or managed.is_symlink()):
         return False
-    target = _write_target(managed)
+    target = _write_target(managed, home)
     lines = _split_lines(_read_text(target))
     found = _find_block(lines, target)
     if found is None:
@@ -337,7 +386,7 @@ def _remove_include(home: Path) -> bool:
     config_path = home / ".ssh" / "config"
     if not (config_path.exists() or config_path.is_symlink()):
         return False
-    config = _write_target(config_path)
+    config = _write_target(config_path, home)
     data = config.read_bytes()
     bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
     lines = _config_lines(data[len(bom) :])

@@ -858,7 +858,7 @@ def test_install_preserves_a_stricter_mode(tmp_path: Path) -> None:
 
 def test_install_follows_a_symlinked_config(tmp_path: Path) -> None:
     home = make_home(tmp_path, config=None)
-    dotfiles = tmp_path / "dotfiles"
+    dotfiles = home / "dotfiles"  # a dotfiles checkout in the home, owned by the user
     dotfiles.mkdir()
     (dotfiles / "ssh_config").write_bytes(USER_CONFIG)
     (home / ".ssh" / "config").symlink_to(dotfiles / "ssh_config")
