@@ -7,10 +7,18 @@ of :func:`codelab_ext.handlers.route_table` under ``{base_url}codelab/``). When 
 down it awaits :meth:`CodeLabApp.stop_extension`, which stops the watchers, the executor's
 threads, the embedded emulator and removes the demo's temporary folders. Nothing is left to
 ``atexit``.
+
+Ctrl-C: with a terminal the server asks for confirmation and then shuts down through the same
+path. Without one (a service manager, a pipe, a test) Python's default SIGINT handling would end
+the event loop with ``KeyboardInterrupt`` *without* the shutdown hooks; once the server runs,
+:meth:`CodeLabApp._start_jupyter_server_extension` makes a plain Ctrl-C stop the server like
+SIGTERM does (a second one interrupts at once), so nothing is left behind either way.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -52,6 +60,20 @@ class CodeLabApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         routes: list[Any] = [(url_path_join(NAMESPACE, path), cls) for path, cls in route_table()]
         self.handlers.extend(routes)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Once the server's loop runs: a Ctrl-C without a terminal stops the server cleanly."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return  # the server (a terminal's confirmation) or its host handles Ctrl-C already
+
+        def stop_on_sigint(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+            serverapp.log.critical("received signal %s, stopping", signum)
+            serverapp.stop(from_signal=True)
+
+        signal.signal(signal.SIGINT, stop_on_sigint)
 
     async def stop_extension(self) -> None:
         """Called by the server's shutdown: stop everything the service started (safe twice)."""

@@ -85,8 +85,12 @@ def test_share_url_never_accepts_non_http(text):
 
 
 def test_lease_bounds():
-    assert validate_lease({"duration_ms": MIN_LEASE_MS}) == MIN_LEASE_MS
-    assert validate_lease({"duration_ms": float(MAX_LEASE_MS)}) == MAX_LEASE_MS
+    assert validate_lease({"duration_ms": MIN_LEASE_MS}) == (MIN_LEASE_MS, False)
+    assert validate_lease({"duration_ms": float(MAX_LEASE_MS)}) == (MAX_LEASE_MS, False)
+    assert validate_lease({"duration_ms": MIN_LEASE_MS, "shorten": True}) == (MIN_LEASE_MS, True)
+    with pytest.raises(ValidationError) as info:
+        validate_lease({"duration_ms": MIN_LEASE_MS, "shorten": "yes"})
+    assert info.value.field == "shorten"
     for bad in (MIN_LEASE_MS - 1, MAX_LEASE_MS + 1, True, "3600000", 3.6e6 + 0.5, float("nan"), None):
         with pytest.raises(ValidationError) as info:
             validate_lease({"duration_ms": bad})
