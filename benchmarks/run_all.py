@@ -29,6 +29,7 @@ SCRIPTS: tuple[tuple[str, float], ...] = (
     ("fanout", 150.0),
     ("freshness", 240.0),
     ("instance_start", 300.0),
+    ("bounds", 180.0),
 )
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 
