@@ -461,6 +461,22 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
+    it('clears an upstream error when the server re-sends the unchanged instance', async () => {
+      const model = await watching();
+      const source = FakeEventSource.latest();
+      const before = model.instance;
+      source.send('upstream-error', {
+        message: 'Cannot reach ModelArts',
+        status: 502
+      });
+      expect(model.streamError).toBe('Cannot reach ModelArts');
+      // the server's first good poll after the error sends the instance again, changed or not
+      source.send('instance', before);
+      expect(model.streamError).toBeNull();
+      expect(model.instance?.status).toBe(before?.status);
+      model.dispose();
+    });
+
     it('ignores events of another instance and malformed data', async () => {
       const model = await watching();
       const source = FakeEventSource.latest();
