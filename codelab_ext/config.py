@@ -231,7 +231,7 @@ class CodeLab(Configurable):
         return value
 
     @validate("max_response_bytes")
-    def _validate_max_response_bytes(self, proposal):
+    def _validate_max_response_bytes(self, proposal: dict[str, Any]) -> int:
         value = proposal["value"]
         if not 1024 <= value <= 1024**3:
             from traitlets import TraitError

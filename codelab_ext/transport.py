@@ -160,13 +160,13 @@ class _DeadlineSocket:
 class _BoundedHTTPConnection(HTTPConnection):
     def connect(self) -> None:
         super().connect()
-        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment,unused-ignore]
 
 
 class _BoundedHTTPSConnection(HTTPSConnection):
     def connect(self) -> None:
         super().connect()
-        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment,unused-ignore]
 
 
 class _BoundedHTTPPool(HTTPConnectionPool):
@@ -269,7 +269,7 @@ def read_body(response: requests.Response, max_bytes: int) -> bytes:
         raise
     content = b"".join(parts)
     # the answer is complete: let requests treat it as read (and .json()/.text work on it)
-    response._content = content  # type: ignore[attr-defined]
+    response._content = content
     response._content_consumed = True  # type: ignore[attr-defined]
     response.close()  # releases the connection to the pool: the body was read to its end
     return content
