@@ -26,9 +26,9 @@ from codelab_ext.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailab
 from codelab_ext.modelarts import ModelArtsClient
 from codelab_ext.watcher import WatcherHub
 
-from .rel_helpers import LogCapture, record_figures
-from .server_fixtures import emulator_server_config
-from .sse import SSEStream
+from .support.processes import LogCapture, record_figures
+from .support.server_config import emulator_server_config
+from .support.sse import SSEStream
 
 HOUR_MS = 3_600_000
 SPEED = 5000.0
@@ -99,7 +99,7 @@ def test_a_dribbling_upstream_is_cut_at_the_deadline_of_the_whole_call(emulator,
 
 
 def test_the_cli_timeout_is_the_deadline_of_each_call_under_a_dribbling_upstream(tmp_path, emulator):
-    from .cli_helpers import cli_env, run_cli
+    from .support.cli import cli_env, run_cli
 
     iid = _running(emulator)
     emulator.set_fault("dribble", "show", count=None, interval_ms=200)
@@ -363,7 +363,7 @@ async def test_a_stale_error_is_cleared_by_the_first_good_poll(api, emulator, st
 
 
 def test_cli_open_says_when_polling_works_again(tmp_path, emulator):
-    from .cli_helpers import cli_env, run_cli
+    from .support.cli import cli_env, run_cli
 
     emulator.set_speed(50.0)
     # the first polls fail, later ones succeed

@@ -17,8 +17,8 @@ from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.errors import CredentialsError, ValidationError
 from codelab_ext.validation import validate_credentials, validate_id, validate_region
 
-from .cli_helpers import cli_env, run_cli
-from .server_fixtures import emulator_server_config
+from .support.cli import cli_env, run_cli
+from .support.server_config import emulator_server_config
 
 #: a token with a character latin-1 (and so an HTTP header) cannot carry
 BAD_TOKEN = "tok-\u20ac-" + "A" * 20

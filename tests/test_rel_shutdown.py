@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .rel_helpers import ServerProcess
+from .support.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
 
