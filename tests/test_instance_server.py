@@ -498,7 +498,7 @@ def test_no_process_outlives_a_killed_emulator(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "codelab_ext.emulator", "--port", "0", "--speed", str(FAST_SPEED)),
-            *("--no-lab", "--data-dir", str(tmp_path / "data")),
+            "--no-lab",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -511,6 +511,10 @@ def test_no_process_outlives_a_killed_emulator(tmp_path: Path) -> None:
         first = process.stdout.readline()
         url = first.rsplit(" ", 1)[1].strip()
         assert url.startswith("http://127.0.0.1:")
+        lines = [process.stdout.readline() for _ in range(11)]
+        folder = Path(
+            next(line for line in lines if line.startswith("Instance work folders")).split(": ", 1)[1].strip()
+        )
         handle = EmulatorHandle(SimpleNamespace(url=url, account=DEMO_ACCOUNT))  # type: ignore[arg-type]
         instance = handle.running_instance()
         pid = handle.workspace(instance.id)["server"]["pid"]
@@ -524,6 +528,11 @@ def test_no_process_outlives_a_killed_emulator(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         assert wait_gone({pid, *below}) == set(), "an instance server or its kernel outlived the emulator"
+        # the emulator's temporary data folder goes too: the orphaned server removes it once stopped
+        end = time.monotonic() + 30
+        while folder.exists() and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not folder.exists()
     finally:
         if process.poll() is None:
             process.kill()

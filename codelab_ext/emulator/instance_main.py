@@ -9,6 +9,8 @@ that the emulator package (tornado app, state, ...) is not imported into every s
   any reason (including SIGKILL) the kernel closes the write end, the read here returns end of file
   and the server stops itself (SIGTERM to itself: its kernels are shut down), then exits at the
   latest :data:`EXIT_GRACE_SECONDS` later.
+* **no leftover**: when the emulator made its data folder (a temporary one) and dies, the orphaned
+  server removes its instance's folder after it stopped (``CODELAB_INSTANCE_ORPHAN_CLEANUP``).
 * **the token is not on the command line**: it arrives in ``CODELAB_INSTANCE_TOKEN``, is removed
   from the environment (so kernels do not inherit it) and handed to the server's configuration.
 
@@ -17,6 +19,7 @@ The remaining arguments are the server's own (``--ServerApp.*``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -25,18 +28,25 @@ import time
 from collections.abc import Sequence
 
 WATCH_FD_ENV = "CODELAB_INSTANCE_WATCH_FD"
+ORPHAN_CLEANUP_ENV = "CODELAB_INSTANCE_ORPHAN_CLEANUP"
 TOKEN_ENV = "CODELAB_INSTANCE_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 #: after the emulator is gone, seconds left to the server to stop its kernels before it exits anyway
 EXIT_GRACE_SECONDS = 10.0
 
 
+_orphaned = threading.Event()
+
+
 def _watch(fd: int) -> None:
     """Block until the emulator is gone (end of file), then stop this process."""
+    told = False  # the emulator writes a byte before it stops this server on purpose
     try:
         while os.read(fd, 1):
-            pass
+            told = True
     except OSError:
         pass
+    if not told:
+        _orphaned.set()
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(EXIT_GRACE_SECONDS)
     os._exit(1)
@@ -57,9 +67,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     from jupyter_server.serverapp import ServerApp
     from traitlets.config import Config
 
+    cleanup = os.environ.pop(ORPHAN_CLEANUP_ENV, "")
     config = Config()
     config.IdentityProvider.token = token
-    ServerApp.launch_instance(argv=args, config=config)
+    try:
+        ServerApp.launch_instance(argv=args, config=config)
+    finally:
+        if cleanup and _orphaned.is_set():
+            # the emulator died without removing its temporary folder: take this instance's part
+            # of it (and the folder itself once it is empty)
+            import shutil
+
+            shutil.rmtree(cleanup, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(cleanup))
 
 
 if __name__ == "__main__":

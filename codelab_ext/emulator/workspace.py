@@ -64,7 +64,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .clock import Clock
-from .instance_main import TOKEN_ENV, WATCH_FD_ENV
+from .instance_main import ORPHAN_CLEANUP_ENV, TOKEN_ENV, WATCH_FD_ENV
 
 #: the program each instance server runs (:mod:`.instance_main`)
 LAUNCHER = str(Path(__file__).with_name("instance_main.py"))
@@ -282,15 +282,12 @@ class InstanceHost:
     ) -> None:
         self.clock = clock
         self.own_data_dir = data_dir is None
-        self.data_dir = Path(
-            tempfile.mkdtemp(prefix="codelab-emulator-data-") if data_dir is None else data_dir
-        )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._data_dir: Path | None = None if data_dir is None else Path(data_dir)
         self.lab = jupyterlab_available() if lab is None else bool(lab)
         self.start_deadline = float(start_deadline)
         #: refreshes every instance (set by the emulator state); called by the ticker thread
         self.tick: Callable[[], None] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._servers: dict[str, ServerProcess] = {}
         self._background: dict[str, list[Download]] = {}
         self._threads: list[threading.Thread] = []
@@ -299,6 +296,15 @@ class InstanceHost:
         self._wake = threading.Event()
 
     # -- folders -------------------------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of the instances' folders (a temporary one is made on first use)."""
+        with self._lock:
+            if self._data_dir is None:
+                self._data_dir = Path(tempfile.mkdtemp(prefix="codelab-emulator-data-"))
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+            return self._data_dir
 
     def home_dir(self, instance_id: str) -> Path:
         return self.data_dir / instance_id
@@ -448,6 +454,8 @@ class InstanceHost:
         )
         env[WATCH_FD_ENV] = str(watch_fd)
         env[TOKEN_ENV] = token
+        if self.own_data_dir:  # a temporary folder: an orphaned server removes its instance's part of it
+            env[ORPHAN_CLEANUP_ENV] = str(home)
         return env
 
     def _lab_config(self, instance_id: str) -> None:
@@ -564,6 +572,8 @@ class InstanceHost:
         """SIGTERM now, SIGKILL to its process group after the grace period (in a thread)."""
         server.state = "stopped" if server.state != "failed" else server.state
         with contextlib.suppress(OSError):
+            os.write(server.watch_fd, b"s")  # a stop on purpose: the server keeps its folder
+        with contextlib.suppress(OSError):
             os.close(server.watch_fd)
         process = server.process
         if process.poll() is None:
@@ -659,5 +669,5 @@ class InstanceHost:
         ticker = self._ticker
         if ticker is not None and ticker is not threading.current_thread():
             ticker.join(timeout=2)
-        if self.own_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.own_data_dir and self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
