@@ -1134,6 +1134,7 @@ def cmd_extend(ctx: Context) -> int:
     from .errors import ConflictError
 
     client = ctx.client()
+    client.running_instance(instance_id)  # never the lease of a non-running instance
     try:
         lease = client.change_lease(instance_id, duration_ms, shorten=bool(ctx.args.yes))
     except ConflictError as exc:

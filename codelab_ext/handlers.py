@@ -232,7 +232,7 @@ class LeaseHandler(CodeLabHandler):
     @authorized
     @codelab_errors
     async def get(self, instance_id: str) -> None:
-        self.write_json(await self.service.call("get_lease", self.instance_id(instance_id)))
+        self.write_json(await self.service.get_lease(self.instance_id(instance_id)))
 
     @tornado.web.authenticated
     @authorized

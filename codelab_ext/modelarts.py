@@ -687,6 +687,22 @@ class ModelArtsClient:
             return normalise_instance(data)
         return self.get_instance(instance_id)
 
+    def running_instance(self, instance_id: str) -> Instance:
+        """The instance if it is RUNNING, else :class:`~codelab_ext.errors.ConflictError` (409).
+
+        ShowLease and RenewLease need a running instance (the SDK documents both so), so the server
+        and the CLI call this first and never ask for the lease of an instance that is not running.
+        """
+        instance = self.get_instance(instance_id)
+        status = str(instance.get("status") or "").upper()
+        if status != "RUNNING":
+            raise ConflictError(
+                f"The instance is {status or 'in an unknown status'}: its lease can only be read or "
+                "extended while it is RUNNING (start it first).",
+                code="codelab.not_running",
+            )
+        return instance
+
     def get_lease(self, instance_id: str) -> Lease:
         """The auto-stop lease (``GET .../lease``) with ``expires_at`` and ``remaining_ms``."""
         instance_id = validate_id(instance_id)
@@ -702,8 +718,13 @@ class ModelArtsClient:
         """
         instance_id = validate_id(instance_id)
         duration = validate_duration_ms(duration_ms)
+        # RenewLeaseRequest: the query ``duration`` (which wins, with type TIMING) and the body LeaseReq
+        # ``{duration, type}`` say the same, so a service reading either one renews alike
         data = self._call(
-            "PATCH", self._notebooks(f"/{instance_id}/lease"), body={"duration": duration, "type": "TIMING"}
+            "PATCH",
+            self._notebooks(f"/{instance_id}/lease"),
+            params=[("duration", str(duration))],
+            body={"duration": duration, "type": "TIMING"},
         )
         if isinstance(data, Mapping):
             inner = data.get("lease")
@@ -762,7 +783,8 @@ class ModelArtsClient:
         instance_id = validate_id(instance_id)
         data = self._call("GET", self._notebooks(f"/{instance_id}/flavors"))
         if isinstance(data, Mapping):
-            data = data.get("flavors")
+            # ShowSwitchableFlavorsResponse has both ``flavors`` and a paged ``data``
+            data = data.get("flavors") if isinstance(data.get("flavors"), list) else data.get("data")
         if not isinstance(data, list):
             return []
         return [dict(item) for item in data if isinstance(item, Mapping)]

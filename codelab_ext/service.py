@@ -364,10 +364,15 @@ class CodeLabService:
         self.watchers.poke(instance_id)
         return instance
 
+    async def get_lease(self, instance_id: str) -> dict[str, Any]:
+        await self.call("running_instance", instance_id)  # never the lease of a non-running instance
+        return await self.call("get_lease", instance_id)
+
     async def renew_lease(
         self, instance_id: str, duration_ms: int, *, shorten: bool = False
     ) -> dict[str, Any]:
         """Set the lease (``ModelArtsClient.change_lease``: a 409 with the lease when it would shorten it)."""
+        await self.call("running_instance", instance_id)  # never the lease of a non-running instance
         lease = await self.call("change_lease", instance_id, duration_ms, shorten=shorten)
         self.watchers.poke(instance_id)
         return lease

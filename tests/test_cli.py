@@ -523,6 +523,13 @@ def test_list_show_extend_stop_start(env: dict[str, str], emulator: Any, running
         time.sleep(0.2)
     again = run_cli(env, "stop", instance_id)
     assert again.returncode == 0 and "already STOPPED" in again.stdout
+    # the lease of an instance that is not running is never asked for
+    emulator.reset_stats()
+    not_running = assert_one_line_error(
+        run_cli(env, "extend", instance_id, "--hours", "2"), cli.EXIT_UPSTREAM
+    )
+    assert "STOPPED" in not_running and "RUNNING" in not_running
+    assert emulator.stats().get("renew_lease", 0) == 0
 
     started = run_cli(env, "start", instance_id, "--wait")
     assert started.returncode == 0, started.stderr

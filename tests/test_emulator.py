@@ -706,6 +706,71 @@ def test_renew_refused_when_stopped(emulator: EmulatorHandle) -> None:
     assert error_of(response)[:2] == (400, "ModelArts.6346")
 
 
+def test_lease_is_refused_unless_running(frozen: EmulatorHandle) -> None:
+    # ShowLease / RenewLease need a running instance (the SDK's descriptions of both calls)
+    instance_id = open_instance(frozen)["id"]
+    lease_path = notebooks(frozen, f"/{instance_id}/lease")
+
+    def refused() -> None:
+        status = show(frozen, instance_id)["status"]
+        assert error_of(frozen.request("GET", lease_path))[:2] == (400, "ModelArts.6346"), status
+        renew = frozen.request("PATCH", lease_path, {"duration": 3_600_000})
+        assert error_of(renew)[:2] == (400, "ModelArts.6346"), status
+
+    assert show(frozen, instance_id)["status"] == "CREATING"
+    refused()
+    frozen.advance(10)
+    assert show(frozen, instance_id)["status"] == "STARTING"
+    refused()
+    frozen.advance(30)
+    assert frozen.request("GET", lease_path).status_code == 200
+    frozen.request("POST", notebooks(frozen, f"/{instance_id}/stop"))
+    assert show(frozen, instance_id)["status"] == "STOPPING"
+    refused()
+    frozen.advance(10)
+    assert show(frozen, instance_id)["status"] == "STOPPED"
+    refused()
+
+
+def test_renew_lease_takes_the_query_duration_as_the_sdk_sends_it(emulator: EmulatorHandle) -> None:
+    instance_id = wait_for(emulator, open_instance(emulator)["id"], "RUNNING")["id"]
+    path = notebooks(emulator, f"/{instance_id}/lease")
+    # RenewLeaseRequest.duration (query): the body may be absent, and is ignored when present
+    alone = emulator.request("PATCH", path, query={"duration": "7200000"})
+    assert alone.status_code == 200, alone.text
+    assert (alone.json()["duration"], alone.json()["type"]) == (7_200_000, "TIMING")
+    both = emulator.request(
+        "PATCH", path, {"duration": 3_600_000, "type": "IDLE"}, query={"duration": "10800000"}
+    )
+    assert (both.json()["duration"], both.json()["type"]) == (10_800_000, "TIMING")
+    for bad in ("3599999", "259200001", "soon"):
+        assert error_of(emulator.request("PATCH", path, query={"duration": bad}))[:2] == (
+            400,
+            "ModelArts.6349",
+        )
+    assert error_of(emulator.request("PATCH", path))[:2] == (400, "ModelArts.0104")
+
+
+def test_list_flavors_is_not_an_instance_lookup(emulator: EmulatorHandle) -> None:
+    path = notebooks(emulator, "/flavors")
+    billed = emulator.request("GET", path)
+    assert billed.status_code == 200, billed.text  # not "instance flavors does not exist"
+    page = billed.json()
+    assert set(page) == {"current", "data", "pages", "size", "total"}
+    assert page["total"] == len(page["data"]) >= 1
+    assert {f["feature"] for f in page["data"]} == {"NOTEBOOK"}  # ListFlavorsRequest.feature: NOTEBOOK
+    free = emulator.request("GET", path, query={"feature": "DEFAULT", "category": "GPU"}).json()
+    assert [f["id"] for f in free["data"]] == ["modelarts.vm.gpu.free"]
+    for bad in (
+        {"category": "TPU"},
+        {"type": "SHARED"},
+        {"feature": "CODELAB"},
+        {"sort_dir": "UP"},
+        {"limit": "0"},
+    ):
+        assert error_of(emulator.request("GET", path, query=bad))[:2] == (400, "ModelArts.0104"), bad
+
+
 def test_flavors(emulator: EmulatorHandle) -> None:
     instance_id = open_instance(emulator)["id"]
     flavors = emulator.request("GET", notebooks(emulator, f"/{instance_id}/flavors")).json()["flavors"]
@@ -1084,6 +1149,7 @@ def test_faults_target_routes_methods_and_paths(emulator: EmulatorHandle) -> Non
     assert emulator.request("GET", notebooks(emulator, f"/{instance_id}/lease")).status_code == 502
     assert emulator.request("GET", notebooks(emulator, f"/{instance_id}/lease")).status_code == 502
     assert emulator.clear_faults() == 2
+    wait_for(emulator, instance_id, "RUNNING")  # ShowLease needs a running instance
     assert emulator.request("GET", notebooks(emulator, f"/{instance_id}/lease")).status_code == 200
 
 

@@ -391,6 +391,8 @@ def test_renew_lease_patch_body_and_answer(up):
     req = up.last
     assert req.method == "PATCH"
     assert req.json() == {"duration": 7_200_000, "type": "TIMING"}
+    # RenewLeaseRequest's query duration too: the same value, so either reading renews alike
+    assert req.query_dict == {"duration": "7200000"}
     assert_signed(req)
     assert lease["duration"] == 7_200_000
     assert 7_100_000 < lease["remaining_ms"] <= 7_200_000

@@ -322,6 +322,13 @@ async def test_stop_start_lease_and_not_found(api, emulator):
     code, stopped, _ = await api("POST", f"instances/{inst['id']}/stop")
     assert code == 200 and stopped["status"] in ("STOPPING", "STOPPED")
     await wait_status(api, inst["id"], "STOPPED")
+    # the lease of an instance that is not running is never asked for: 409, nothing upstream
+    emulator.reset_stats()
+    for method, body in (("GET", None), ("PATCH", {"duration_ms": 2 * 3_600_000})):
+        code, refused, _ = await api(method, f"instances/{inst['id']}/lease", body)
+        assert code == 409 and refused["code"] == "codelab.not_running", refused
+        assert "STOPPED" in refused["message"] and "RUNNING" in refused["message"]
+    assert emulator.stats().get("lease", 0) == emulator.stats().get("renew_lease", 0) == 0
     code, started, _ = await api("POST", f"instances/{inst['id']}/start")
     assert code == 200 and started["status"] in ("STARTING", "RUNNING", "STOPPING", "STOPPED")
     await wait_running(api, inst["id"])

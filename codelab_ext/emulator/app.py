@@ -59,6 +59,8 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"/v3/projects", "iam_projects"),
         ("POST", rf"/v1/{_PID}/notebooks/open", "open"),
         ("GET", rf"/v1/{_PID}/notebooks", "list"),
+        # ListFlavors: matched before ShowNotebook, whose {id} would otherwise take "flavors"
+        ("GET", rf"/v1/{_PID}/notebooks/flavors", "list_flavors"),
         ("GET", rf"/v1/{_PID}/notebooks/{_IID}", "show"),
         ("POST", rf"/v1/{_PID}/notebooks/{_IID}/start", "start"),
         ("POST", rf"/v1/{_PID}/notebooks/{_IID}/stop", "stop"),
@@ -400,7 +402,9 @@ class GatewayHandler(_BaseHandler):
         if kind == "lease":
             return 200, state.get_lease(project_id, instance_id), {}
         if kind == "renew_lease":
-            return 200, state.renew_lease(project_id, instance_id, self.json_body(required=True)), {}
+            return 200, state.renew_lease(project_id, instance_id, query, self.json_body()), {}
+        if kind == "list_flavors":
+            return 200, state.list_flavors(query), {}
         if kind == "flavors":
             return 200, state.flavors(project_id, instance_id), {}
         if kind == "images":

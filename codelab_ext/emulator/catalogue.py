@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 __all__ = [
+    "BILLED_FLAVORS",
     "DEFAULT_IMAGE_ID",
     "FREE_FLAVORS",
     "IMAGES",
@@ -298,6 +299,40 @@ FREE_FLAVORS: dict[str, dict[str, Any]] = {
         "ascend": {"npu": 1, "npu_memory": 32, "type": "Ascend910"},
         "storages": ["EVS"],
         "billing": {"code": "modelarts.vm.ascend.free", "unit_num": 1},
+    },
+}
+
+
+#: billed notebook flavors (``feature`` NOTEBOOK: what ListFlavors lists by default)
+BILLED_FLAVORS: dict[str, dict[str, Any]] = {
+    "CPU": {
+        "id": "modelarts.vm.cpu.2u",
+        "name": "modelarts.vm.cpu.2u",
+        "description": "CPU: 2 vCPUs | 8 GiB",
+        "arch": "x86_64",
+        "category": "CPU",
+        "feature": "NOTEBOOK",
+        "free": False,
+        "sold_out": False,
+        "vcpus": 2,
+        "memory": 8192,
+        "storages": ["EFS", "EVS"],
+        "billing": {"code": "modelarts.vm.cpu.2u", "unit_num": 1},
+    },
+    "GPU": {
+        "id": "modelarts.vm.gpu.t4u8",
+        "name": "modelarts.vm.gpu.t4u8",
+        "description": "GPU: 1 x T4 (16 GiB) | 8 vCPUs | 32 GiB",
+        "arch": "x86_64",
+        "category": "GPU",
+        "feature": "NOTEBOOK",
+        "free": False,
+        "sold_out": False,
+        "vcpus": 8,
+        "memory": 32768,
+        "gpu": {"gpu": 1, "gpu_memory": 16, "type": "T4"},
+        "storages": ["EFS", "EVS"],
+        "billing": {"code": "modelarts.vm.gpu.t4u8", "unit_num": 1},
     },
 }
 

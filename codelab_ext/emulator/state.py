@@ -35,7 +35,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .accounts import Account, AccountBook
-from .catalogue import DEFAULT_IMAGE_ID, FREE_FLAVORS, IMAGES, find_image, flavor_for_image, image_summary
+from .catalogue import (
+    BILLED_FLAVORS,
+    DEFAULT_IMAGE_ID,
+    FREE_FLAVORS,
+    IMAGES,
+    find_image,
+    flavor_for_image,
+    image_summary,
+)
 from .clock import Clock
 from .errors import ApiError, bad_parameter, instance_not_found
 from .faults import FaultBook
@@ -771,24 +779,44 @@ class EmulatorState:
             instance.begin(self._phase(instance, "stop"), self.clock)
             return instance.to_json(base_url, self.ssh_host)
 
-    def get_lease(self, project_id: str, instance_id: str) -> dict[str, Any]:
-        with self.lock:
-            return dict(self._get(project_id, instance_id).lease)
+    @staticmethod
+    def _require_running(instance: Instance, what: str) -> None:
+        # ShowLease and RenewLease need a running instance (huaweicloudsdkmodelarts: "查询运行中的
+        # Notebook可用时长", "Notebook实例必须处于运行状态"): refused in every other status
+        if instance.status != "RUNNING":
+            raise ApiError(
+                400,
+                "ModelArts.6346",
+                f"The lease of an instance in status {instance.status} cannot be {what}: "
+                "the instance must be RUNNING.",
+            )
 
-    def renew_lease(self, project_id: str, instance_id: str, body: Any) -> dict[str, Any]:
-        """``PATCH .../lease`` with ``{duration, type}``: the lease restarts now for ``duration`` ms."""
-        if not isinstance(body, dict) or "duration" not in body:
-            raise bad_parameter("the body must be {'duration': <ms>, 'type': 'TIMING'}")
-        duration = _lease_duration(body["duration"])
-        lease_type = _lease_type(body["type"]) if body.get("type") is not None else None
+    def get_lease(self, project_id: str, instance_id: str) -> dict[str, Any]:
+        """``GET .../lease`` (ShowLease): only for a RUNNING instance."""
         with self.lock:
             instance = self._get(project_id, instance_id)
-            if instance.status not in _UP:
-                raise ApiError(
-                    400,
-                    "ModelArts.6346",
-                    f"The lease of an instance in status {instance.status} cannot be renewed (start it).",
-                )
+            self._require_running(instance, "read")
+            return dict(instance.lease)
+
+    def renew_lease(
+        self, project_id: str, instance_id: str, query: dict[str, str], body: Any
+    ) -> dict[str, Any]:
+        """``PATCH .../lease`` (RenewLease): the lease restarts now for ``duration`` ms.
+
+        The duration comes from the query (``?duration=``, what RenewLeaseRequest.duration sends; then
+        the body is ignored and the type is TIMING) or from the body ``{duration, type}`` (LeaseReq).
+        """
+        if query.get("duration") not in (None, ""):
+            duration = _lease_duration(query["duration"])
+            lease_type: str | None = "TIMING"
+        else:
+            if not isinstance(body, dict) or "duration" not in body:
+                raise bad_parameter("give ?duration=<ms> or the body {'duration': <ms>, 'type': 'TIMING'}")
+            duration = _lease_duration(body["duration"])
+            lease_type = _lease_type(body["type"]) if body.get("type") is not None else None
+        with self.lock:
+            instance = self._get(project_id, instance_id)
+            self._require_running(instance, "renewed")
             now_ms = self.clock.now_ms()
             instance.lease.update({"create_at": now_ms, "update_at": now_ms, "duration": duration})
             if lease_type is not None:
@@ -797,6 +825,35 @@ class EmulatorState:
                 instance.phase.lease_duration = duration
             instance.update_at = max(instance.update_at, now_ms)
             return dict(instance.lease)
+
+    def list_flavors(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /v1/{project_id}/notebooks/flavors`` (ListFlavors): the flavors of a feature, paged.
+
+        ListFlavorsRequest: ``category`` CPU/GPU/ASCEND, ``type`` MANAGED/DEDICATED, ``feature``
+        (default NOTEBOOK; DEFAULT lists the free CodeLab flavors), ``limit`` (no limit by default),
+        ``offset``, ``sort_dir``, ``sort_key``.
+        """
+        category = query.get("category") or ""
+        if category and category not in ("CPU", "GPU", "ASCEND"):
+            raise bad_parameter(f"category must be CPU, GPU or ASCEND, got {category!r}")
+        pool_type = query.get("type") or ""
+        if pool_type and pool_type not in ("MANAGED", "DEDICATED"):
+            raise bad_parameter(f"type must be MANAGED or DEDICATED, got {pool_type!r}")
+        feature = query.get("feature") or "NOTEBOOK"
+        if feature not in ("NOTEBOOK", "DEFAULT"):
+            raise bad_parameter(f"feature must be NOTEBOOK or DEFAULT, got {feature!r}")
+        sort_dir = query.get("sort_dir") or "DESC"
+        if sort_dir not in ("ASC", "DESC"):
+            raise bad_parameter(f"sort_dir must be ASC or DESC, got {sort_dir!r}")
+        offset = _int_param(query, "offset", 0, low=0, high=10**9)
+        catalogue = FREE_FLAVORS.values() if feature == "DEFAULT" else BILLED_FLAVORS.values()
+        items = [
+            copy.deepcopy(flavor)
+            for flavor in catalogue
+            if (not category or flavor["category"] == category) and (pool_type != "DEDICATED")
+        ]
+        limit = _int_param(query, "limit", max(1, len(items)), low=1, high=1000)
+        return _page(items, limit, offset)
 
     def flavors(self, project_id: str, instance_id: str) -> dict[str, Any]:
         """``GET .../flavors``: the free flavors the instance's image can run on."""
