@@ -957,13 +957,15 @@ def _failed_step_text(instance: Mapping[str, Any]) -> str | None:
 def _ssh_hint(ctx: Context, instance: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Lines telling how to reach the instance over SSH (empty when it has no SSH endpoint)."""
     from .errors import CodeLabError
-    from .ssh import default_alias, ssh_command
+    from .ssh import NoSshEndpointError, default_alias, ssh_command
 
     if not instance.get("ssh"):
         return []
     try:
         command = ssh_command(instance)
         alias = default_alias(ctx.region(ctx.credentials()))
+    except NoSshEndpointError as exc:  # e.g. "SSH is not reachable from outside for this instance: ..."
+        return [("ssh", one_line(exc.message))]
     except CodeLabError as exc:
         return [("ssh", f"unusable SSH endpoint: {one_line(exc.message)}")]
     return [

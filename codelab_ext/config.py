@@ -169,6 +169,16 @@ class CodeLab(Configurable):
 
         return instance_servers_default()
 
+    ssh_reachability_check = Bool(
+        help=(
+            "Refuse SSH endpoints that cannot be reached from outside the cloud (a private, link-local "
+            "or loopback address, or no port): the panel and the CLI then say 'SSH is not reachable "
+            "from outside for this instance' with the reason, instead of a config that cannot connect. "
+            "Default: on, except with the embedded emulator (whose endpoints are on loopback). "
+            "Environment: CODELAB_SSH_REACHABILITY_CHECK=0 turns it off."
+        ),
+    ).tag(config=True)
+
     @default("region")
     def _default_region(self) -> str:
         return _env("CODELAB_REGION") or DEFAULT_REGION
@@ -192,6 +202,13 @@ class CodeLab(Configurable):
     @default("emulator")
     def _default_emulator(self) -> bool:
         return _truthy(_env("CODELAB_EMULATOR"))
+
+    @default("ssh_reachability_check")
+    def _default_ssh_reachability_check(self) -> bool:
+        value = _env("CODELAB_SSH_REACHABILITY_CHECK")
+        if value is not None:
+            return _truthy(value)
+        return not self.emulator
 
     @default("emulator_speed")
     def _default_emulator_speed(self) -> float:

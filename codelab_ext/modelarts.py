@@ -151,6 +151,7 @@ class ModelArtsClient:
         connect_timeout: float | None = None,
         max_response_bytes: int = transport.DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
+        check_ssh_reachability: bool = True,
     ) -> None:
         if credentials is None:
             raise CredentialsError.none_configured()
@@ -173,6 +174,8 @@ class ModelArtsClient:
         self.backoff_cap = float(backoff_cap)
         self.retry_after_cap = float(retry_after_cap)
         self._sleep = sleep
+        #: mark SSH endpoints that cannot be reached from outside (``models.ssh_unreachable_reason``)
+        self.check_ssh_reachability = bool(check_ssh_reachability)
         self._owns_session = session is None
         self._session = session if session is not None else self._new_session()
         self._lock = threading.Lock()
@@ -262,7 +265,7 @@ class ModelArtsClient:
             timeout=config.request_timeout,
             max_retries=config.max_retries,
             max_response_bytes=config.max_response_bytes,
-            **kwargs,
+            **{"check_ssh_reachability": config.ssh_reachability_check, **kwargs},
         )
 
     @staticmethod
@@ -511,6 +514,9 @@ class ModelArtsClient:
     def _images(self, suffix: str = "") -> str:
         return f"/v1/{quote(self.project_id, safe='')}/images{suffix}"
 
+    def _instance(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return normalise_instance(data, check_ssh_reachability=self.check_ssh_reachability)
+
     @staticmethod
     def _object(data: Any, what: str) -> Mapping[str, Any]:
         if not isinstance(data, Mapping):
@@ -610,7 +616,7 @@ class ModelArtsClient:
         path = self._notebooks("/open")
         try:
             data = self._call("POST", path, body=body, retry=_NEVER)
-            instance = normalise_instance(self._object(data, "the open call"))
+            instance = self._instance(self._object(data, "the open call"))
             if not instance.get("id"):
                 raise UpstreamUnavailable("ModelArts answered the open call without an instance id")
             return instance
@@ -642,13 +648,13 @@ class ModelArtsClient:
         items = self._paged(
             self._notebooks(), [("feature", "DEFAULT")], INSTANCES_PAGE_SIZE, ("data", "notebooks")
         )
-        return [normalise_instance(item) for item in items if isinstance(item, Mapping)]
+        return [self._instance(item) for item in items if isinstance(item, Mapping)]
 
     def get_instance(self, instance_id: str) -> Instance:
         """One instance (``GET .../notebooks/{id}``)."""
         instance_id = validate_id(instance_id)
         data = self._call("GET", self._notebooks(f"/{instance_id}"))
-        return normalise_instance(self._object(data, "the instance lookup"))
+        return self._instance(self._object(data, "the instance lookup"))
 
     def start(
         self, instance_id: str, duration_ms: int | None = None, *, lease_type: str | None = None
@@ -684,7 +690,7 @@ class ModelArtsClient:
                 return self.get_instance(instance_id)
             raise
         if isinstance(data, Mapping) and data.get("id"):
-            return normalise_instance(data)
+            return self._instance(data)
         return self.get_instance(instance_id)
 
     def running_instance(self, instance_id: str) -> Instance:

@@ -48,6 +48,7 @@ __all__ = [
     "normalise_progress",
     "parse_ssh_endpoint",
     "public_instance",
+    "ssh_unreachable_reason",
     "status_class",
 ]
 
@@ -392,13 +393,49 @@ def _parse_ssh_uri(uri: str) -> tuple[str, str, int] | None:
     return user, host, port
 
 
+def _has_port(uri: str) -> bool:
+    """Whether an SSH ``uri`` names a port (``host:port``, ``[v6]:port``, ``ssh://host:port``)."""
+    text = uri.strip()
+    netloc = urlsplit(text).netloc if "://" in text else text
+    netloc = netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        return "]:" in netloc
+    return netloc.count(":") == 1
+
+
+def ssh_unreachable_reason(host: str, port_given: bool) -> str | None:
+    """Why an SSH endpoint cannot be reached from outside the cloud, or ``None`` when it may be.
+
+    The SDK documents an endpoint's ``uri`` as the instance's *private* IP: a private (RFC 1918, or
+    any other address that is not globally routable, such as IPv6 unique-local), link-local or
+    loopback address cannot be reached from the user's computer, and neither can an endpoint
+    without a port (the SSH gateway gives each instance its own port).
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.is_loopback:
+            return f"its address {host} is a loopback address"
+        if address.is_link_local:
+            return f"its address {host} is a link-local address"
+        if address.is_private or not address.is_global:
+            return f"its address {host} is a private address, reachable only inside the cloud"
+    elif host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return f"its host {host} is a loopback name"
+    if not port_given:
+        return "ModelArts gave no port for it"
+    return None
+
+
 def _endpoint_service(endpoint: Mapping[str, Any]) -> str:
     service = _str(_first(endpoint, "dev_service", "service")) or ""
     return service.strip().upper()
 
 
-def parse_ssh_endpoint(endpoints: Any) -> SshEndpoint | None:
-    """The SSH endpoint among ``endpoints`` as ``{host, port, user, key_pair_names, uri}``.
+def parse_ssh_endpoint(endpoints: Any, *, check_reachability: bool = False) -> SshEndpoint | None:
+    """The SSH endpoint among ``endpoints`` as ``{host, port, user, key_pair_names, uri, unreachable}``.
 
     Endpoints are objects ``{dev_service | service: "SSH", uri, key_pair_names, ssh_keys,
     allowed_access_ips}`` (a single object is accepted as a one-item list). ``uri`` may be
@@ -408,6 +445,8 @@ def parse_ssh_endpoint(endpoints: Any) -> SshEndpoint | None:
     and ``ssh_keys`` (in that order, without duplicates). ``uri`` is upstream's text, stripped.
 
     The first SSH endpoint with a usable ``uri`` wins; anything unparseable gives ``None``.
+    ``unreachable`` is, with ``check_reachability``, :func:`ssh_unreachable_reason` (``None`` when the
+    endpoint may be reached from outside); without it, always ``None``.
     """
     if isinstance(endpoints, Mapping):
         candidates: Iterable[Any] = [endpoints]
@@ -429,21 +468,31 @@ def parse_ssh_endpoint(endpoints: Any) -> SshEndpoint | None:
         for name in _str_list(endpoint.get("key_pair_names")) + _str_list(endpoint.get("ssh_keys")):
             if name not in keys:
                 keys.append(name)
-        return {"host": host, "port": port, "user": user, "key_pair_names": keys, "uri": uri.strip()}
+        unreachable = ssh_unreachable_reason(host, _has_port(uri)) if check_reachability else None
+        return {
+            "host": host,
+            "port": port,
+            "user": user,
+            "key_pair_names": keys,
+            "uri": uri.strip(),
+            "unreachable": unreachable,
+        }
     return None
 
 
 # --------------------------------------------------------------------------- instances
 
 
-def normalise_instance(raw: Any, *, now_ms: int | None = None) -> Instance:
+def normalise_instance(
+    raw: Any, *, now_ms: int | None = None, check_ssh_reachability: bool = False
+) -> Instance:
     """An instance in the shape of ``docs/architecture.md`` ("Shapes"; :class:`codelab_ext.shapes.Instance`).
 
     ``{id, name, status, feature, flavor, description, fail_reason, url, token, workspace_id,
     create_at, update_at, image, action_progress, lease, ssh, endpoints, volume}`` (``pool`` too,
     when present) plus every unknown top-level upstream field, unchanged. ``image`` is a
     normalised image or ``None``; ``lease`` is :func:`normalise_lease` (with ``now_ms``);
-    ``ssh`` is :func:`parse_ssh_endpoint` of ``endpoints``.
+    ``ssh`` is :func:`parse_ssh_endpoint` of ``endpoints`` (``check_ssh_reachability`` passed on).
 
     The notebook ``token`` is kept (see the module docstring). Never raises.
     """
@@ -463,7 +512,7 @@ def normalise_instance(raw: Any, *, now_ms: int | None = None) -> Instance:
     instance["endpoints"] = (
         [dict(item) for item in endpoints if isinstance(item, Mapping)] if isinstance(endpoints, list) else []
     )
-    instance["ssh"] = parse_ssh_endpoint(instance["endpoints"])
+    instance["ssh"] = parse_ssh_endpoint(instance["endpoints"], check_reachability=check_ssh_reachability)
     instance["volume"] = _dict_or_none(source.get("volume"))
     if "pool" in source:
         instance["pool"] = _dict_or_none(source.get("pool"))

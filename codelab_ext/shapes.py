@@ -54,6 +54,8 @@ class SshEndpoint(TypedDict):
     user: str
     key_pair_names: list[str]
     uri: str
+    #: why it cannot be reached from outside (models.ssh_unreachable_reason), None when it may be
+    unreachable: str | None
 
 
 class Image(TypedDict):

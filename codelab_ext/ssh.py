@@ -273,6 +273,10 @@ def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[s
         raise NoSshEndpointError(f"Instance {name} has no SSH endpoint: {reason}")
     if not isinstance(ssh, Mapping):
         raise UnsafeSshEndpointError("ssh endpoint of the instance is malformed", field="ssh")
+    if ssh.get("unreachable"):  # models.ssh_unreachable_reason (c.CodeLab.ssh_reachability_check)
+        raise NoSshEndpointError(
+            f"SSH is not reachable from outside for this instance: {_comment_text(ssh['unreachable'])}."
+        )
     try:
         host = validate_host(ssh.get("host"))
         port = None if ssh.get("port") is None else validate_port(ssh.get("port"))

@@ -215,6 +215,7 @@ def test_volume_and_endpoints_kept():
         "user": "ma-user",
         "key_pair_names": ["kp"],
         "uri": "dev-modelarts-cnnorth4.huaweicloud.com:31234",
+        "unreachable": None,
     }
 
 
@@ -476,6 +477,7 @@ def test_ssh_endpoint_object_shapes():
         "user": "ma-user",
         "key_pair_names": ["KeyPair-1", "KeyPair-2", "KeyPair-3"],
         "uri": "ssh://h.example.com:30010",
+        "unreachable": None,
     }
     # a single object is accepted as a one-item list
     assert parse_ssh_endpoint({"dev_service": "SSH", "uri": "h.example.com:1"})["port"] == 1
@@ -733,3 +735,44 @@ def test_normalised_images_carry_their_category():
         normalise_image({"id": "b", "name": "x", "resource_categories": ["ASCEND"]})["category"] == "ASCEND"
     )
     assert normalise_image({"id": "c", "name": "notebook2.0-mul-kernel-cpu"})["category"] == "CPU"
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("10.0.3.7:30022", "private"),
+        ("172.16.0.9:30022", "private"),
+        ("192.168.1.20:22", "private"),
+        ("[fd00::5]:30022", "private"),
+        ("169.254.10.1:30022", "link-local"),
+        ("[fe80::1]:30022", "link-local"),
+        ("127.0.0.1:30022", "loopback"),
+        ("[::1]:30022", "loopback"),
+        ("localhost:30022", "loopback"),
+        ("dev-modelarts-cnnorth4.huaweicloud.com", "no port"),
+        ("ssh://ma-user@dev-modelarts-cnnorth4.huaweicloud.com", "no port"),
+        ("ssh://121.36.1.2", "no port"),
+    ],
+)
+def test_ssh_endpoints_that_cannot_be_reached_from_outside(uri, reason):
+    endpoint = [{"dev_service": "SSH", "uri": uri}]
+    ssh = parse_ssh_endpoint(endpoint, check_reachability=True)
+    assert ssh is not None and reason in ssh["unreachable"]
+    # the rule is off unless asked for (the emulator's loopback endpoints)
+    assert parse_ssh_endpoint(endpoint)["unreachable"] is None
+    instance = normalise_instance({"id": "i", "endpoints": endpoint}, check_ssh_reachability=True)
+    assert instance["ssh"]["unreachable"] == ssh["unreachable"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "dev-modelarts-cnnorth4.huaweicloud.com:31234",
+        "ssh://ma-user@dev-modelarts-cnnorth4.huaweicloud.com:31234",
+        "121.36.1.2:30022",
+        "[2400:cb00:1::5]:30022",  # a global IPv6 address
+    ],
+)
+def test_ssh_endpoints_that_may_be_reached(uri):
+    ssh = parse_ssh_endpoint([{"dev_service": "SSH", "uri": uri}], check_reachability=True)
+    assert ssh is not None and ssh["unreachable"] is None

@@ -41,6 +41,7 @@ def cli_env(home: Path, url: str, *, credentials: bool = False, **extra: str | N
         CODELAB_MODELARTS_ENDPOINT=url,
         CODELAB_IAM_ENDPOINT=url,
         CODELAB_CREDENTIALS_FILE=str(home / "codelab" / "credentials.json"),
+        CODELAB_SSH_REACHABILITY_CHECK="0",  # the emulator's SSH endpoints are on loopback
         PYTHONWARNINGS=_SOURCE_TREE_WARNING,
         PYTHONPATH=str(REPO),
         PYTHONUNBUFFERED="1",

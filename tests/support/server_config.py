@@ -70,6 +70,8 @@ def emulator_settings(emulator: Any, credentials_file: Path, **codelab: Any) -> 
         "iam_endpoint": emulator.url,
         "credentials_file": str(credentials_file),
         "region": emulator.region,
+        # the emulator's SSH endpoints are on loopback (a real sshd in the SSH tests)
+        "ssh_reachability_check": False,
     }
     settings.update(codelab)
     return settings
