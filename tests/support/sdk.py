@@ -32,6 +32,7 @@ _MODULES = (
     "huaweicloudsdkmodelarts.v1",
     "huaweicloudsdkmodelarts.v1.region.modelarts_region",
     "huaweicloudsdkiam.v3",
+    "huaweicloudsdkcore.warning.warning",
 )
 
 
