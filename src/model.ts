@@ -532,7 +532,8 @@ export class CodeLabModel implements ICodeLabModel {
   /** Keep the instance running for `hours` from now. */
   async extend(hours: number): Promise<boolean> {
     const id = this._instance?.id;
-    if (!id || !(hours > 0)) {
+    // a lease is only read or renewed while the instance is RUNNING (the server refuses otherwise)
+    if (!id || !(hours > 0) || !this.isRunning) {
       return false;
     }
     let declined = false;

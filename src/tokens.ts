@@ -183,6 +183,8 @@ export interface IServerStatus {
   /** True when the embedded emulator runs and its demo account is the one in use. */
   demo_account?: boolean;
   credentials: ICredentialsStatus;
+  /** The regions a user may sign in to (any other is refused with 400). */
+  regions?: string[];
 }
 
 /** The body of `PUT credentials`. */

@@ -120,6 +120,31 @@ describe('CodeLabSidebar', () => {
     model.dispose();
   });
 
+  it('offers the server’s regions in the sign-in form and warns about any other', async () => {
+    server.on('GET status', () => ({ status: 200, body: status(false) }));
+    const model = await renderPanel();
+    const input = screen.getByLabelText('Region');
+    expect(input).toHaveValue('cn-north-4');
+    expect(input).toHaveAttribute('list', 'codelab-regions');
+    const list = document.getElementById('codelab-regions');
+    expect(list).not.toBeNull();
+    const offered = Array.from(list!.querySelectorAll('option')).map(o =>
+      o.getAttribute('value')
+    );
+    expect(offered).toEqual(status().regions);
+    expect(screen.queryByText(/is not a region ModelArts/)).toBeNull();
+    // free text is allowed, with a warning; a known region clears it
+    fireEvent.change(input, { target: { value: 'cn-nort-4' } });
+    expect(
+      screen.getByText(
+        '“cn-nort-4” is not a region ModelArts is known to run in: the server will refuse it.'
+      )
+    ).toBeInTheDocument();
+    fireEvent.change(input, { target: { value: 'af-north-1' } });
+    expect(screen.queryByText(/is not a region ModelArts/)).toBeNull();
+    model.dispose();
+  });
+
   it('shows the account and the images grouped, default first, with badges', async () => {
     const model = await renderPanel();
     expect(screen.getByText('AKAB****WXYZ')).toBeInTheDocument();

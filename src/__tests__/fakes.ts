@@ -53,7 +53,8 @@ export function status(configured = true): IServerStatus {
       configured,
       source: configured ? 'stored' : '',
       access_key: configured ? 'AKAB****WXYZ' : null
-    }
+    },
+    regions: ['af-north-1', 'ap-southeast-1', 'cn-east-3', 'cn-north-4']
   };
 }
 

@@ -630,6 +630,19 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
+    it('never asks for the lease of an instance that is not running', async () => {
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: [instance({ status: 'STOPPED' })] }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      expect(model.isRunning).toBe(false);
+      expect(await model.extend(2)).toBe(false);
+      expect(server.callsTo('PATCH instances/i-1/lease')).toHaveLength(0);
+      model.dispose();
+    });
+
     it('stops with POST stop', async () => {
       server.on('GET instances', () => ({
         status: 200,

@@ -43,6 +43,12 @@ export function SignInForm(props: {
   const [token, setToken] = useState('');
   const [projectId, setProjectId] = useState('');
   const [region, setRegion] = useState(model.status?.region ?? '');
+  // the server's list (GET status): free text is still allowed, with a warning
+  const regions = model.status?.regions ?? [];
+  const unknownRegion =
+    regions.length > 0 &&
+    region.trim() !== '' &&
+    !regions.includes(region.trim());
 
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
@@ -65,7 +71,12 @@ export function SignInForm(props: {
     label: string,
     value: string,
     set: (v: string) => void,
-    options: { secret?: boolean; required?: boolean; placeholder?: string } = {}
+    options: {
+      secret?: boolean;
+      required?: boolean;
+      placeholder?: string;
+      list?: string;
+    } = {}
   ) => (
     <div className="jp-CodeLab-field">
       <label htmlFor={`codelab-${id}`}>{label}</label>
@@ -78,6 +89,7 @@ export function SignInForm(props: {
         spellCheck={false}
         required={options.required}
         placeholder={options.placeholder}
+        list={options.list}
         value={value}
         onChange={e => set(e.target.value)}
       />
@@ -120,8 +132,24 @@ export function SignInForm(props: {
         placeholder: trans.__('discovered from the region')
       })}
       {field('region', trans.__('Region'), region, setRegion, {
-        placeholder: 'cn-north-4'
+        placeholder: 'cn-north-4',
+        list: regions.length ? 'codelab-regions' : undefined
       })}
+      {regions.length > 0 && (
+        <datalist id="codelab-regions">
+          {regions.map(r => (
+            <option key={r} value={r} />
+          ))}
+        </datalist>
+      )}
+      {unknownRegion && (
+        <p className="jp-CodeLab-warning" role="status">
+          {trans.__(
+            '“%1” is not a region ModelArts is known to run in: the server will refuse it.',
+            region.trim()
+          )}
+        </p>
+      )}
       <p className="jp-CodeLab-hint">
         {trans.__(
           'The keys are checked against Huawei Cloud, then kept by the Jupyter server only; the secret key never comes back to the browser.'
