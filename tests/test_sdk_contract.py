@@ -332,3 +332,15 @@ def test_our_project_lookup_is_the_sdks(emulator: Any, demo_credentials: Any) ->
         client.close()
     (mine,) = recorder.take()
     assert mine == (theirs.method, theirs.resource_path, [name for name, _ in theirs.query_params], [])
+
+
+def test_the_sdk_reads_the_emulators_errors(sdk_client: Any, emulator: Any) -> None:
+    m = sdk("huaweicloudsdkmodelarts.v1")
+    refused = sdk("huaweicloudsdkcore.exceptions.exceptions").ClientRequestException
+    with pytest.raises(refused) as caught:
+        sdk_client.show_notebook(m.ShowNotebookRequest(id="00000000-0000-4000-8000-000000000000"))
+    assert (caught.value.status_code, caught.value.error_code) == (400, "ModelArts.6309")
+    assert caught.value.request_id  # the emulator's X-Request-Id, as the service sends it
+    with pytest.raises(refused) as caught:
+        sdk_client.list_notebooks(m.ListNotebooksRequest(feature="DEFAULT", limit=1))
+    assert (caught.value.status_code, caught.value.error_code) == (400, "ModelArts.0104")
