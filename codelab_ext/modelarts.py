@@ -514,7 +514,7 @@ class ModelArtsClient:
     def _images(self, suffix: str = "") -> str:
         return f"/v1/{quote(self.project_id, safe='')}/images{suffix}"
 
-    def _instance(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _instance(self, data: Mapping[str, Any]) -> Instance:
         return normalise_instance(data, check_ssh_reachability=self.check_ssh_reachability)
 
     @staticmethod

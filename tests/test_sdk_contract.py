@@ -25,7 +25,7 @@ import requests
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.modelarts import ModelArtsClient
 
-from .sdk import sdk
+from .support.sdk import sdk
 
 HOUR_MS = 3_600_000
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from codelab_ext.signing import SDK_SIGNED_HEADERS, parse_authorization, sign_request, verify_signature
 
-from .sdk import sdk
+from .support.sdk import sdk
 
 AK = "HYPOTHESISACCESSKEY1"
 SK = "hypothesis-secret-key-0123456789"

@@ -17,8 +17,8 @@ import pytest
 from codelab_ext import NAMESPACE, cli
 from codelab_ext.config import CodeLab
 
-from .cli_helpers import assert_one_line_error, cli_env, run_cli, run_json
-from .server_fixtures import emulator_server_config, store_demo_credentials
+from .support.cli import assert_one_line_error, cli_env, run_cli, run_json
+from .support.server_config import emulator_server_config, store_demo_credentials
 
 MESSAGE = "SSH is not reachable from outside for this instance"
 
