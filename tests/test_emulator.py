@@ -1043,9 +1043,9 @@ def test_fault_latency(emulator: EmulatorHandle) -> None:
     started = time.monotonic()
     assert images(emulator).status_code == 200
     assert time.monotonic() - started >= 0.15
-    started = time.monotonic()
-    images(emulator)
-    assert time.monotonic() - started < 0.15
+    # a one-shot fault: the next request is not delayed (counted, not timed: the machine may be busy)
+    assert images(emulator).status_code == 200
+    assert emulator.stats()["faults_injected"] == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
