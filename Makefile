@@ -14,7 +14,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test system-deps setup lint test-python test-js test-ui check-wheel bench emulator clean
+.PHONY: demo test system-deps setup lint translations test-python test-js test-ui check-wheel bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,17 @@ emulator: $(VENV)/.installed
 	$(BIN)/jupyter codelab emulator
 
 lint: setup
-	$(BIN)/ruff check codelab_ext tests $(wildcard benchmarks) conftest.py
-	$(BIN)/ruff format --check codelab_ext tests $(wildcard benchmarks) conftest.py
+	$(BIN)/ruff check codelab_ext tests scripts $(wildcard benchmarks) conftest.py
+	$(BIN)/ruff format --check codelab_ext tests scripts $(wildcard benchmarks) conftest.py
 	$(BIN)/mypy
 	$(BIN)/jlpm lint:check
 	$(BIN)/jlpm typecheck
+	$(BIN)/python scripts/translations.py check
+
+# extract every string of the panel, the server and the CLI into the zh_CN catalogue and compile it
+# (codelab_ext/locale/zh_CN/LC_MESSAGES/codelab_ext.{po,json,mo}); see scripts/translations.py
+translations: $(VENV)/.installed
+	$(BIN)/python scripts/translations.py update
 
 test-python: setup system-deps
 	$(BIN)/python -m pytest --cov=codelab_ext --cov-report=term-missing:skip-covered $(PYTEST_ARGS)

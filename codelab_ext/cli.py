@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # imported lazily at run time (fast start)
     from .modelarts import ModelArtsClient
     from .shapes import Image, Instance
 
+from .i18n import Message, env_language, tr, use_language
+
 log = logging.getLogger("codelab_ext.cli")
 
 PROG = "jupyter codelab"
@@ -60,17 +62,21 @@ EXIT_USAGE = 64
 #: interrupted with Ctrl-C (SIGINT)
 EXIT_INTERRUPTED = 130
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0    success (open: the instance is RUNNING)
-  1    local error (bad input, configuration, files)
-  2    cloud error (credentials refused, endpoint unreachable, upstream error)
-  3    confirmation needed and not given (use --yes in scripts)
-  4    the instance failed to start (its fail_reason is printed)
-  5    open --max-wait ran out while the instance was still starting
-  64   wrong command line
-  130  interrupted (Ctrl-C); an instance being opened is left as it is
-"""
+
+def exit_codes_help() -> Message:
+    """The exit codes, as ``--help`` ends."""
+    return tr(
+        "exit codes:\n"
+        "  0    success (open: the instance is RUNNING)\n"
+        "  1    local error (bad input, configuration, files)\n"
+        "  2    cloud error (credentials refused, endpoint unreachable, upstream error)\n"
+        "  3    confirmation needed and not given (use --yes in scripts)\n"
+        "  4    the instance failed to start (its fail_reason is printed)\n"
+        "  5    open --max-wait ran out while the instance was still starting\n"
+        "  64   wrong command line\n"
+        "  130  interrupted (Ctrl-C); an instance being opened is left as it is\n"
+    )
+
 
 HOUR_MS = 3_600_000
 #: consecutive failed polls tolerated by ``open`` before giving up (the client retries each one too)
@@ -80,42 +86,70 @@ MAX_POLL_FAILURES = 5
 class CliError(Exception):
     """A failure of the command line itself, with its exit code (the message is one line)."""
 
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+    def __init__(self, message: str | Message, code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
 
 
 class UsageError(CliError):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str | Message) -> None:
         super().__init__(message, EXIT_USAGE)
 
 
 # ---------------------------------------------------------------------------------------------- parser
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help in the terminal's language: messages (:func:`~codelab_ext.i18n.tr`) render when printed.
+
+    Descriptions are filled after translation (Chinese has no spaces to break at, and each of its
+    characters takes two columns).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return None if action.help is None else str(action.help)
+
+    def _format_text(self, text: str) -> str:
+        if isinstance(text, Message):
+            rendered = str(text)
+            if "\n" not in rendered.strip():
+                wide = any(ord(ch) > 0x2E80 for ch in rendered)
+                rendered = textwrap.fill(rendered, width=44 if wide else 88) + "\n"
+            text = rendered
+        return super()._format_text(text)
+
+    def _format_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None) -> str:
+        return super()._format_usage(usage, actions, groups, str(tr("usage: ")) if prefix is None else prefix)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 64 instead of usage dumps and exit 2.
 
     Abbreviated flags are refused: ``demo`` and ``emulator`` pass unknown flags on, and ``--time`` must
-    reach JupyterLab rather than become ``--timeout``.
+    reach JupyterLab rather than become ``--timeout``. argparse's own headings are translated here.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self._positionals.title = tr("positional arguments")
+        self._optionals.title = tr("options")
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = tr("show this help and exit")
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        raise UsageError(tr("{message} (see '{prog} --help')", message=message, prog=self.prog))
 
 
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(tr("{text!r} is not a number", text=text)) from None
     if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+        raise argparse.ArgumentTypeError(tr("{text!r} must be a positive number", text=text))
     return value
 
 
@@ -123,9 +157,9 @@ def _speed(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(tr("{text!r} is not a number", text=text)) from None
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+        raise argparse.ArgumentTypeError(tr("{text!r} must be a number >= 0", text=text))
     return value
 
 
@@ -133,9 +167,9 @@ def _port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+        raise argparse.ArgumentTypeError(tr("{text!r} is not a port number", text=text)) from None
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+        raise argparse.ArgumentTypeError(tr("{text!r} is not a port number (0-65535)", text=text))
     return value
 
 
@@ -147,32 +181,36 @@ def _common_options(*, suppress: bool) -> _Parser:
     """
     default: Any = argparse.SUPPRESS if suppress else None
     parent = _Parser(add_help=False)
-    group = parent.add_argument_group("global options")
-    group.add_argument("--region", default=default, help="region id (default: CODELAB_REGION or cn-north-4)")
+    group = parent.add_argument_group(tr("global options"))
+    group.add_argument(
+        "--region", default=default, help=tr("region id (default: CODELAB_REGION or cn-north-4)")
+    )
     group.add_argument(
         "--endpoint",
         default=default,
         metavar="URL",
-        help="ModelArts base URL (default: CODELAB_MODELARTS_ENDPOINT or the region's public endpoint)",
+        help=tr("ModelArts base URL (default: CODELAB_MODELARTS_ENDPOINT or the region's public endpoint)"),
     )
     group.add_argument(
         "--iam-endpoint",
         default=default,
         metavar="URL",
-        help="IAM base URL (default: CODELAB_IAM_ENDPOINT or the region's public endpoint)",
+        help=tr("IAM base URL (default: CODELAB_IAM_ENDPOINT or the region's public endpoint)"),
     )
     group.add_argument(
         "--credentials-file",
         default=default,
         metavar="PATH",
-        help="where login stores the keys (default: CODELAB_CREDENTIALS_FILE or <jupyter data dir>/codelab/)",
+        help=tr(
+            "where login stores the keys (default: CODELAB_CREDENTIALS_FILE or <jupyter data dir>/codelab/)"
+        ),
     )
     group.add_argument(
         "--timeout",
         default=default,
         type=_positive_float,
         metavar="SECONDS",
-        help="deadline of each upstream request in seconds: connect, headers and body (default 30)",
+        help=tr("deadline of each upstream request in seconds: connect, headers and body (default 30)"),
     )
     group.add_argument(
         "-v",
@@ -181,13 +219,13 @@ def _common_options(*, suppress: bool) -> _Parser:
         dest="debug",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
-        help="DEBUG logging and tracebacks on stderr (secrets are never logged)",
+        help=tr("DEBUG logging and tracebacks on stderr (secrets are never logged)"),
     )
     return parent
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    parser.add_argument("--json", action="store_true", help=tr("machine-readable JSON on stdout"))
 
 
 def build_parser() -> _Parser:
@@ -196,169 +234,197 @@ def build_parser() -> _Parser:
 
     parser = _Parser(
         prog=PROG,
-        description=textwrap.fill(
+        description=tr(
             "Open and manage your free Huawei Cloud ModelArts CodeLab instance from a terminal: sign in, "
-            "pick an image, watch it start, extend its lease, connect over SSH.",
-            width=88,
+            "pick an image, watch it start, extend its lease, connect over SSH."
         ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes_help(),
+        formatter_class=_HelpFormatter,
         parents=[_common_options(suppress=False)],
     )
-    parser.add_argument("--version", action="version", version=f"codelab_ext {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"codelab_ext {__version__}",
+        help=tr("show the version and exit"),
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
     common = _common_options(suppress=True)
 
-    def verb(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+    def verb(name: str, help_text: Message, description: Message | None = None) -> argparse.ArgumentParser:
         return verbs.add_parser(
             name,
             help=help_text,
-            description=textwrap.fill(description or help_text, width=88),
+            description=description or help_text,
             parents=[common],
-            epilog=EXIT_CODES_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=exit_codes_help(),
+            formatter_class=_HelpFormatter,
         )
 
     p = verb(
         "login",
-        "store Huawei Cloud keys for the extension (checked against the cloud first)",
-        "Prompt for the access key, the secret key (without echo), an optional security token, the region "
-        "and the project id, check them against the cloud, then store them (mode 0600) where the server "
-        "extension finds them. In scripts: --access-key AK --secret-key-stdin, the secret on stdin.",
+        tr("store Huawei Cloud keys for the extension (checked against the cloud first)"),
+        tr(
+            "Prompt for the access key, the secret key (without echo), an optional security token, the "
+            "region and the project id, check them against the cloud, then store them (mode 0600) where the "
+            "server extension finds them. In scripts: --access-key AK --secret-key-stdin, the secret on "
+            "stdin."
+        ),
     )
-    p.add_argument("--access-key", metavar="AK", help="the access key id (the secret is never an argument)")
     p.add_argument(
-        "--secret-key-stdin", action="store_true", help="read the secret key from the first line of stdin"
+        "--access-key", metavar="AK", help=tr("the access key id (the secret is never an argument)")
+    )
+    p.add_argument(
+        "--secret-key-stdin", action="store_true", help=tr("read the secret key from the first line of stdin")
     )
     p.add_argument(
         "--security-token-stdin",
         action="store_true",
-        help="read a security token (temporary keys) from the next line of stdin",
+        help=tr("read a security token (temporary keys) from the next line of stdin"),
     )
-    p.add_argument("--project-id", metavar="ID", help="project id (default: discovered through IAM)")
+    p.add_argument("--project-id", metavar="ID", help=tr("project id (default: discovered through IAM)"))
     _json_flag(p)
     p.set_defaults(func=cmd_login)
 
-    p = verb("logout", "forget the keys stored by login")
+    p = verb("logout", tr("forget the keys stored by login"))
     _json_flag(p)
     p.set_defaults(func=cmd_logout)
 
     p = verb(
         "status",
-        "show the credential source, region, project, endpoint and masked key",
-        "Show which credential source is used, the region, the project id, the endpoints and the masked "
-        "access key. Offline unless --check. Exit 2 when no usable credentials are configured.",
+        tr("show the credential source, region, project, endpoint and masked key"),
+        tr(
+            "Show which credential source is used, the region, the project id, the endpoints and the masked "
+            "access key. Offline unless --check. Exit 2 when no usable credentials are configured."
+        ),
     )
-    p.add_argument("--check", action="store_true", help="also check the credentials against the cloud")
+    p.add_argument("--check", action="store_true", help=tr("also check the credentials against the cloud"))
     _json_flag(p)
     p.set_defaults(func=cmd_status)
 
-    p = verb("images", "list the images a CodeLab can open")
-    p.add_argument("--arch", help="x86_64 or aarch64")
-    p.add_argument("--category", help="CPU, GPU or ASCEND")
-    p.add_argument("--name", help="part of the image name")
+    p = verb("images", tr("list the images a CodeLab can open"))
+    p.add_argument("--arch", help=tr("x86_64 or aarch64"))
+    p.add_argument("--category", help=tr("CPU, GPU or ASCEND"))
+    p.add_argument("--name", help=tr("part of the image name"))
     _json_flag(p)
     p.set_defaults(func=cmd_images)
 
     p = verb(
         "open",
-        "open (start) your free CodeLab and watch it start",
-        "Open the free CodeLab instance (default image: the multi-kernel CPU image), optionally with a "
-        "shared notebook, and show its four start-up steps live until it is RUNNING or fails. "
-        "Switching a running instance to another image asks first unless --yes.",
+        tr("open (start) your free CodeLab and watch it start"),
+        tr(
+            "Open the free CodeLab instance (default image: the multi-kernel CPU image), optionally with a "
+            "shared notebook, and show its four start-up steps live until it is RUNNING or fails. "
+            "Switching a running instance to another image asks first unless --yes."
+        ),
     )
-    p.add_argument("--image", metavar="ID|NAME", help="image id, name or name:tag (see 'images')")
-    p.add_argument("--share-url", metavar="URL", help="http(s) URL of an .ipynb to open in the instance")
-    p.add_argument("-y", "--yes", action="store_true", help="switch a running instance without asking")
-    p.add_argument("--no-wait", action="store_true", help="return as soon as the open is accepted")
+    p.add_argument("--image", metavar="ID|NAME", help=tr("image id, name or name:tag (see 'images')"))
+    p.add_argument("--share-url", metavar="URL", help=tr("http(s) URL of an .ipynb to open in the instance"))
+    p.add_argument("-y", "--yes", action="store_true", help=tr("switch a running instance without asking"))
+    p.add_argument("--no-wait", action="store_true", help=tr("return as soon as the open is accepted"))
     p.add_argument(
         "--max-wait",
         type=_positive_float,
         default=1800.0,
         metavar="SECONDS",
-        help="stop watching after this long (exit 5; the instance keeps starting). Default 1800",
+        help=tr("stop watching after this long (exit 5; the instance keeps starting). Default 1800"),
     )
     _json_flag(p)
     p.set_defaults(func=cmd_open)
 
-    p = verb("list", "list your CodeLab instances")
+    p = verb("list", tr("list your CodeLab instances"))
     _json_flag(p)
     p.set_defaults(func=cmd_list)
 
-    p = verb("show", "show one instance")
+    p = verb("show", tr("show one instance"))
     p.add_argument("instance_id", metavar="ID")
     _json_flag(p)
     p.set_defaults(func=cmd_show)
 
-    p = verb("start", "start a stopped instance")
+    p = verb("start", tr("start a stopped instance"))
     p.add_argument("instance_id", metavar="ID")
-    p.add_argument("--wait", action="store_true", help="show the start-up steps until RUNNING or failure")
+    p.add_argument("--wait", action="store_true", help=tr("show the start-up steps until RUNNING or failure"))
     p.add_argument(
         "--max-wait",
         type=_positive_float,
         default=1800.0,
         metavar="SECONDS",
-        help="with --wait: stop watching after this long (exit 5). Default 1800",
+        help=tr("with --wait: stop watching after this long (exit 5). Default 1800"),
     )
     _json_flag(p)
     p.set_defaults(func=cmd_start)
 
-    p = verb("stop", "stop an instance (asks first unless --yes)")
+    p = verb("stop", tr("stop an instance (asks first unless --yes)"))
     p.add_argument("instance_id", metavar="ID")
-    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    p.add_argument("-y", "--yes", action="store_true", help=tr("do not ask"))
     _json_flag(p)
     p.set_defaults(func=cmd_stop)
 
-    p = verb("extend", "extend the lease of a running instance (counted from now)")
+    p = verb("extend", tr("extend the lease of a running instance (counted from now)"))
     p.add_argument("instance_id", metavar="ID")
     p.add_argument(
-        "--hours", type=float, default=1.0, metavar="N", help="new lease length from now, 1 to 72 (default 1)"
+        "--hours",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help=tr("new lease length from now, 1 to 72 (default 1)"),
     )
     p.add_argument(
-        "-y", "--yes", action="store_true", help="also when the new lease ends earlier than the current one"
+        "-y",
+        "--yes",
+        action="store_true",
+        help=tr("also when the new lease ends earlier than the current one"),
     )
     _json_flag(p)
     p.set_defaults(func=cmd_extend)
 
     p = verb(
         "ssh-config",
-        "print (or --install) the OpenSSH config block of an instance",
-        "Print the OpenSSH 'Host' block of an instance whose image offers SSH. With --install, write it as "
-        "a managed block into ~/.ssh/config.d/codelab and add one Include line to ~/.ssh/config.",
+        tr("print (or --install) the OpenSSH config block of an instance"),
+        tr(
+            "Print the OpenSSH 'Host' block of an instance whose image offers SSH. With --install, write it "
+            "as a managed block into ~/.ssh/config.d/codelab and add one Include line to ~/.ssh/config."
+        ),
     )
-    p.add_argument("instance_id", metavar="ID", nargs="?", help="default: your only CodeLab instance")
-    p.add_argument("--alias", metavar="A", help="Host alias (default: codelab-<region>)")
-    p.add_argument("--identity-file", metavar="F", help="private key file (default: ~/.ssh/<key pair>.pem)")
-    p.add_argument("--install", action="store_true", help="install the block for 'ssh <alias>'")
+    p.add_argument("instance_id", metavar="ID", nargs="?", help=tr("default: your only CodeLab instance"))
+    p.add_argument("--alias", metavar="A", help=tr("Host alias (default: codelab-<region>)"))
+    p.add_argument(
+        "--identity-file", metavar="F", help=tr("private key file (default: ~/.ssh/<key pair>.pem)")
+    )
+    p.add_argument("--install", action="store_true", help=tr("install the block for 'ssh <alias>'"))
     _json_flag(p)
     p.set_defaults(func=cmd_ssh_config)
 
     p = verb(
         "emulator",
-        "run the local ModelArts emulator in the foreground (Ctrl-C to stop)",
-        "Run the local ModelArts + IAM emulator (a demo and test double, never the cloud) and print its "
-        "URL and its demo account. Every RUNNING instance is served by a real Jupyter server over its work "
-        "folder when jupyter_server is installed. Other arguments (--address, --ssh-host, --ssh-port, "
-        "--data-dir, --no-instance-servers, --no-lab, --log-level) go to the emulator.",
+        tr("run the local ModelArts emulator in the foreground (Ctrl-C to stop)"),
+        tr(
+            "Run the local ModelArts + IAM emulator (a demo and test double, never the cloud) and print its "
+            "URL and its demo account. Every RUNNING instance is served by a real Jupyter server over its "
+            "work folder when jupyter_server is installed. Other arguments (--address, --ssh-host, "
+            "--ssh-port, --data-dir, --no-instance-servers, --no-lab, --log-level) go to the emulator."
+        ),
     )
     p.add_argument(
-        "--port", type=_port, default=None, help="port on 127.0.0.1 (default 8765; 0: any free one)"
+        "--port", type=_port, default=None, help=tr("port on 127.0.0.1 (default 8765; 0: any free one)")
     )
     p.add_argument(
-        "--speed", type=_speed, default=None, help="clock speed factor (default 1; 0 freezes the clock)"
+        "--speed", type=_speed, default=None, help=tr("clock speed factor (default 1; 0 freezes the clock)")
     )
     p.set_defaults(func=cmd_emulator, passthrough=True, own_logging=True)
 
     p = verb(
         "demo",
-        "run JupyterLab against the embedded emulator (no cloud account needed)",
-        "Start JupyterLab with CODELAB_EMULATOR=1: the server extension embeds the emulator and its demo "
-        "account; your own stored keys are neither read nor changed. JupyterLab runs in temporary config, "
-        "data and runtime folders with a root folder of sample notebooks, all removed at exit; it prints one "
-        "line ending with the URL. Other arguments go to 'jupyter lab'.",
+        tr("run JupyterLab against the embedded emulator (no cloud account needed)"),
+        tr(
+            "Start JupyterLab with CODELAB_EMULATOR=1: the server extension embeds the emulator and its demo "
+            "account; your own stored keys are neither read nor changed. JupyterLab runs in temporary "
+            "config, data and runtime folders with a root folder of sample notebooks, all removed at exit; "
+            "it prints one line ending with the URL. Other arguments go to 'jupyter lab'."
+        ),
     )
-    p.add_argument("--port", type=_port, default=None, help="JupyterLab's port")
-    p.add_argument("--speed", type=_speed, default=None, help="emulator clock speed factor")
+    p.add_argument("--port", type=_port, default=None, help=tr("JupyterLab's port"))
+    p.add_argument("--speed", type=_speed, default=None, help=tr("emulator clock speed factor"))
     p.set_defaults(func=cmd_demo, passthrough=True)
     return parser
 
@@ -385,11 +451,12 @@ class Context:
     # ----------------------------------------------------------------- output
     def out(self, text: str = "") -> None:
         """One or more lines on stdout, control characters of upstream text neutralised."""
+        text = str(text)  # a message renders in the terminal's language
         self.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
         self.stdout.flush()
 
     def err(self, text: str) -> None:
-        self.stderr.write(text + "\n")
+        self.stderr.write(str(text) + "\n")
         self.stderr.flush()
 
     def json(self, value: Any) -> None:
@@ -410,7 +477,9 @@ class Context:
             from .validation import validate_region
 
             # the server's own config files (c.CodeLab.*) first, then the global flags on top
-            config = CodeLab(config=jupyter_config_files(lambda text: self.err(f"warning: {one_line(text)}")))
+            config = CodeLab(
+                config=jupyter_config_files(lambda text: self.err(tr("warning: {text}", text=one_line(text))))
+            )
             try:
                 if self.flag("credentials_file"):
                     config.credentials_file = os.path.expanduser(self.flag("credentials_file"))
@@ -480,7 +549,7 @@ class Context:
         except (AttributeError, ValueError):
             return False
 
-    def confirm(self, question: str, *, assume_yes: bool, refusal: str) -> None:
+    def confirm(self, question: str | Message, *, assume_yes: bool, refusal: str | Message) -> None:
         """Ask ``question`` [y/N] on stderr; raise CliError(EXIT_NOT_CONFIRMED) unless the answer is yes.
 
         ``assume_yes`` (``--yes``) skips the question. Without a terminal on stdin nothing can be asked:
@@ -493,8 +562,8 @@ class Context:
         self.stderr.write(f"{question} [y/N] ")
         self.stderr.flush()
         answer = self.stdin.readline()
-        if answer.strip().lower() not in ("y", "yes"):
-            raise CliError("Not confirmed: nothing was changed.", EXIT_NOT_CONFIRMED)
+        if answer.strip().lower() not in ("y", "yes", str(tr("y")).lower(), str(tr("yes")).lower()):
+            raise CliError(tr("Not confirmed: nothing was changed."), EXIT_NOT_CONFIRMED)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -550,13 +619,15 @@ def cmd_login(ctx: Context) -> int:
     args = ctx.args
     interactive = args.access_key is None
     if args.secret_key_stdin and interactive:
-        raise UsageError("--secret-key-stdin needs --access-key")
+        raise UsageError(tr("--secret-key-stdin needs --access-key"))
     if args.security_token_stdin and not args.secret_key_stdin:
-        raise UsageError("--security-token-stdin needs --secret-key-stdin (the token is the second line)")
+        raise UsageError(tr("--security-token-stdin needs --secret-key-stdin (the token is the second line)"))
     if interactive and not ctx.stdin_is_tty():
         raise CliError(
-            "login needs a terminal to prompt; in scripts use --access-key AK --secret-key-stdin "
-            "(the secret key on stdin)",
+            tr(
+                "login needs a terminal to prompt; in scripts use --access-key AK "
+                "--secret-key-stdin (the secret key on stdin)"
+            ),
             EXIT_USAGE,
         )
     config = ctx.config
@@ -564,11 +635,15 @@ def cmd_login(ctx: Context) -> int:
     if interactive:
         import getpass
 
-        access_key = _prompt(ctx, "Access key (AK): ")
-        secret_key = getpass.getpass("Secret key (SK, not shown): ", stream=ctx.stderr)
-        token = getpass.getpass("Security token (Enter for permanent keys): ", stream=ctx.stderr)
-        region = ctx.flag("region") or _prompt(ctx, f"Region [{default_region}]: ").strip() or default_region
-        project_id = args.project_id or _prompt(ctx, "Project id (Enter to discover it): ").strip()
+        access_key = _prompt(ctx, str(tr("Access key (AK): ")))
+        secret_key = getpass.getpass(str(tr("Secret key (SK, not shown): ")), stream=ctx.stderr)
+        token = getpass.getpass(str(tr("Security token (Enter for permanent keys): ")), stream=ctx.stderr)
+        region = (
+            ctx.flag("region")
+            or _prompt(ctx, str(tr("Region [{region}]: ", region=default_region))).strip()
+            or default_region
+        )
+        project_id = args.project_id or _prompt(ctx, str(tr("Project id (Enter to discover it): "))).strip()
     else:
         access_key = args.access_key
         if args.secret_key_stdin:
@@ -580,7 +655,9 @@ def cmd_login(ctx: Context) -> int:
             secret_key = getpass.getpass("Secret key (SK, not shown): ", stream=ctx.stderr)
             token = ""
         else:
-            raise UsageError("give the secret key on stdin with --secret-key-stdin (never as an argument)")
+            raise UsageError(
+                tr("give the secret key on stdin with --secret-key-stdin (never as an argument)")
+            )
         region = default_region
         project_id = args.project_id or ""
     values = validate_credentials(
@@ -595,7 +672,7 @@ def cmd_login(ctx: Context) -> int:
     creds = Credentials.from_input(values)
     client = ctx.make_client(creds)
     try:
-        discovered_project = client.verify_new_credentials("; nothing was stored")
+        discovered_project = client.verify_new_credentials(str(tr("; nothing was stored")))
     finally:
         client.close()
     store_credentials(config.credentials_file, creds)
@@ -605,11 +682,19 @@ def cmd_login(ctx: Context) -> int:
         ctx.json(_status_json(ctx, checked_project=discovered_project))
     else:
         ctx.out(
-            f"Signed in with access key {creds.masked_key} (region {creds.region}, project "
-            f"{discovered_project}); stored in {config.credentials_file} (mode 0600)."
+            tr(
+                "Signed in with access key {masked_key} (region {region}, project "
+                "{discovered_project}); stored in {credentials_file} (mode 0600).",
+                masked_key=creds.masked_key,
+                region=creds.region,
+                discovered_project=discovered_project,
+                credentials_file=config.credentials_file,
+            )
         )
     if shadowed:
-        ctx.err(f"warning: credentials from {shadowed} take precedence over the stored ones")
+        ctx.err(
+            tr("warning: credentials from {shadowed} take precedence over the stored ones", shadowed=shadowed)
+        )
     return EXIT_OK
 
 
@@ -618,7 +703,7 @@ def _prompt(ctx: Context, text: str) -> str:
     ctx.stderr.flush()
     line = ctx.stdin.readline()
     if not line:
-        raise CliError("no answer (end of input)", EXIT_USAGE)
+        raise CliError(tr("no answer (end of input)"), EXIT_USAGE)
     return line.rstrip("\r\n")
 
 
@@ -651,9 +736,18 @@ def cmd_logout(ctx: Context) -> int:
     if ctx.args.json:
         ctx.json({"removed": removed, "credentials_file": path, "still_configured": remaining is not None})
         return EXIT_OK
-    ctx.out(f"Removed the stored credentials ({path})." if removed else f"No stored credentials in {path}.")
+    if removed:
+        ctx.out(tr("Removed the stored credentials ({path}).", path=path))
+    else:
+        ctx.out(tr("No stored credentials in {path}.", path=path))
     if remaining is not None:
-        ctx.out(f"Credentials from {remaining.source} (key {remaining.masked_key or '-'}) are still in use.")
+        ctx.out(
+            tr(
+                "Credentials from {source} (key {value}) are still in use.",
+                source=remaining.source,
+                value=remaining.masked_key or "-",
+            )
+        )
     return EXIT_OK
 
 
@@ -702,28 +796,32 @@ def cmd_status(ctx: Context) -> int:
         ctx.json(status)
     else:
         if creds_info["configured"]:
-            key = creds_info["access_key"] or "(IAM user and password)"
-            source = f"{creds_info['source']} (key {key})"
+            key = creds_info["access_key"] or tr("(IAM user and password)")
+            source: Any = tr("{source} (key {key})", source=creds_info["source"], key=key)
         else:
-            source = "none"
-        project = status["project_id"] or "(discovered through IAM at first use)"
+            source = tr("none")
+        project = status["project_id"] or tr("(discovered through IAM at first use)")
         rows = [
-            ("credentials", source),
-            ("region", status["region"]),
-            ("project", project),
-            ("endpoint", status["modelarts_endpoint"]),
-            ("iam", status["iam_endpoint"]),
-            ("stored in", status["credentials_file"]),
+            (tr("credentials"), source),
+            (tr("region"), status["region"]),
+            (tr("project"), project),
+            (tr("endpoint"), status["modelarts_endpoint"]),
+            (tr("iam"), status["iam_endpoint"]),
+            (tr("stored in"), status["credentials_file"]),
         ]
         if status.get("checked"):
-            rows.append(("check", "the cloud accepted these credentials"))
+            rows.append((tr("check"), tr("the cloud accepted these credentials")))
         for label, value in rows:
-            ctx.out(f"{label + ':':<13}{value}")
+            ctx.out(f"{str(label) + ':':<13}{value}")
     if not creds_info["configured"]:
         from .errors import CredentialsError
 
         error = creds_info.get("error")
-        reason = f"{error}; run 'jupyter codelab login'" if error else CredentialsError.NONE_CONFIGURED
+        reason = (
+            tr("{reason}; run 'jupyter codelab login'", reason=error)
+            if error
+            else CredentialsError.NONE_CONFIGURED
+        )
         raise CliError(reason, EXIT_UPSTREAM)
     return EXIT_OK
 
@@ -741,7 +839,7 @@ def cmd_images(ctx: Context) -> int:
         ctx.json({"images": images})
         return EXIT_OK
     if not images:
-        ctx.out("No image matches." if filters else "No images.")
+        ctx.out(tr("No image matches.") if filters else tr("No images."))
         return EXIT_OK
     rows = [
         [
@@ -768,7 +866,7 @@ def resolve_image(images: Sequence[Image], ref: str) -> Image:
 
     ref = ref.strip()
     if not ref:
-        raise ValidationError("--image is empty", field="image")
+        raise ValidationError(tr("--image is empty"), field="image")
     for image in images:
         if image.get("id") == ref:
             return image
@@ -780,7 +878,12 @@ def resolve_image(images: Sequence[Image], ref: str) -> Image:
     if matches:
         candidates = ", ".join(f"{image_label(image)} ({image.get('id')})" for image in matches)
         raise ValidationError(
-            f"image '{ref}' is ambiguous; use name:tag or an id: {candidates}", field="image"
+            tr(
+                "image '{ref}' is ambiguous; use name:tag or an id: {candidates}",
+                ref=ref,
+                candidates=candidates,
+            ),
+            field="image",
         )
     import difflib
 
@@ -788,8 +891,12 @@ def resolve_image(images: Sequence[Image], ref: str) -> Image:
         {image_label(image) for image in images} | {str(i.get("name")) for i in images if i.get("name")}
     )
     close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see 'jupyter codelab images'"
-    raise ValidationError(f"no image with id or name '{ref}'{hint}", field="image")
+    hint = (
+        tr("; did you mean {names}?", names=", ".join(close))
+        if close
+        else tr("; see 'jupyter codelab images'")
+    )
+    raise ValidationError(tr("no image with id or name '{ref}'{hint}", ref=ref, hint=hint), field="image")
 
 
 def _running_other_image(instances: Sequence[Instance], image_id: str) -> Instance | None:
@@ -819,18 +926,27 @@ def cmd_open(ctx: Context) -> int:
         image_id = str(image["id"])
         current = _running_other_image(client.list_instances(), image_id)
         if current is not None:
-            running = image_label(current.get("image"))
+            about = {
+                "instance_id": current.get("id"),
+                "status": _status(current),
+                "running": image_label(current.get("image")),
+                "image": image_label(image),
+            }
             ctx.confirm(
-                f"Your CodeLab instance {current.get('id')} ({_status(current)}) runs image '{running}'. "
-                f"Switch it to '{image_label(image)}'? It restarts, unsaved work in its kernels is lost.",
+                tr(
+                    "Your CodeLab instance {instance_id} ({status}) runs image '{running}'. Switch it to "
+                    "'{image}'? It restarts, unsaved work in its kernels is lost.",
+                    **about,
+                ),
                 assume_yes=args.yes,
-                refusal=(
-                    f"your CodeLab instance {current.get('id')} ({_status(current)}) runs image '{running}'; "
-                    f"opening '{image_label(image)}' would restart it: run again with --yes to switch"
+                refusal=tr(
+                    "your CodeLab instance {instance_id} ({status}) runs image '{running}'; opening "
+                    "'{image}' would restart it: run again with --yes to switch",
+                    **about,
                 ),
             )
     stream = ctx.stderr if args.json else ctx.stdout
-    title = f"Opening CodeLab {image_label(image)}" if image else "Opening CodeLab"
+    title = str(tr("Opening CodeLab {image}", image=image_label(image)) if image else tr("Opening CodeLab"))
     instance: Instance | None = None
     try:
         log.debug("open: image %s, share url %s", image_id or "(default)", "yes" if share_url else "no")
@@ -841,13 +957,18 @@ def cmd_open(ctx: Context) -> int:
     except KeyboardInterrupt:
         if instance is None:
             raise CliError(
-                "interrupted before ModelArts answered; the open may still take effect: check with "
-                "'jupyter codelab list'",
+                tr(
+                    "interrupted before ModelArts answered; the open may still take effect: check "
+                    "with 'jupyter codelab list'"
+                ),
                 EXIT_INTERRUPTED,
             ) from None
         raise CliError(
-            f"interrupted: instance {instance.get('id')} was left as it is (still starting); watch it with "
-            f"'jupyter codelab show {instance.get('id')}'",
+            tr(
+                "interrupted: instance {instance} was left as it is (still starting); watch it "
+                "with 'jupyter codelab show {instance}'",
+                instance=instance.get("id"),
+            ),
             EXIT_INTERRUPTED,
         ) from None
 
@@ -929,16 +1050,26 @@ def _watch(ctx: Context, instance: Mapping[str, Any], *, title: str, stream: Tex
         if ctx.args.json:
             ctx.json(public_instance(instance))
         raise CliError(
-            f"instance {instance_id} is still {_status(instance)} after {max_wait:g} s; it keeps "
-            f"starting: watch it with 'jupyter codelab show {instance_id}'",
+            tr(
+                "instance {instance_id} is still {instance} after {max_wait:g} s; it keeps "
+                "starting: watch it with 'jupyter codelab show {instance_id}'",
+                instance_id=instance_id,
+                instance=_status(instance),
+                max_wait=max_wait,
+            ),
             EXIT_STILL_STARTING,
         )
     if outcome == "failed":
         if ctx.args.json:
             ctx.json(public_instance(instance))
-        reason = instance.get("fail_reason") or _failed_step_text(instance) or "no reason given"
+        reason = instance.get("fail_reason") or _failed_step_text(instance) or tr("no reason given")
         raise CliError(
-            f"instance {instance_id} failed to start ({_status(instance)}): {one_line(reason)}",
+            tr(
+                "instance {instance_id} failed to start ({instance}): {reason}",
+                instance_id=instance_id,
+                instance=_status(instance),
+                reason=one_line(reason),
+            ),
             EXIT_INSTANCE_FAILED,
         )
     return _report_opened(ctx, instance, waited=True, elapsed=progress.clock.elapsed())
@@ -954,7 +1085,7 @@ def _failed_step_text(instance: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _ssh_hint(ctx: Context, instance: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _ssh_hint(ctx: Context, instance: Mapping[str, Any]) -> list[tuple[str | Message, str | Message]]:
     """Lines telling how to reach the instance over SSH (empty when it has no SSH endpoint)."""
     from .errors import CodeLabError
     from .ssh import NoSshEndpointError, default_alias, ssh_command
@@ -967,10 +1098,17 @@ def _ssh_hint(ctx: Context, instance: Mapping[str, Any]) -> list[tuple[str, str]
     except NoSshEndpointError as exc:  # e.g. "SSH is not reachable from outside for this instance: ..."
         return [("ssh", one_line(exc.message))]
     except CodeLabError as exc:
-        return [("ssh", f"unusable SSH endpoint: {one_line(exc.message)}")]
+        return [("ssh", tr("unusable SSH endpoint: {reason}", reason=one_line(str(exc.message))))]
     return [
         ("ssh", command),
-        ("ssh alias", f"jupyter codelab ssh-config {instance.get('id')} --install, then: ssh {alias}"),
+        (
+            tr("ssh alias"),
+            tr(
+                "jupyter codelab ssh-config {instance_id} --install, then: ssh {alias}",
+                instance_id=instance.get("id"),
+                alias=alias,
+            ),
+        ),
     ]
 
 
@@ -984,20 +1122,41 @@ def _report_opened(ctx: Context, instance: Mapping[str, Any], *, waited: bool, e
     instance_id = instance.get("id")
     label = image_label(instance.get("image"))
     if waited:
-        ctx.out(f"CodeLab {instance_id} is RUNNING ({format_duration(elapsed)}), image {label}.")
+        ctx.out(
+            tr(
+                "CodeLab {instance_id} is RUNNING ({elapsed}), image {label}.",
+                instance_id=instance_id,
+                elapsed=format_duration(elapsed),
+                label=label,
+            )
+        )
     else:
-        ctx.out(f"CodeLab {instance_id} is {_status(instance)}: watch it with '{PROG} show {instance_id}'.")
-    rows = []
+        ctx.out(
+            tr(
+                "CodeLab {instance_id} is {instance}: watch it with '{PROG} show {instance_id}'.",
+                instance_id=instance_id,
+                instance=_status(instance),
+                PROG=PROG,
+            )
+        )
+    rows: list[tuple[str | Message, str | Message]] = []
     url = url_with_token(instance)
     if url and waited:
-        rows.append(("open", url))
+        rows.append((tr("open"), url))
     rows.extend(_ssh_hint(ctx, instance))
     if waited and instance.get("lease"):
         rows.append(
-            ("lease", f"{lease_text(instance.get('lease'))}; extend: jupyter codelab extend {instance_id}")
+            (
+                tr("lease"),
+                tr(
+                    "{lease}; extend: jupyter codelab extend {instance_id}",
+                    lease=lease_text(instance.get("lease")),
+                    instance_id=instance_id,
+                ),
+            )
         )
     for label, value in rows:
-        ctx.out(f"  {label + ':':<11}{value}")
+        ctx.out(f"  {str(label) + ':':<11}{value}")
     return EXIT_OK
 
 
@@ -1010,7 +1169,7 @@ def cmd_list(ctx: Context) -> int:
         ctx.json({"instances": [public_instance(instance) for instance in instances]})
         return EXIT_OK
     if not instances:
-        ctx.out("No CodeLab instance yet: open one with 'jupyter codelab open'.")
+        ctx.out(tr("No CodeLab instance yet: open one with 'jupyter codelab open'."))
         return EXIT_OK
     rows = [
         [
@@ -1079,14 +1238,19 @@ def cmd_start(ctx: Context) -> int:
             return _watch(ctx, instance, title="Starting CodeLab", stream=stream, max_wait=ctx.args.max_wait)
         except KeyboardInterrupt:
             raise CliError(
-                f"interrupted: instance {instance_id} was left as it is (still starting); watch it with "
-                f"'jupyter codelab show {instance_id}'",
+                tr(
+                    "interrupted: instance {instance_id} was left as it is (still starting); watch "
+                    "it with 'jupyter codelab show {instance_id}'",
+                    instance_id=instance_id,
+                ),
                 EXIT_INTERRUPTED,
             ) from None
     if ctx.args.json:
         ctx.json(public_instance(instance))
     else:
-        ctx.out(f"Instance {instance_id} is {_status(instance)}.")
+        ctx.out(
+            tr("Instance {instance_id} is {instance}.", instance_id=instance_id, instance=_status(instance))
+        )
     return EXIT_OK
 
 
@@ -1102,19 +1266,35 @@ def cmd_stop(ctx: Context) -> int:
         if ctx.args.json:
             ctx.json(public_instance(instance))
         else:
-            ctx.out(f"Instance {instance_id} is already {_status(instance)}.")
+            ctx.out(
+                tr(
+                    "Instance {instance_id} is already {instance}.",
+                    instance_id=instance_id,
+                    instance=_status(instance),
+                )
+            )
         return EXIT_OK
     ctx.confirm(
-        f"Stop CodeLab instance {instance_id} ({_status(instance)}, image "
-        f"{image_label(instance.get('image'))})? Unsaved work in its kernels is lost.",
+        tr(
+            "Stop CodeLab instance {instance_id} ({status}, image {image})? Unsaved work in its kernels is "
+            "lost.",
+            instance_id=instance_id,
+            status=_status(instance),
+            image=image_label(instance.get("image")),
+        ),
         assume_yes=ctx.args.yes,
-        refusal=f"stopping instance {instance_id} needs a confirmation: run again with --yes",
+        refusal=tr(
+            "stopping instance {instance_id} needs a confirmation: run again with --yes",
+            instance_id=instance_id,
+        ),
     )
     instance = client.stop(instance_id)
     if ctx.args.json:
         ctx.json(public_instance(instance))
     else:
-        ctx.out(f"Instance {instance_id} is {_status(instance)}.")
+        ctx.out(
+            tr("Instance {instance_id} is {instance}.", instance_id=instance_id, instance=_status(instance))
+        )
     return EXIT_OK
 
 
@@ -1126,12 +1306,14 @@ def cmd_extend(ctx: Context) -> int:
     instance_id = validate_id(ctx.args.instance_id, "ID")
     hours = ctx.args.hours
     if hours != hours or hours in (float("inf"), float("-inf")):
-        raise ValidationError("--hours must be a number from 1 to 72", field="hours")
+        raise ValidationError(tr("--hours must be a number from 1 to 72"), field="hours")
     duration_ms = round(hours * HOUR_MS)
     try:
         duration_ms = validate_duration_ms(duration_ms, "--hours")
     except ValidationError:
-        raise ValidationError(f"--hours must be from 1 to 72, got {hours:g}", field="hours") from None
+        raise ValidationError(
+            tr("--hours must be from 1 to 72, got {hours:g}", hours=hours), field="hours"
+        ) from None
     # never shortens the lease unasked (the same rule as the server's PATCH lease): ask, or --yes
     from .errors import ConflictError
 
@@ -1156,17 +1338,23 @@ def cmd_extend(ctx: Context) -> int:
     if ctx.args.json:
         ctx.json({"id": instance_id, "lease": lease})
     else:
-        ctx.out(f"Lease of instance {instance_id} extended: {lease_text(lease)}.")
+        ctx.out(
+            tr(
+                "Lease of instance {instance_id} extended: {lease}.",
+                instance_id=instance_id,
+                lease=lease_text(lease),
+            )
+        )
     return EXIT_OK
 
 
 def _the_only_instance(ctx: Context) -> Instance:
     instances = [i for i in ctx.client().list_instances() if _status(i) not in ("DELETED", "DELETING")]
     if not instances:
-        raise CliError("you have no CodeLab instance: open one with 'jupyter codelab open'")
+        raise CliError(tr("you have no CodeLab instance: open one with 'jupyter codelab open'"))
     if len(instances) > 1:
         ids = ", ".join(str(instance.get("id")) for instance in instances)
-        raise UsageError(f"you have several instances, name one: {ids}")
+        raise UsageError(tr("you have several instances, name one: {ids}", ids=ids))
     return instances[0]
 
 
@@ -1197,7 +1385,13 @@ def cmd_ssh_config(ctx: Context) -> int:
             }
         )
     elif path is not None:
-        ctx.out(f"Installed Host {alias} in {path} (included from ~/.ssh/config). Connect with: ssh {alias}")
+        ctx.out(
+            tr(
+                "Installed Host {alias} in {path} (included from ~/.ssh/config). Connect with: ssh {alias}",
+                alias=alias,
+                path=path,
+            )
+        )
     else:
         ctx.stdout.write(block)
         ctx.stdout.flush()
@@ -1262,7 +1456,15 @@ def _with_credentials_hint(ctx: Context, exc: Any) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``jupyter codelab`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    """Run ``jupyter codelab`` with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Messages, help and prompts follow the terminal's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG).
+    """
+    with use_language(env_language()):
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     stdout, stderr = sys.stdout, sys.stderr
     debug = "--debug" in argv or "-v" in argv or "--verbose" in argv
@@ -1271,7 +1473,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         if extra and not getattr(args, "passthrough", False):
-            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} --help')")
+            raise UsageError(
+                tr(
+                    "unrecognized arguments: {arguments} (see '{prog} --help')",
+                    arguments=" ".join(extra),
+                    prog=PROG,
+                )
+            )
         args.extra = extra
         debug = bool(getattr(args, "debug", False))
         if not getattr(args, "own_logging", False):
@@ -1286,7 +1494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(stderr, exc.message, exc if debug else None)
         return exc.code
     except KeyboardInterrupt:
-        _print_error(stderr, "interrupted", None)
+        _print_error(stderr, tr("interrupted"), None)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`... | head`): exit quietly, and keep Python from complaining at exit
@@ -1310,7 +1518,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         _print_error(
             stderr,
-            f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            tr(
+                "unexpected {error_type}: {error} (run with --debug for the traceback)",
+                error_type=type(exc).__name__,
+                error=exc,
+            ),
             exc if debug else None,
         )
         return EXIT_ERROR
@@ -1331,7 +1543,8 @@ def _print_error(stream: TextIO, message: str, exc: BaseException | None) -> Non
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
     try:
-        stream.write(f"error: {one_line(message)}\n")
+        # "error: " stays as it is in every language: scripts look for it
+        stream.write(f"error: {one_line(str(message))}\n")
         stream.flush()
     except (OSError, ValueError):
         pass

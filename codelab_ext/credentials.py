@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CredentialsError
+from .i18n import tr
 
 __all__ = [
     "SOURCES",
@@ -150,26 +151,41 @@ class Credentials:
                 )
                 # the value is never quoted: it may be a secret
                 raise CredentialsError(
-                    f"{where}: {label} contains spaces, control or non-ASCII characters, which cannot "
-                    "be sent in an HTTP header; copy it again (letters, digits and punctuation only)",
+                    tr(
+                        "{where}: {label} contains spaces, control or non-ASCII characters, which cannot "
+                        "be sent in an HTTP header; copy it again (letters, digits and punctuation only)",
+                        where=where,
+                        label=label,
+                    ),
                     code=f"codelab.bad_{name}",
                 )
         if self.access_key or self.secret_key:
             if not self.access_key:
-                raise CredentialsError(f"{self.source} credentials: the access key is missing")
+                raise CredentialsError(
+                    tr("{source} credentials: the access key is missing", source=self.source)
+                )
             if not self.secret_key:
-                raise CredentialsError(f"{self.source} credentials: the secret key is missing")
+                raise CredentialsError(
+                    tr("{source} credentials: the secret key is missing", source=self.source)
+                )
         elif self.iam_user or self.iam_password:
             if not self.iam_user:
-                raise CredentialsError(f"{self.source} credentials: the IAM user name is missing")
+                raise CredentialsError(
+                    tr("{source} credentials: the IAM user name is missing", source=self.source)
+                )
             if not self.iam_password:
-                raise CredentialsError(f"{self.source} credentials: the IAM password is missing")
+                raise CredentialsError(
+                    tr("{source} credentials: the IAM password is missing", source=self.source)
+                )
             if not self.iam_domain:
                 object.__setattr__(self, "iam_domain", self.iam_user)
         else:
             raise CredentialsError(
-                f"{self.source} credentials: neither an access key / secret key pair "
-                "nor an IAM user / password"
+                tr(
+                    "{source} credentials: neither an access key / secret key pair nor an IAM user / "
+                    "password",
+                    source=self.source,
+                )
             )
 
     @property
@@ -181,14 +197,16 @@ class Credentials:
     def signing_keys(self) -> tuple[str, str]:
         """(access key, secret key) of AK/SK credentials (``__post_init__`` guarantees both or neither)."""
         if not self.access_key or not self.secret_key:
-            raise CredentialsError(f"{self.source} credentials hold no access key / secret key pair")
+            raise CredentialsError(
+                tr("{source} credentials hold no access key / secret key pair", source=self.source)
+            )
         return self.access_key, self.secret_key
 
     @property
     def password_login(self) -> tuple[str, str]:
         """(IAM user, password) of password credentials."""
         if not self.iam_user or not self.iam_password:
-            raise CredentialsError(f"{self.source} credentials hold no IAM user / password")
+            raise CredentialsError(tr("{source} credentials hold no IAM user / password", source=self.source))
         return self.iam_user, self.iam_password
 
     @property
@@ -218,8 +236,12 @@ class Credentials:
             if field in HEADER_FIELDS:
                 label = HEADER_FIELDS[field][0]
                 raise ValidationError(
-                    f"'{field}': {label} may only hold letters, digits and punctuation (no spaces, "
-                    "control or non-ASCII characters).",
+                    tr(
+                        "'{field}': {label} may only hold letters, digits and punctuation (no spaces, "
+                        "control or non-ASCII characters).",
+                        field=field,
+                        label=label,
+                    ),
                     field=field,
                 ) from None
             raise
@@ -274,13 +296,22 @@ def _from_environment(environ: Mapping[str, str]) -> Credentials | None:
     if not ak and not sk:
         if token:
             raise CredentialsError(
-                f"environment: {ENV_SECURITY_TOKEN} is set but {ENV_AK} and {ENV_SK} are missing"
+                tr(
+                    "environment: {ENV_SECURITY_TOKEN} is set but {ENV_AK} and {ENV_SK} are missing",
+                    ENV_SECURITY_TOKEN=ENV_SECURITY_TOKEN,
+                    ENV_AK=ENV_AK,
+                    ENV_SK=ENV_SK,
+                )
             )
         return None
     if not ak:
-        raise CredentialsError(f"environment: {ENV_SK} is set but {ENV_AK} is missing")
+        raise CredentialsError(
+            tr("environment: {ENV_SK} is set but {ENV_AK} is missing", ENV_SK=ENV_SK, ENV_AK=ENV_AK)
+        )
     if not sk:
-        raise CredentialsError(f"environment: {ENV_AK} is set but {ENV_SK} is missing")
+        raise CredentialsError(
+            tr("environment: {ENV_AK} is set but {ENV_SK} is missing", ENV_AK=ENV_AK, ENV_SK=ENV_SK)
+        )
     return Credentials(
         source=SOURCE_ENVIRONMENT,
         access_key=ak,
@@ -295,12 +326,16 @@ def _check_private(path: Path, st: os.stat_result) -> None:
     if os.name != "posix":
         return
     if not stat.S_ISREG(st.st_mode):
-        raise CredentialsError(f"credentials file {path} is not a regular file")
+        raise CredentialsError(tr("credentials file {path} is not a regular file", path=path))
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
         raise CredentialsError(
-            f"credentials file {path} is accessible by group or others (mode {mode:04o}); "
-            f"refusing to use it: run `chmod 600 {path}`"
+            tr(
+                "credentials file {path} is accessible by group or others (mode {mode:04o}); "
+                "refusing to use it: run `chmod 600 {path}`",
+                path=path,
+                mode=mode,
+            )
         )
 
 
@@ -332,9 +367,9 @@ def load_stored_credentials(path: str | os.PathLike[str]) -> Credentials | None:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CredentialsError(f"credentials file {file} is not valid UTF-8 JSON") from None
+        raise CredentialsError(tr("credentials file {file} is not valid UTF-8 JSON", file=file)) from None
     if not isinstance(data, dict):
-        raise CredentialsError(f"credentials file {file} does not hold a JSON object")
+        raise CredentialsError(tr("credentials file {file} does not hold a JSON object", file=file))
 
     def pick(*names: str) -> str | None:
         for name in names:
@@ -356,16 +391,18 @@ def load_stored_credentials(path: str | os.PathLike[str]) -> Credentials | None:
     where = f"stored credentials file {file}"
     if values["access_key"] or values["secret_key"]:
         if not values["access_key"]:
-            raise CredentialsError(f"{where}: access_key is missing")
+            raise CredentialsError(tr("{where}: access_key is missing", where=where))
         if not values["secret_key"]:
-            raise CredentialsError(f"{where}: secret_key is missing")
+            raise CredentialsError(tr("{where}: secret_key is missing", where=where))
     elif values["iam_user"] or values["iam_password"]:
         if not values["iam_user"]:
-            raise CredentialsError(f"{where}: iam_user is missing")
+            raise CredentialsError(tr("{where}: iam_user is missing", where=where))
         if not values["iam_password"]:
-            raise CredentialsError(f"{where}: iam_password is missing")
+            raise CredentialsError(tr("{where}: iam_password is missing", where=where))
     else:
-        raise CredentialsError(f"{where} holds neither access_key/secret_key nor iam_user/iam_password")
+        raise CredentialsError(
+            tr("{where} holds neither access_key/secret_key nor iam_user/iam_password", where=where)
+        )
     return Credentials(source=SOURCE_STORED, **values)
 
 
@@ -386,7 +423,11 @@ def _from_sdk_profile(environ: Mapping[str, str], home: Path) -> Credentials | N
     if not file.is_file():
         if explicit:
             raise CredentialsError(
-                f"sdk-profile: {ENV_SDK_CREDENTIALS_FILE} names {file}, which is not a file"
+                tr(
+                    "sdk-profile: {ENV_SDK_CREDENTIALS_FILE} names {file}, which is not a file",
+                    ENV_SDK_CREDENTIALS_FILE=ENV_SDK_CREDENTIALS_FILE,
+                    file=file,
+                )
             )
         return None
     parser = configparser.ConfigParser(interpolation=None)
@@ -395,9 +436,11 @@ def _from_sdk_profile(environ: Mapping[str, str], home: Path) -> Credentials | N
             parser.read_file(handle)
     except (configparser.Error, UnicodeDecodeError):
         # configparser's own messages quote the offending lines: never echo them.
-        raise CredentialsError(f"sdk-profile: {file} is not a valid INI file") from None
+        raise CredentialsError(tr("sdk-profile: {file} is not a valid INI file", file=file)) from None
     except OSError as exc:
-        raise CredentialsError(f"sdk-profile: cannot read {file}: {exc.strerror}") from None
+        raise CredentialsError(
+            tr("sdk-profile: cannot read {file}: {strerror}", file=file, strerror=exc.strerror)
+        ) from None
     if not parser.has_section("basic"):
         return None
     section = parser["basic"]
@@ -406,9 +449,9 @@ def _from_sdk_profile(environ: Mapping[str, str], home: Path) -> Credentials | N
     if not ak and not sk:
         return None
     if not ak:
-        raise CredentialsError(f"sdk-profile: {file} [basic] has sk but ak is missing")
+        raise CredentialsError(tr("sdk-profile: {file} [basic] has sk but ak is missing", file=file))
     if not sk:
-        raise CredentialsError(f"sdk-profile: {file} [basic] has ak but sk is missing")
+        raise CredentialsError(tr("sdk-profile: {file} [basic] has ak but sk is missing", file=file))
     return Credentials(
         source=SOURCE_SDK_PROFILE,
         access_key=ak,
@@ -463,11 +506,13 @@ def _from_koocli(home: Path) -> Credentials | None:
     try:
         data = json.loads(file.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CredentialsError(f"koocli-profile: {file} is not valid UTF-8 JSON") from None
+        raise CredentialsError(tr("koocli-profile: {file} is not valid UTF-8 JSON", file=file)) from None
     except OSError as exc:
-        raise CredentialsError(f"koocli-profile: cannot read {file}: {exc.strerror}") from None
+        raise CredentialsError(
+            tr("koocli-profile: cannot read {file}: {strerror}", file=file, strerror=exc.strerror)
+        ) from None
     if not isinstance(data, dict):
-        raise CredentialsError(f"koocli-profile: {file} does not hold a JSON object")
+        raise CredentialsError(tr("koocli-profile: {file} does not hold a JSON object", file=file))
     profile = _koocli_profile(data)
     if profile is None:
         return None
@@ -486,14 +531,23 @@ def _from_koocli(home: Path) -> Credentials | None:
     sk = _clean(profile.get("secretAccessKey"))
     if not ak and not sk:
         raise CredentialsError(
-            f"koocli-profile: profile {name!r} in {file} has mode AKSK but no plain "
-            "accessKeyId/secretAccessKey; "
-            f"if it is encrypted, run `{KOOCLI_DISABLE_ENCRYPTION}` and configure it again"
+            tr(
+                "koocli-profile: profile {name!r} in {file} has mode AKSK but no plain "
+                "accessKeyId/secretAccessKey; if it is encrypted, run "
+                "`{KOOCLI_DISABLE_ENCRYPTION}` and configure it again",
+                name=name,
+                file=file,
+                KOOCLI_DISABLE_ENCRYPTION=KOOCLI_DISABLE_ENCRYPTION,
+            )
         )
     if not ak:
-        raise CredentialsError(f"koocli-profile: profile {name!r} in {file} has no accessKeyId")
+        raise CredentialsError(
+            tr("koocli-profile: profile {name!r} in {file} has no accessKeyId", name=name, file=file)
+        )
     if not sk:
-        raise CredentialsError(f"koocli-profile: profile {name!r} in {file} has no secretAccessKey")
+        raise CredentialsError(
+            tr("koocli-profile: profile {name!r} in {file} has no secretAccessKey", name=name, file=file)
+        )
     if not _PLAIN_AK_RE.fullmatch(ak) or not _PLAIN_SK_RE.fullmatch(sk):
         raise CredentialsError(encrypted_hint)
     return Credentials(
@@ -512,9 +566,21 @@ def _from_iam_password(environ: Mapping[str, str]) -> Credentials | None:
     if not user and not password:
         return None
     if not user:
-        raise CredentialsError(f"iam-password: {ENV_IAM_PASSWORD} is set but {ENV_IAM_USER} is missing")
+        raise CredentialsError(
+            tr(
+                "iam-password: {ENV_IAM_PASSWORD} is set but {ENV_IAM_USER} is missing",
+                ENV_IAM_PASSWORD=ENV_IAM_PASSWORD,
+                ENV_IAM_USER=ENV_IAM_USER,
+            )
+        )
     if not password:
-        raise CredentialsError(f"iam-password: {ENV_IAM_USER} is set but {ENV_IAM_PASSWORD} is missing")
+        raise CredentialsError(
+            tr(
+                "iam-password: {ENV_IAM_USER} is set but {ENV_IAM_PASSWORD} is missing",
+                ENV_IAM_USER=ENV_IAM_USER,
+                ENV_IAM_PASSWORD=ENV_IAM_PASSWORD,
+            )
+        )
     return Credentials(
         source=SOURCE_IAM_PASSWORD,
         iam_user=user,

@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .credentials import Credentials
 
+from .i18n import Message, tr
+
 
 class CodeLabError(Exception):
     """Base class: a readable message and the HTTP status to answer with."""
 
     status: int = 500
+    #: set once add_credentials_hint has named the credentials in the message
+    credentials_hinted: bool = False
 
     def __init__(
         self,
-        message: str,
+        message: str | Message,
         *,
         status: int | None = None,
         code: str | None = None,
@@ -30,7 +34,8 @@ class CodeLabError(Exception):
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        #: a :class:`~codelab_ext.i18n.Message` (``tr(...)``): the REST API and the CLI translate it
+        self.message: str | Message = message
         #: extra fields of the REST error body (e.g. the current ``instance`` of a 409)
         self.details = details or {}
         if status is not None:
@@ -50,11 +55,11 @@ class CodeLabError(Exception):
         return body
 
     def __str__(self) -> str:
-        text = self.message
+        text = str(self.message)
         if self.code:
             text += f" [{self.code}]"
         if self.request_id:
-            text += f" (request id {self.request_id})"
+            text += " " + str(tr("(request id {request_id})", request_id=self.request_id))
         return text
 
 
@@ -63,7 +68,7 @@ class ValidationError(CodeLabError):
 
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str | Message, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
 
@@ -80,7 +85,7 @@ class CredentialsError(CodeLabError):
     status = 401
 
     #: the one message for "no credentials at all" (server, panel, CLI, client library)
-    NONE_CONFIGURED = (
+    NONE_CONFIGURED = tr(
         "No Huawei Cloud credentials are configured. Sign in from the CodeLab panel, run "
         "'jupyter codelab login', or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK."
     )
@@ -98,7 +103,7 @@ class UpstreamError(CodeLabError):
 
     def __init__(
         self,
-        message: str,
+        message: str | Message,
         *,
         status: int | None = None,
         code: str | None = None,
@@ -143,7 +148,7 @@ class QuotaError(UpstreamError):
 class ThrottledError(UpstreamError):
     status = 429
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str | Message, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -167,9 +172,17 @@ def add_credentials_hint(exc: CodeLabError, credentials: Credentials | None) -> 
     if exc.status in (401, 403) and exc.code != "ModelArts.6326" and credentials is not None:
         source = credentials.source or "unknown"
         masked = credentials.masked_key
-        hint = f" (credentials from {source}" + (f", key {masked})" if masked else ")")
-        if hint not in exc.message:
-            exc.message += hint
+        if not exc.credentials_hinted:
+            exc.credentials_hinted = True
+            if masked:
+                exc.message = tr(
+                    "{message} (credentials from {source}, key {key})",
+                    message=exc.message,
+                    source=source,
+                    key=masked,
+                )
+            else:
+                exc.message = tr("{message} (credentials from {source})", message=exc.message, source=source)
     return exc
 
 

@@ -22,6 +22,7 @@ from tornado.iostream import StreamClosedError
 
 from . import transport
 from .errors import CodeLabError, ThrottledError, ValidationError
+from .i18n import localize, negotiate, normalize, tr
 from .models import public_instance
 from .ssh import validate_alias, validate_identity_file
 from .validation import (
@@ -54,38 +55,58 @@ class CodeLabHandler(APIHandler):
         service: CodeLabService = self.settings["codelab_service"]
         return service
 
+    @property
+    def language(self) -> str | None:
+        """The reader's language for our messages: ``?lang=`` (the event stream), else ``Accept-Language``.
+
+        The panel sends JupyterLab's display language with every request; None means English.
+        """
+        values = self.request.query_arguments.get("lang")
+        if values:
+            try:
+                return normalize(values[-1].decode("ascii")[:64])
+            except UnicodeDecodeError:
+                return None
+        return negotiate(self.request.headers.get("Accept-Language"))
+
     def json_body(self, *, allow_empty: bool = True) -> dict[str, Any]:
         body = self.request.body or b""
         if body.strip():
             media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
             if media_type != "application/json":
-                raise ValidationError("Send the request body as JSON (Content-Type: application/json).")
+                raise ValidationError(tr("Send the request body as JSON (Content-Type: application/json)."))
         return parse_json_object(body, allow_empty=allow_empty)
 
     def query_args(self, allowed: set[str] | None = None) -> dict[str, str]:
         """Single-valued query arguments (a repeated one is refused; with ``allowed``, an unknown one too)."""
         out: dict[str, str] = {}
         for key, values in self.request.query_arguments.items():
-            if key == "token":  # Jupyter's own auth token, never ours
+            if key in ("token", "lang"):  # Jupyter's own auth token; the reader's language (see language)
                 continue
             if key.isdigit() and values == [b""]:  # a cache-buster ("?1700000000000") some clients add
                 continue
             if len(values) != 1:
-                raise ValidationError(f"Query parameter '{key[:64]}' given more than once.", field=key[:64])
+                raise ValidationError(
+                    tr("Query parameter '{name}' given more than once.", name=key[:64]), field=key[:64]
+                )
             try:
                 out[key] = values[0].decode("utf-8")
             except UnicodeDecodeError:
-                raise ValidationError(f"Query parameter '{key[:64]}' is not UTF-8.", field=key[:64]) from None
+                raise ValidationError(
+                    tr("Query parameter '{name}' is not UTF-8.", name=key[:64]), field=key[:64]
+                ) from None
         unknown = sorted(set(out) - allowed) if allowed is not None else []
         if unknown:
-            raise ValidationError(f"Unknown query parameter '{unknown[0][:64]}'.", field=unknown[0][:64])
+            raise ValidationError(
+                tr("Unknown query parameter '{name}'.", name=unknown[0][:64]), field=unknown[0][:64]
+            )
         return out
 
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(transport.dumps(body))
+        self.finish(transport.dumps(localize(body, self.language)))
 
     def instance_id(self, raw: str) -> str:
         return validate_id(raw, "instance_id")
@@ -103,8 +124,8 @@ class CodeLabHandler(APIHandler):
         elif isinstance(exc, tornado.web.HTTPError):
             body = {"message": exc.log_message % exc.args if exc.log_message else self._reason}
         else:
-            body = {"message": "Internal error in codelab_ext; see the Jupyter server log."}
-        self.finish(transport.dumps(body))
+            body = {"message": tr("Internal error in codelab_ext; see the Jupyter server log.")}
+        self.finish(transport.dumps(localize(body, self.language)))
 
     def log_exception(
         self,
@@ -176,7 +197,7 @@ class DemoCredentialsHandler(CodeLabHandler):
     @codelab_errors
     async def post(self) -> None:
         if self.json_body():
-            raise ValidationError("Send no body: the demo account needs no keys.")
+            raise ValidationError(tr("Send no body: the demo account needs no keys."))
         self.write_json(await self.service.use_demo_account())
 
 
@@ -258,6 +279,7 @@ class EventsHandler(CodeLabHandler):
         self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
+        language = self.language
         sub = self.service.watchers.subscribe(iid)
         self._subscription = sub
         seq = 0
@@ -278,7 +300,8 @@ class EventsHandler(CodeLabHandler):
                     seq += 1
                     payload = public_instance(data) if kind == "instance" else data
                     name = SSE_EVENT_NAMES.get(kind, kind)
-                    self.write(f"id: {seq}\nevent: {name}\ndata: {transport.dumps(payload)}\n\n")
+                    text = transport.dumps(localize(payload, language))
+                    self.write(f"id: {seq}\nevent: {name}\ndata: {text}\n\n")
                 await self.flush()
                 last_write = time.monotonic()
         except (StreamClosedError, asyncio.CancelledError):
@@ -322,7 +345,7 @@ class SshInstallHandler(CodeLabHandler):
         unknown = set(body) - {"alias", "identity_file"}
         if unknown:
             name = sorted(unknown)[0][:64]
-            raise ValidationError(f"Unknown field '{name}'.", field=name)
+            raise ValidationError(tr("Unknown field '{name}'.", name=name), field=name)
         alias = validate_alias(body["alias"]) if body.get("alias") is not None else None
         raw_identity = body.get("identity_file")
         identity = validate_identity_file(raw_identity) if raw_identity not in (None, "") else None
@@ -353,7 +376,7 @@ class ShareUrlHandler(CodeLabHandler):
 
         query = self.query_args({"url"})
         if "url" not in query:
-            raise ValidationError("Query parameter 'url' is missing.", field="url")
+            raise ValidationError(tr("Query parameter 'url' is missing."), field="url")
         self.write_json(share_url_preview(query["url"]))
 
 

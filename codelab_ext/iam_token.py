@@ -26,6 +26,7 @@ from requests.cookies import extract_cookies_to_jar
 
 from . import transport
 from .errors import AuthError, ThrottledError, UpstreamTimeout, UpstreamUnavailable
+from .i18n import tr
 from .signing import HEADER_AUTH_TOKEN
 from .upstream_errors import backoff_delay, clean_request_id, error_from_response
 
@@ -226,14 +227,22 @@ class IamTokenProvider:
             )
         except transport.ResponseTooLarge as exc:
             raise UpstreamUnavailable(
-                f"{where} sent a token answer larger than {exc.limit} bytes; it was refused",
+                tr(
+                    "{where} sent a token answer larger than {limit} bytes; it was refused",
+                    where=where,
+                    limit=exc.limit,
+                ),
                 http_status=exc.status,
             ) from None
         except requests.Timeout:
-            raise UpstreamTimeout(f"{where} did not answer within {self.timeout:g} s") from None
+            raise UpstreamTimeout(
+                tr("{where} did not answer within {timeout:g} s", where=where, timeout=self.timeout)
+            ) from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
-            raise UpstreamUnavailable(f"cannot reach {where} ({reason})") from None
+            raise UpstreamUnavailable(
+                tr("cannot reach {where} ({reason})", where=where, reason=reason)
+            ) from None
 
         status = response.status_code
         request_id = clean_request_id(response.headers.get("X-Request-Id")) or clean_request_id(
@@ -247,8 +256,15 @@ class IamTokenProvider:
                 upstream = error.upstream_message
                 detail = f": {upstream}" if upstream else ""
                 raise AuthError(
-                    f"IAM refused the sign-in of user {self.user!r} in account {self.domain!r} "
-                    f"for project {self.project_name!r} (HTTP {status}){detail}",
+                    tr(
+                        "IAM refused the sign-in of user {user!r} in account {domain!r} for project "
+                        "{project_name!r} (HTTP {status}){detail}",
+                        user=self.user,
+                        domain=self.domain,
+                        project_name=self.project_name,
+                        status=status,
+                        detail=detail,
+                    ),
                     http_status=status,
                     request_id=error.request_id,
                     upstream_message=upstream,
@@ -258,7 +274,11 @@ class IamTokenProvider:
         token = response.headers.get("X-Subject-Token", "").strip()
         if not token:
             raise UpstreamUnavailable(
-                f"{where} answered HTTP {status} without an X-Subject-Token header",
+                tr(
+                    "{where} answered HTTP {status} without an X-Subject-Token header",
+                    where=where,
+                    status=status,
+                ),
                 http_status=status,
                 request_id=request_id,
             )

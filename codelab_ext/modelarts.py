@@ -57,6 +57,7 @@ from .errors import (
     UpstreamUnavailable,
     ValidationError,
 )
+from .i18n import tr
 from .iam_token import IamTokenProvider, TokenAuth
 from .models import lease_would_shorten, normalise_image, normalise_instance, normalise_lease
 from .regions import check_region
@@ -158,10 +159,10 @@ class ModelArtsClient:
         kind = credentials.kind
         if kind not in ("aksk", "password"):
             raise CredentialsError(
-                "These credentials are neither an AK/SK pair nor an IAM user and password."
+                tr("These credentials are neither an AK/SK pair nor an IAM user and password.")
             )
         if not region:
-            raise ConfigError("No region is configured.")
+            raise ConfigError(tr("No region is configured."))
         self.credentials = credentials
         self.region = region
         self.modelarts_endpoint = self._check_endpoint(modelarts_endpoint, "modelarts_endpoint")
@@ -276,7 +277,7 @@ class ModelArtsClient:
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{name} must be an http(s) URL with a host.")
+            raise ConfigError(tr("{name} must be an http(s) URL with a host.", name=name))
         return text
 
     @staticmethod
@@ -337,7 +338,7 @@ class ModelArtsClient:
         )
         projects = data.get("projects") if isinstance(data, Mapping) else None
         if not isinstance(projects, list):
-            raise UpstreamUnavailable("IAM answered the project lookup with an unreadable answer")
+            raise UpstreamUnavailable(tr("IAM answered the project lookup with an unreadable answer"))
         matches = [
             project
             for project in projects
@@ -345,13 +346,20 @@ class ModelArtsClient:
         ]
         if not matches:
             raise ConfigError(
-                f"IAM knows no project named {self.region!r} for these credentials: check the region, or "
-                "set the project id (c.CodeLab.project_id or HUAWEICLOUD_SDK_PROJECT_ID)."
+                tr(
+                    "IAM knows no project named {region!r} for these credentials: check the region, "
+                    "or set the project id (c.CodeLab.project_id or HUAWEICLOUD_SDK_PROJECT_ID).",
+                    region=self.region,
+                )
             )
         if len(matches) > 1:
             raise ConfigError(
-                f"IAM lists {len(matches)} projects named {self.region!r}: set the project id to use "
-                "(c.CodeLab.project_id or HUAWEICLOUD_SDK_PROJECT_ID)."
+                tr(
+                    "IAM lists {count} projects named {region!r}: set the project id to use "
+                    "(c.CodeLab.project_id or HUAWEICLOUD_SDK_PROJECT_ID).",
+                    count=len(matches),
+                    region=self.region,
+                )
             )
         return str(matches[0]["id"])
 
@@ -432,19 +440,41 @@ class ModelArtsClient:
                 raise  # from the token provider: already one of ours
             except transport.ResponseTooLarge as exc:
                 raise UpstreamUnavailable(
-                    f"{service} at {host} sent an answer larger than {exc.limit} bytes ({method} {path}); "
-                    "it was refused and the connection closed (c.CodeLab.max_response_bytes)",
+                    tr(
+                        "{service} at {host} sent an answer larger than {limit} bytes ({method} {path}); "
+                        "it was refused and the connection closed (c.CodeLab.max_response_bytes)",
+                        service=service,
+                        host=host,
+                        limit=exc.limit,
+                        method=method,
+                        path=path,
+                    ),
                     http_status=exc.status,
                 ) from None
             except requests.exceptions.Timeout as exc:
                 elapsed = time.monotonic() - started
                 log.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed * 1000)
                 error = UpstreamTimeout(
-                    f"{service} at {host} did not answer within {self.timeout:g} s ({method} {path})"
+                    tr(
+                        "{service} at {host} did not answer within {timeout:g} s ({method} {path})",
+                        service=service,
+                        host=host,
+                        timeout=self.timeout,
+                        method=method,
+                        path=path,
+                    )
                 )
                 retriable = retry == _IDEMPOTENT
             except requests.exceptions.SSLError:
-                error = UpstreamUnavailable(f"TLS failed with {service} at {host} ({method} {path})")
+                error = UpstreamUnavailable(
+                    tr(
+                        "TLS failed with {service} at {host} ({method} {path})",
+                        service=service,
+                        host=host,
+                        method=method,
+                        path=path,
+                    )
+                )
             except (
                 requests.exceptions.ConnectionError,
                 requests.exceptions.ChunkedEncodingError,
@@ -453,13 +483,24 @@ class ModelArtsClient:
                 elapsed = time.monotonic() - started
                 log.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed * 1000)
                 error = UpstreamUnavailable(
-                    f"Cannot reach {service} at {host}: the connection failed or was dropped "
-                    f"({method} {path})"
+                    tr(
+                        "Cannot reach {service} at {host}: the connection failed or was dropped "
+                        "({method} {path})",
+                        service=service,
+                        host=host,
+                        method=method,
+                        path=path,
+                    )
                 )
                 retriable = retry == _IDEMPOTENT
             except requests.exceptions.RequestException as exc:
                 raise ConfigError(
-                    f"Cannot send a request to {service} at {host} ({type(exc).__name__}): check the endpoint"
+                    tr(
+                        "Cannot send a request to {service} at {host} ({error_type}): check the endpoint",
+                        service=service,
+                        host=host,
+                        error_type=type(exc).__name__,
+                    )
                 ) from None
             else:
                 elapsed = time.monotonic() - started
@@ -496,14 +537,23 @@ class ModelArtsClient:
             return transport.loads(content)
         except transport.JSONTooDeep:
             raise UpstreamUnavailable(
-                f"{service} answered HTTP {status} with JSON nested deeper than "
-                f"{transport.MAX_JSON_DEPTH} levels (refused)",
+                tr(
+                    "{service} answered HTTP {status} with JSON nested deeper than {MAX_JSON_DEPTH} "
+                    "levels (refused)",
+                    service=service,
+                    status=status,
+                    MAX_JSON_DEPTH=transport.MAX_JSON_DEPTH,
+                ),
                 http_status=status,
                 request_id=request_id,
             ) from None
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise UpstreamUnavailable(
-                f"{service} answered HTTP {status} with an unreadable answer (not valid JSON)",
+                tr(
+                    "{service} answered HTTP {status} with an unreadable answer (not valid JSON)",
+                    service=service,
+                    status=status,
+                ),
                 http_status=status,
                 request_id=request_id,
             ) from None
@@ -520,7 +570,9 @@ class ModelArtsClient:
     @staticmethod
     def _object(data: Any, what: str) -> Mapping[str, Any]:
         if not isinstance(data, Mapping):
-            raise UpstreamUnavailable(f"ModelArts answered {what} with an unreadable answer (no JSON object)")
+            raise UpstreamUnavailable(
+                tr("ModelArts answered {what} with an unreadable answer (no JSON object)", what=what)
+            )
         return data
 
     def _paged(
@@ -548,14 +600,16 @@ class ModelArtsClient:
                     if any(key in data for key in list_keys) or not data:
                         page = []
                     else:
-                        raise UpstreamUnavailable("ModelArts answered a listing with an unreadable answer")
+                        raise UpstreamUnavailable(
+                            tr("ModelArts answered a listing with an unreadable answer")
+                        )
                 raw_total = data.get("total")
                 if isinstance(raw_total, int) and not isinstance(raw_total, bool):
                     total = raw_total
             elif data is None:
                 page = []
             else:
-                raise UpstreamUnavailable("ModelArts answered a listing with an unreadable answer")
+                raise UpstreamUnavailable(tr("ModelArts answered a listing with an unreadable answer"))
             added = 0
             for item in page:
                 key = item.get("id") if isinstance(item, Mapping) else None
@@ -593,7 +647,7 @@ class ModelArtsClient:
             self.check_credentials()
         except (AuthError, ForbiddenError) as exc:
             raise type(exc)(
-                f"The cloud refused these credentials: {exc.message}{note}",
+                tr("The cloud refused these credentials: {message}{note}", message=exc.message, note=note),
                 code=exc.code,
                 request_id=exc.request_id,
                 http_status=exc.http_status,
@@ -616,9 +670,9 @@ class ModelArtsClient:
         path = self._notebooks("/open")
         try:
             data = self._call("POST", path, body=body, retry=_NEVER)
-            instance = self._instance(self._object(data, "the open call"))
+            instance = self._instance(self._object(data, tr("the open call")))
             if not instance.get("id"):
-                raise UpstreamUnavailable("ModelArts answered the open call without an instance id")
+                raise UpstreamUnavailable(tr("ModelArts answered the open call without an instance id"))
             return instance
         except UpstreamUnavailable as exc:  # includes UpstreamTimeout: the outcome is unknown
             found = self._find_opened(image_id)
@@ -654,7 +708,7 @@ class ModelArtsClient:
         """One instance (``GET .../notebooks/{id}``)."""
         instance_id = validate_id(instance_id)
         data = self._call("GET", self._notebooks(f"/{instance_id}"))
-        return self._instance(self._object(data, "the instance lookup"))
+        return self._instance(self._object(data, tr("the instance lookup")))
 
     def start(
         self, instance_id: str, duration_ms: int | None = None, *, lease_type: str | None = None
@@ -666,7 +720,7 @@ class ModelArtsClient:
             params.append(("duration", str(validate_duration_ms(duration_ms))))
         if lease_type is not None:
             if lease_type not in ("TIMING", "IDLE"):
-                raise ValidationError("The lease type must be TIMING or IDLE.", field="type")
+                raise ValidationError(tr("The lease type must be TIMING or IDLE."), field="type")
             params.append(("type", lease_type))
         return self._action(instance_id, "start", params)
 
@@ -703,8 +757,11 @@ class ModelArtsClient:
         status = str(instance.get("status") or "").upper()
         if status != "RUNNING":
             raise ConflictError(
-                f"The instance is {status or 'in an unknown status'}: its lease can only be read or "
-                "extended while it is RUNNING (start it first).",
+                tr(
+                    "The instance is {value}: its lease can only be read or extended while it is "
+                    "RUNNING (start it first).",
+                    value=status or "in an unknown status",
+                ),
                 code="codelab.not_running",
             )
         return instance
@@ -712,7 +769,9 @@ class ModelArtsClient:
     def get_lease(self, instance_id: str) -> Lease:
         """The auto-stop lease (``GET .../lease``) with ``expires_at`` and ``remaining_ms``."""
         instance_id = validate_id(instance_id)
-        data = self._object(self._call("GET", self._notebooks(f"/{instance_id}/lease")), "the lease lookup")
+        data = self._object(
+            self._call("GET", self._notebooks(f"/{instance_id}/lease")), tr("the lease lookup")
+        )
         lease = normalise_lease(data.get("lease") if isinstance(data.get("lease"), Mapping) else data)
         assert lease is not None
         return lease
@@ -756,9 +815,14 @@ class ModelArtsClient:
             if lease_would_shorten(current, duration):
                 left = max(0, int(current.get("remaining_ms") or 0)) // 60_000
                 raise ConflictError(
-                    f"The lease has {left // 60} h {left % 60:02d} min left; setting it to "
-                    f"{duration / 3_600_000:g} h from now would end it earlier. Confirm to shorten it "
-                    "(send shorten: true), or pick a longer time.",
+                    tr(
+                        "The lease has {value} h {value2:02d} min left; setting it to {value3:g} h from "
+                        "now would end it earlier. Confirm to shorten it (send shorten: true), or pick a "
+                        "longer time.",
+                        value=left // 60,
+                        value2=left % 60,
+                        value3=duration / 3_600_000,
+                    ),
                     code="codelab.lease_shorter",
                     details={"lease": current},
                 )
@@ -782,7 +846,7 @@ class ModelArtsClient:
         """One image (``GET .../images/{id}``)."""
         image_id = validate_id(image_id, "image_id")
         data = self._call("GET", self._images(f"/{image_id}"))
-        return normalise_image(self._object(data, "the image lookup"))
+        return normalise_image(self._object(data, tr("the image lookup")))
 
     def list_flavors(self, instance_id: str) -> list[dict[str, Any]]:
         """The flavors an instance can switch to (``GET .../notebooks/{id}/flavors``)."""

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from .errors import ValidationError
+from .i18n import tr
 
 __all__ = [
     "DEFAULT_IAM_ENDPOINT",
@@ -128,6 +129,10 @@ def check_region(region: str, *, configured: str | None = None, field: str = "re
     if region in MODELARTS_ENDPOINTS or (configured and region == configured):
         return region
     raise ValidationError(
-        f"Unknown region {region!r}: ModelArts runs in {', '.join(known_regions([configured]))}.",
+        tr(
+            "Unknown region {region!r}: ModelArts runs in {items}.",
+            region=region,
+            items=", ".join(known_regions([configured])),
+        ),
         field=field,
     )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import NAMESPACE
 from .config import CodeLab
 from .errors import ConflictError, CredentialsError, UpstreamError, ValidationError, add_credentials_hint
+from .i18n import tr
 from .regions import known_regions
 from .watcher import WatcherHub
 
@@ -220,8 +221,10 @@ class CodeLabService:
 
         if self.emulator is None:
             raise ValidationError(
-                "There is no demo account: this server talks to ModelArts, not to the embedded emulator "
-                "(CODELAB_EMULATOR=1)."
+                tr(
+                    "There is no demo account: this server talks to ModelArts, not to the embedded "
+                    "emulator (CODELAB_EMULATOR=1)."
+                )
             )
         await self.run(store_credentials, self.config.credentials_file, demo_credentials(self.config.region))
         self._reset_client()
@@ -338,9 +341,12 @@ class CodeLabService:
                         and status not in ("STOPPED", "DELETED")
                     ):
                         raise ConflictError(
-                            "Your CodeLab instance is running image "
-                            f"'{image.get('name') or image.get('id')}'. Opening '{image_id}' restarts it "
-                            "with the new image: confirm to switch (send switch: true).",
+                            tr(
+                                "Your CodeLab instance is running image '{value}'. Opening '{image_id}' "
+                                "restarts it with the new image: confirm to switch (send switch: true).",
+                                value=image.get("name") or image.get("id"),
+                                image_id=image_id,
+                            ),
                             code="codelab.switch_required",
                             details={"instance": inst},
                         )

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 from urllib.parse import quote, urlsplit
 
 from .errors import ValidationError
+from .i18n import tr
 from .validation import has_control
 
 __all__ = [
@@ -47,27 +48,38 @@ class SharePreview(TypedDict):
 def validate_share_url(value: Any, field: str = "share_url") -> str:
     """The stripped URL if it is a plain http(s) URL of a shared notebook; else :class:`ValidationError`."""
     if not isinstance(value, str):
-        raise ValidationError(f"'{field}' must be a string.", field=field)
+        raise ValidationError(tr("'{field}' must be a string.", field=field), field=field)
     url = value.strip()
     if not url:
-        raise ValidationError(f"'{field}' is empty.", field=field)
+        raise ValidationError(tr("'{field}' is empty.", field=field), field=field)
     if len(url) > MAX_SHARE_URL:
-        raise ValidationError(f"'{field}' is longer than {MAX_SHARE_URL} characters.", field=field)
+        raise ValidationError(
+            tr(
+                "'{field}' is longer than {MAX_SHARE_URL} characters.",
+                field=field,
+                MAX_SHARE_URL=MAX_SHARE_URL,
+            ),
+            field=field,
+        )
     if has_control(url) or any(ch.isspace() for ch in url):
-        raise ValidationError(f"'{field}' must not contain spaces or control characters.", field=field)
+        raise ValidationError(
+            tr("'{field}' must not contain spaces or control characters.", field=field), field=field
+        )
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a bad port
     except ValueError:
-        raise ValidationError(f"'{field}' is not a valid URL.", field=field) from None
+        raise ValidationError(tr("'{field}' is not a valid URL.", field=field), field=field) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValidationError(f"'{field}' must be an http:// or https:// URL.", field=field)
+        raise ValidationError(tr("'{field}' must be an http:// or https:// URL.", field=field), field=field)
     if not parts.hostname:
-        raise ValidationError(f"'{field}' has no host.", field=field)
+        raise ValidationError(tr("'{field}' has no host.", field=field), field=field)
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValidationError(f"'{field}' must not contain a user name or password.", field=field)
+        raise ValidationError(
+            tr("'{field}' must not contain a user name or password.", field=field), field=field
+        )
     if port == 0:
-        raise ValidationError(f"'{field}' is not a valid URL.", field=field)
+        raise ValidationError(tr("'{field}' is not a valid URL.", field=field), field=field)
     return url
 
 

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import CodeLabError, ValidationError
+from .i18n import tr
 from .text import one_line
 
 __all__ = [
@@ -105,8 +106,11 @@ def validate_alias(alias: object) -> str:
     """
     if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias):
         raise ValidationError(
-            f"alias {_describe(alias)} is not valid: use 1-64 letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit",
+            tr(
+                "alias {alias} is not valid: use 1-64 letters, digits, '-', '_' or '.', starting "
+                "with a letter or digit",
+                alias=_describe(alias),
+            ),
             field="alias",
         )
     return alias
@@ -120,7 +124,9 @@ def default_alias(region: str) -> str:
         or not _REGION_RE.fullmatch(region.lower())
         or len(region) > 48
     ):
-        raise ValidationError(f"region {_describe(region)} is not a valid region id", field="region")
+        raise ValidationError(
+            tr("region {region} is not a valid region id", region=_describe(region)), field="region"
+        )
     return validate_alias(f"codelab-{region.lower()}")
 
 
@@ -133,7 +139,9 @@ def validate_host(host: object, *, field: str = "ssh.host") -> str:
     ``%`` starts an OpenSSH token.
     """
     if not isinstance(host, str) or not host:
-        raise ValidationError(f"{field} is missing or not a string: {_describe(host)}", field=field)
+        raise ValidationError(
+            tr("{field} is missing or not a string: {host}", field=field, host=_describe(host)), field=field
+        )
     candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if ":" in candidate:
         if "%" not in candidate and candidate.isascii():
@@ -143,12 +151,20 @@ def validate_host(host: object, *, field: str = "ssh.host") -> str:
                 pass
             else:
                 return candidate.lower()
-        raise ValidationError(f"{field} {_describe(host)} is not a valid IPv6 address", field=field)
+        raise ValidationError(
+            tr("{field} {host} is not a valid IPv6 address", field=field, host=_describe(host)), field=field
+        )
     if host != candidate:
-        raise ValidationError(f"{field} {_describe(host)} is not a valid host name", field=field)
+        raise ValidationError(
+            tr("{field} {host} is not a valid host name", field=field, host=_describe(host)), field=field
+        )
     if not host.isascii():
         raise ValidationError(
-            f"{field} {_describe(host)} is not a valid host name (only ASCII letters, digits, '-', '_', '.')",
+            tr(
+                "{field} {host} is not a valid host name (only ASCII letters, digits, '-', '_', '.')",
+                field=field,
+                host=_describe(host),
+            ),
             field=field,
         )
     lowered = host.lower()
@@ -161,7 +177,11 @@ def validate_host(host: object, *, field: str = "ssh.host") -> str:
     labels = name.split(".")
     if len(name) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
         raise ValidationError(
-            f"{field} {_describe(host)} is not a valid host name, IPv4 or IPv6 address",
+            tr(
+                "{field} {host} is not a valid host name, IPv4 or IPv6 address",
+                field=field,
+                host=_describe(host),
+            ),
             field=field,
         )
     return lowered
@@ -175,7 +195,10 @@ def validate_port(port: object, *, field: str = "ssh.port") -> int:
     elif isinstance(port, str) and _PORT_RE.fullmatch(port):
         value = int(port)
     if value is None or not 1 <= value <= 65535:
-        raise ValidationError(f"{field} {_describe(port)} is not a port number (1-65535)", field=field)
+        raise ValidationError(
+            tr("{field} {port} is not a port number (1-65535)", field=field, port=_describe(port)),
+            field=field,
+        )
     return value
 
 
@@ -183,7 +206,11 @@ def validate_user(user: object, *, field: str = "ssh.user") -> str:
     """Return the login user if it matches ``[a-z_][a-z0-9_-]*`` (32 characters at most)."""
     if not isinstance(user, str) or not _USER_RE.fullmatch(user):
         raise ValidationError(
-            f"{field} {_describe(user)} is not a valid user name ([a-z_][a-z0-9_-]*, at most 32 characters)",
+            tr(
+                "{field} {user} is not a valid user name ([a-z_][a-z0-9_-]*, at most 32 characters)",
+                field=field,
+                user=_describe(user),
+            ),
             field=field,
         )
     return user
@@ -193,8 +220,12 @@ def validate_key_pair_name(name: object, *, field: str = "ssh.key_pair_names") -
     """The key pair name if it is one safe name: 1-64 of ``A-Z a-z 0-9 . _ -``, not led by ``.``/``-``."""
     if not isinstance(name, str) or not _KEY_PAIR_RE.fullmatch(name):
         raise ValidationError(
-            f"{field} entry {_describe(name)} is not a valid key pair name "
-            "(letters, digits, '.', '_', '-'; at most 64)",
+            tr(
+                "{field} entry {name} is not a valid key pair name (letters, digits, '.', '_', "
+                "'-'; at most 64)",
+                field=field,
+                name=_describe(name),
+            ),
             field=field,
         )
     return name
@@ -203,25 +234,39 @@ def validate_key_pair_name(name: object, *, field: str = "ssh.key_pair_names") -
 def _validate_path(path: object, *, field: str) -> str:
     """Check a path bound for an OpenSSH argument (see the module docstring for the policy)."""
     if not isinstance(path, str) or not path:
-        raise ValidationError(f"{field} must be a non-empty path", field=field)
+        raise ValidationError(tr("{field} must be a non-empty path", field=field), field=field)
     if len(path) > _MAX_PATH:
-        raise ValidationError(f"{field} is longer than {_MAX_PATH} characters", field=field)
+        raise ValidationError(
+            tr("{field} is longer than {_MAX_PATH} characters", field=field, _MAX_PATH=_MAX_PATH), field=field
+        )
     for index, char in enumerate(path):
         if not char.isprintable():
             raise ValidationError(
-                f"{field} {_describe(path)} contains a control or separator character ({char!a})",
+                tr(
+                    "{field} {path} contains a control or separator character ({char!a})",
+                    field=field,
+                    path=_describe(path),
+                    char=char,
+                ),
                 field=field,
             )
         if char in _PATH_FORBIDDEN:
             raise ValidationError(
-                f"{field} {_describe(path)} contains {char!r}: quotes, '%' tokens and '$' expansions are "
-                "not allowed",
+                tr(
+                    "{field} {path} contains {char!r}: quotes, '%' tokens and '$' expansions are not allowed",
+                    field=field,
+                    path=_describe(path),
+                    char=char,
+                ),
                 field=field,
             )
         if char == "\\" and (index + 1 == len(path) or path[index + 1] in "\\ "):
             raise ValidationError(
-                f"{field} {_describe(path)} has a backslash OpenSSH would read as an escape; "
-                "use forward slashes",
+                tr(
+                    "{field} {path} has a backslash OpenSSH would read as an escape; use forward slashes",
+                    field=field,
+                    path=_describe(path),
+                ),
                 field=field,
             )
     return path
@@ -255,7 +300,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[str]]:
     """Validated ``(host, port, user, key_pair_names)`` of an instance, or the error explaining why not."""
     if not isinstance(instance, Mapping):
-        raise ValidationError("instance must be a mapping", field="instance")
+        raise ValidationError(tr("instance must be a mapping"), field="instance")
     ssh = instance.get("ssh")
     if not ssh:
         image = _mapping(instance.get("image"))
@@ -270,12 +315,17 @@ def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[s
             reason = f"SSH is available once the instance is RUNNING (it is {status})."
         else:
             reason = "ModelArts listed no SSH endpoint that can be used (none, or one that is malformed)."
-        raise NoSshEndpointError(f"Instance {name} has no SSH endpoint: {reason}")
+        raise NoSshEndpointError(
+            tr("Instance {name} has no SSH endpoint: {reason}", name=name, reason=reason)
+        )
     if not isinstance(ssh, Mapping):
-        raise UnsafeSshEndpointError("ssh endpoint of the instance is malformed", field="ssh")
+        raise UnsafeSshEndpointError(tr("ssh endpoint of the instance is malformed"), field="ssh")
     if ssh.get("unreachable"):  # models.ssh_unreachable_reason (c.CodeLab.ssh_reachability_check)
         raise NoSshEndpointError(
-            f"SSH is not reachable from outside for this instance: {_comment_text(ssh['unreachable'])}."
+            tr(
+                "SSH is not reachable from outside for this instance: {ssh}.",
+                ssh=_comment_text(ssh["unreachable"]),
+            )
         )
     try:
         host = validate_host(ssh.get("host"))
@@ -285,13 +335,14 @@ def _endpoint(instance: Mapping[str, Any]) -> tuple[str, int | None, str, list[s
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, Sequence):
-            raise ValidationError("ssh.key_pair_names must be a list", field="ssh.key_pair_names")
+            raise ValidationError(tr("ssh.key_pair_names must be a list"), field="ssh.key_pair_names")
         names = [validate_key_pair_name(name) for name in names[:1]] + list(names[1:])
     except UnsafeSshEndpointError:
         raise
     except ValidationError as exc:
         raise UnsafeSshEndpointError(
-            f"ModelArts sent an SSH endpoint that cannot be used safely: {exc.message}", field=exc.field
+            tr("ModelArts sent an SSH endpoint that cannot be used safely: {message}", message=exc.message),
+            field=exc.field,
         ) from None
     return host, port, user, list(names)
 
@@ -315,7 +366,8 @@ def known_hosts_file(instance: Mapping[str, Any], known_hosts: str | None = None
     iid = instance.get("id") if isinstance(instance, Mapping) else None
     if not isinstance(iid, str) or not _INSTANCE_ID_RE.fullmatch(iid):
         raise UnsafeSshEndpointError(
-            f"ModelArts sent an instance id {_describe(iid)} that cannot name a known_hosts file", field="id"
+            tr("ModelArts sent an instance id {iid} that cannot name a known_hosts file", iid=_describe(iid)),
+            field="id",
         )
     return f"~/.ssh/codelab-{iid}.known_hosts"
 
@@ -371,7 +423,7 @@ def render_ssh_config(
         or not 0 <= server_alive_interval <= 86400
     ):
         raise ValidationError(
-            "server_alive_interval must be an integer number of seconds (0-86400)",
+            tr("server_alive_interval must be an integer number of seconds (0-86400)"),
             field="server_alive_interval",
         )
 
@@ -403,7 +455,7 @@ def render_ssh_config(
     text = "\n".join(lines) + "\n"
     # Belt and braces: the validators above make this unreachable.
     if any(not char.isprintable() for char in text.replace("\n", "")):  # pragma: no cover
-        raise ValidationError("refusing to render an SSH config holding control characters", field="ssh")
+        raise ValidationError(tr("refusing to render an SSH config holding control characters"), field="ssh")
     return text
 
 

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CodeLabError, ValidationError
+from .i18n import tr
 from .ssh import _config_argument, _describe, _validate_path
 
 try:  # POSIX only: the install locks and consults passwd where it can.
@@ -64,9 +65,11 @@ MANAGED_RELPATH = "config.d/codelab"
 def _home(home: str | os.PathLike[str] | None) -> Path:
     path = Path(os.path.expanduser("~") if home is None else os.fspath(home)).expanduser()
     if not path.is_absolute():
-        raise ValidationError(f"home directory {_describe(str(path))} is not an absolute path", field="home")
+        raise ValidationError(
+            tr("home directory {path} is not an absolute path", path=_describe(str(path))), field="home"
+        )
     if not path.is_dir():
-        raise CodeLabError(f"home directory {path} does not exist", status=500)
+        raise CodeLabError(tr("home directory {path} does not exist", path=path), status=500)
     return path
 
 
@@ -99,7 +102,8 @@ def _include_arguments(home: Path) -> tuple[str, set[str]]:
     _validate_path(absolute, field="home")
     if any(char in absolute for char in "*?[]\\"):
         raise ValidationError(
-            f"home directory {home} holds glob characters OpenSSH's Include would expand", field="home"
+            tr("home directory {home} holds glob characters OpenSSH's Include would expand", home=home),
+            field="home",
         )
     return _config_argument(absolute), spellings
 
@@ -116,7 +120,7 @@ def _ensure_dir(path: Path) -> None:
     except FileExistsError:  # there already, possibly created a moment ago by a concurrent install
         if path.is_dir():
             return
-        raise CodeLabError(f"{path} exists and is not a directory", status=500) from None
+        raise CodeLabError(tr("{path} exists and is not a directory", path=path), status=500) from None
     os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
     if _is_root():
         os.chown(path, *_owner_of(path.parent))
@@ -135,7 +139,9 @@ def _inside(path: Path, home: Path) -> bool:
 
 
 def _refuse(text: str) -> CodeLabError:
-    return CodeLabError(text + "; nothing was written", status=409, code="codelab.ssh_config_unsafe")
+    return CodeLabError(
+        tr("{reason}; nothing was written", reason=text), status=409, code="codelab.ssh_config_unsafe"
+    )
 
 
 def _check_owned(path: Path, home: Path, what: str = "file") -> None:
@@ -169,8 +175,12 @@ def _write_target(path: Path, home: Path) -> Path:
     target = Path(os.path.realpath(path))
     if not target.is_file():
         raise CodeLabError(
-            f"{path} is a symlink to {target}, which is not an existing file; "
-            "refusing to write through it (fix the link or remove it)",
+            tr(
+                "{path} is a symlink to {target}, which is not an existing file; refusing to "
+                "write through it (fix the link or remove it)",
+                path=path,
+                target=target,
+            ),
             status=409,
         )
     _check_owned(path, home)
@@ -244,8 +254,13 @@ def _find_block(lines: list[str], path: Path) -> tuple[int, int] | None:
         return None
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
         raise CodeLabError(
-            f"{path} holds a damaged codelab_ext managed block ({len(begins)} begin and {len(ends)} end "
-            "markers); remove it by hand and try again",
+            tr(
+                "{path} holds a damaged codelab_ext managed block ({count} begin and {count2} "
+                "end markers); remove it by hand and try again",
+                path=path,
+                count=len(begins),
+                count2=len(ends),
+            ),
             status=409,
         )
     return begins[0], ends[0]
@@ -253,12 +268,14 @@ def _find_block(lines: list[str], path: Path) -> tuple[int, int] | None:
 
 def _check_block(block: str) -> str:
     if not isinstance(block, str) or not block.strip():
-        raise ValidationError("the SSH config block to install is empty", field="block")
+        raise ValidationError(tr("the SSH config block to install is empty"), field="block")
     if "\0" in block or "\r" in block:
-        raise ValidationError("the SSH config block holds NUL or carriage return characters", field="block")
+        raise ValidationError(
+            tr("the SSH config block holds NUL or carriage return characters"), field="block"
+        )
     if any(line.rstrip() in (MANAGED_BEGIN, MANAGED_END) for line in block.splitlines()):
         raise ValidationError(
-            "the SSH config block must not contain the managed block markers", field="block"
+            tr("the SSH config block must not contain the managed block markers"), field="block"
         )
     return block if block.endswith("\n") else block + "\n"
 

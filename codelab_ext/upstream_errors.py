@@ -33,6 +33,7 @@ from .errors import (
     UpstreamUnavailable,
     read_error_body,
 )
+from .i18n import Message, tr
 from .text import one_line
 
 __all__ = [
@@ -50,62 +51,80 @@ __all__ = [
 MAX_UPSTREAM_MESSAGE = 300
 
 # code → (class, human message). The upstream text, when there is one, is appended.
-CODE_ERRORS: dict[str, tuple[type[UpstreamError], str]] = {
-    "ModelArts.6309": (NotFoundError, "The instance does not exist (any more)"),
-    "ModelArts.6404": (NotFoundError, "Not found: the instance or image does not exist"),
-    "ModelArts.6357": (NotFoundError, "Not found: the instance or image does not exist"),
+CODE_ERRORS: dict[str, tuple[type[UpstreamError], Message]] = {
+    "ModelArts.6309": (NotFoundError, tr("The instance does not exist (any more)")),
+    "ModelArts.6404": (NotFoundError, tr("Not found: the instance or image does not exist")),
+    "ModelArts.6357": (NotFoundError, tr("Not found: the instance or image does not exist")),
     "ModelArts.6302": (
         ConflictError,
-        "You already have a free CodeLab instance (one per user): open, switch or stop that one instead",
+        tr("You already have a free CodeLab instance (one per user): open, switch or stop that one instead"),
     ),
     "ModelArts.4991": (
         QuotaError,
-        "The free CodeLab quota is exhausted for now (free-spec quota exceeded); try again later",
+        tr("The free CodeLab quota is exhausted for now (free-spec quota exceeded); try again later"),
     ),
-    "ModelArts.0113": (QuotaError, "A ModelArts quota of this account is exhausted"),
-    "ModelArts.0118": (QuotaError, "A ModelArts quota of this account is exhausted"),
+    "ModelArts.0113": (QuotaError, tr("A ModelArts quota of this account is exhausted")),
+    "ModelArts.0118": (QuotaError, tr("A ModelArts quota of this account is exhausted")),
     "ModelArts.6326": (
         QuotaError,
-        "The instance is frozen, usually because the account is in arrears: top up the account and try again",
+        tr(
+            "The instance is frozen, usually because the account is in arrears: top up the account and try "
+            "again"
+        ),
     ),
     "ModelArts.6329": (
         QuotaError,
-        "The resources for this instance are sold out in this region right now; try again later or "
-        "pick another image",
+        tr(
+            "The resources for this instance are sold out in this region right now; try again later or "
+            "pick another image"
+        ),
     ),
     "ModelArts.6716": (
         QuotaError,
-        "The resources for this instance are sold out in this region right now; try again later or "
-        "pick another image",
+        tr(
+            "The resources for this instance are sold out in this region right now; try again later or "
+            "pick another image"
+        ),
     ),
     "ModelArts.6360": (
         QuotaError,
-        "ModelArts does not have enough resources for this instance right now; try again in a few minutes",
+        tr(
+            "ModelArts does not have enough resources for this instance right now; try again in a few minutes"
+        ),
     ),
-    "ModelArts.6305": (ConflictError, "The instance is already running"),
-    "ModelArts.6306": (ConflictError, "The instance is already starting"),
-    "ModelArts.6307": (ConflictError, "The instance is already stopped"),
-    "ModelArts.6308": (ConflictError, "The instance is already stopping"),
-    "ModelArts.6346": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
-    "ModelArts.6348": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
-    "ModelArts.6349": (ConflictError, "ModelArts refused to change the instance's auto-stop lease"),
+    "ModelArts.6305": (ConflictError, tr("The instance is already running")),
+    "ModelArts.6306": (ConflictError, tr("The instance is already starting")),
+    "ModelArts.6307": (ConflictError, tr("The instance is already stopped")),
+    "ModelArts.6308": (ConflictError, tr("The instance is already stopping")),
+    "ModelArts.6346": (ConflictError, tr("ModelArts refused to change the instance's auto-stop lease")),
+    "ModelArts.6348": (ConflictError, tr("ModelArts refused to change the instance's auto-stop lease")),
+    "ModelArts.6349": (ConflictError, tr("ModelArts refused to change the instance's auto-stop lease")),
     "ModelArts.0207": (
         AuthError,
-        "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project",
+        tr(
+            "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project"
+        ),
     ),
     "ModelArts.0212": (
         AuthError,
-        "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project",
+        tr(
+            "The IAM token is not scoped to a project; ModelArts needs a token scoped to the region's project"
+        ),
     ),
     "APIGW.0301": (
         AuthError,
-        "The API gateway rejected the request signature: check the access key and secret key, and check "
-        "this computer's clock (a local clock more than 15 minutes off makes every signature invalid)",
+        tr(
+            "The API gateway rejected the request signature: check the access key and secret key, and check "
+            "this computer's clock (a local clock more than 15 minutes off makes every signature invalid)"
+        ),
     ),
-    "APIGW.0308": (ThrottledError, "ModelArts is throttling requests (too many requests); try again shortly"),
+    "APIGW.0308": (
+        ThrottledError,
+        tr("ModelArts is throttling requests (too many requests); try again shortly"),
+    ),
     "APIGW.0101": (
         UpstreamError,
-        "The API gateway does not know this API: check the ModelArts endpoint and region settings",
+        tr("The API gateway does not know this API: check the ModelArts endpoint and region settings"),
     ),
 }
 
@@ -197,8 +216,9 @@ def error_from_response(
         "upstream_message": upstream,
     }
 
-    def with_detail(text: str) -> str:
-        return f"{text}: {upstream}" if upstream and upstream not in text else text
+    def with_detail(text: Message) -> Message:
+        # Huawei Cloud's own words stay as the cloud sent them, after ours
+        return tr("{message}: {upstream}", message=text, upstream=upstream) if upstream else text
 
     if code in CODE_ERRORS:
         cls, human = CODE_ERRORS[code]
@@ -211,29 +231,41 @@ def error_from_response(
     if not readable:
         content_type = str(header_map.get("Content-Type") or "").lower()
         looks_html = "html" in content_type or body.lstrip()[:1] == b"<"
-        what = "an HTML page" if looks_html else "a body that is not JSON"
-        message = f"{service} answered HTTP {status} with {what} instead of JSON"
-    elif upstream:
-        message = f"{service} answered HTTP {status}: {upstream}"
+        if looks_html:
+            message = tr(
+                "{service} answered HTTP {status} with an HTML page instead of JSON",
+                service=service,
+                status=status,
+            )
+        else:
+            message = tr(
+                "{service} answered HTTP {status} with a body that is not JSON",
+                service=service,
+                status=status,
+            )
     else:
-        message = f"{service} answered HTTP {status}"
+        message = with_detail(tr("{service} answered HTTP {status}", service=service, status=status))
 
     if status == 429:
         return ThrottledError(
-            f"{service} is throttling requests (HTTP 429); try again shortly"
-            + (f": {upstream}" if upstream else ""),
+            with_detail(
+                tr("{service} is throttling requests (HTTP 429); try again shortly", service=service)
+            ),
             retry_after=retry_after,
             **common,
         )
     if status == 401:
         return AuthError(
-            f"{service} refused the credentials (HTTP 401)" + (f": {upstream}" if upstream else ""),
-            **common,
+            with_detail(tr("{service} refused the credentials (HTTP 401)", service=service)), **common
         )
     if status == 403:
         return ForbiddenError(
-            f"{service} denied the request (HTTP 403): the user may lack permissions for it"
-            + (f": {upstream}" if upstream else ""),
+            with_detail(
+                tr(
+                    "{service} denied the request (HTTP 403): the user may lack permissions for it",
+                    service=service,
+                )
+            ),
             **common,
         )
     if status == 404:
@@ -247,7 +279,11 @@ def error_from_response(
     if 400 <= status < 500:
         return UpstreamError(message, status=400, **common)
     # 1xx/3xx: nothing we asked for (redirects are not followed: they would drop the signature)
-    return UpstreamError(f"{service} answered with an unexpected HTTP {status}", status=502, **common)
+    return UpstreamError(
+        tr("{service} answered with an unexpected HTTP {status}", service=service, status=status),
+        status=502,
+        **common,
+    )
 
 
 def backoff_delay(

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from .errors import ValidationError
+from .i18n import Message, tr
 
 #: ModelArts ids are UUIDs; accept any short token of safe characters (no dots, slashes or spaces)
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -29,23 +30,25 @@ def parse_json_object(body: bytes | str, *, allow_empty: bool = True) -> dict[st
     """Parse a request body that must be a JSON object."""
     if isinstance(body, bytes):
         if len(body) > MAX_BODY_BYTES:
-            raise ValidationError(f"Request body too large (at most {MAX_BODY_BYTES} bytes).")
+            raise ValidationError(
+                tr("Request body too large (at most {MAX_BODY_BYTES} bytes).", MAX_BODY_BYTES=MAX_BODY_BYTES)
+            )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise ValidationError("Request body is not valid UTF-8.") from None
+            raise ValidationError(tr("Request body is not valid UTF-8.")) from None
     else:
         text = body
     if not text.strip():
         if allow_empty:
             return {}
-        raise ValidationError("A JSON object is required in the request body.")
+        raise ValidationError(tr("A JSON object is required in the request body."))
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        raise ValidationError("Request body is not valid JSON.") from None
+        raise ValidationError(tr("Request body is not valid JSON.")) from None
     if not isinstance(value, dict):
-        raise ValidationError("Request body must be a JSON object.")
+        raise ValidationError(tr("Request body must be a JSON object."))
     return value
 
 
@@ -56,24 +59,33 @@ def check_fields(
     for name in body:
         if name not in allowed:
             raise ValidationError(
-                f"Unknown field '{name}'. Allowed: {', '.join(sorted(allowed))}.", field=str(name)[:64]
+                tr("Unknown field '{name}'. Allowed: {items}.", name=name, items=", ".join(sorted(allowed))),
+                field=str(name)[:64],
             )
     for name, types in allowed.items():
         value = body.get(name)
         if value is None:
             if name in required:
-                raise ValidationError(f"Field '{name}' is required.", field=name)
+                raise ValidationError(tr("Field '{name}' is required.", name=name), field=name)
             continue
         # bool is an int in Python: never accept it where a number is meant, and vice versa
         if isinstance(value, bool) and bool not in types:
-            raise ValidationError(f"Field '{name}' must be {_type_names(types)}.", field=name)
+            raise ValidationError(
+                tr("Field '{name}' must be {types}.", name=name, types=_type_names(types)), field=name
+            )
         if not isinstance(value, types):
-            raise ValidationError(f"Field '{name}' must be {_type_names(types)}.", field=name)
+            raise ValidationError(
+                tr("Field '{name}' must be {types}.", name=name, types=_type_names(types)), field=name
+            )
 
 
-def _type_names(types: tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
+def _type_names(types: tuple[type, ...]) -> str | Message:
+    names = {str: tr("a string"), bool: tr("true or false"), int: tr("an integer"), float: tr("a number")}
+    words: list[str | Message] = [names.get(t, t.__name__) for t in types]
+    text = words[0]
+    for word in words[1:]:
+        text = tr("{first} or {second}", first=text, second=word)
+    return text
 
 
 def has_control(value: str) -> bool:
@@ -85,7 +97,11 @@ def validate_id(value: Any, field: str = "id") -> str:
     """An instance or image id: a short token of letters, digits, '-' and '_'."""
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise ValidationError(
-            f"'{field}' must be an id of letters, digits, '-' or '_' (at most 128 characters).", field=field
+            tr(
+                "'{field}' must be an id of letters, digits, '-' or '_' (at most 128 characters).",
+                field=field,
+            ),
+            field=field,
         )
     return value
 
@@ -113,14 +129,22 @@ def validate_open(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
 
 def validate_duration_ms(value: Any, field: str = "duration_ms") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"'{field}' must be a number of milliseconds.", field=field)
+        raise ValidationError(tr("'{field}' must be a number of milliseconds.", field=field), field=field)
     if isinstance(value, float):
         if value != value or not value.is_integer():  # NaN or fractional
-            raise ValidationError(f"'{field}' must be a whole number of milliseconds.", field=field)
+            raise ValidationError(
+                tr("'{field}' must be a whole number of milliseconds.", field=field), field=field
+            )
         value = int(value)
     if not MIN_LEASE_MS <= value <= MAX_LEASE_MS:
         raise ValidationError(
-            f"'{field}' must be between {MIN_LEASE_MS} (1 hour) and {MAX_LEASE_MS} (72 hours).", field=field
+            tr(
+                "'{field}' must be between {MIN_LEASE_MS} (1 hour) and {MAX_LEASE_MS} (72 hours).",
+                field=field,
+                MIN_LEASE_MS=MIN_LEASE_MS,
+                MAX_LEASE_MS=MAX_LEASE_MS,
+            ),
+            field=field,
         )
     return value
 
@@ -133,7 +157,9 @@ def validate_lease(body: dict[str, Any]) -> tuple[int, bool]:
 
 def validate_region(value: Any, field: str = "region") -> str:
     if not isinstance(value, str) or not _REGION_RE.fullmatch(value):
-        raise ValidationError(f"'{field}' must be a region id such as cn-north-4.", field=field)
+        raise ValidationError(
+            tr("'{field}' must be a region id such as cn-north-4.", field=field), field=field
+        )
     return value
 
 
@@ -156,12 +182,12 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     access_key = body["access_key"].strip()
     if not _KEY_RE.fullmatch(access_key):
-        raise ValidationError("'access_key' must be 8 to 128 letters and digits.", field="access_key")
+        raise ValidationError(tr("'access_key' must be 8 to 128 letters and digits."), field="access_key")
     out["access_key"] = access_key
     secret_key = body["secret_key"].strip()
     if not 8 <= len(secret_key) <= 256 or has_control(secret_key) or " " in secret_key:
         raise ValidationError(
-            "'secret_key' must be 8 to 256 characters without spaces or control characters.",
+            tr("'secret_key' must be 8 to 256 characters without spaces or control characters."),
             field="secret_key",
         )
     out["secret_key"] = secret_key
@@ -169,13 +195,14 @@ def validate_credentials(body: dict[str, Any]) -> dict[str, str]:
     if token:
         if len(token) > 16384 or has_control(token) or " " in token:
             raise ValidationError(
-                "'security_token' must be at most 16384 characters without spaces.", field="security_token"
+                tr("'security_token' must be at most 16384 characters without spaces."),
+                field="security_token",
             )
         out["security_token"] = token
     project_id = (body.get("project_id") or "").strip()
     if project_id:
         if not _PROJECT_RE.fullmatch(project_id):
-            raise ValidationError("'project_id' must be 8 to 64 letters and digits.", field="project_id")
+            raise ValidationError(tr("'project_id' must be 8 to 64 letters and digits."), field="project_id")
         out["project_id"] = project_id
     region = (body.get("region") or "").strip()
     if region:
@@ -194,24 +221,24 @@ def validate_image_filters(query: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in query.items():
         if key not in IMAGE_FILTERS:
-            raise ValidationError(f"Unknown query parameter '{key[:64]}'.", field=key[:64])
+            raise ValidationError(tr("Unknown query parameter '{name}'.", name=key[:64]), field=key[:64])
         value = value.strip()
         if not value:
             continue
         if key == "type":
             value = value.upper()
             if value not in _IMAGE_TYPES:
-                raise ValidationError("'type' must be BUILD_IN or DEDICATED.", field="type")
+                raise ValidationError(tr("'type' must be BUILD_IN or DEDICATED."), field="type")
         elif key == "arch":
             value = value.lower()
             if value not in _ARCHES:
-                raise ValidationError("'arch' must be x86_64 or aarch64.", field="arch")
+                raise ValidationError(tr("'arch' must be x86_64 or aarch64."), field="arch")
         elif key == "category":
             value = value.upper()
             if value not in _CATEGORIES:
-                raise ValidationError("'category' must be CPU, GPU or ASCEND.", field="category")
+                raise ValidationError(tr("'category' must be CPU, GPU or ASCEND."), field="category")
         elif key == "name":
             if len(value) > 128 or has_control(value):
-                raise ValidationError("'name' must be at most 128 printable characters.", field="name")
+                raise ValidationError(tr("'name' must be at most 128 printable characters."), field="name")
         out[key] = value
     return out

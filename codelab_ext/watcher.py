@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .errors import CodeLabError, NotFoundError, UpstreamError
+from .i18n import tr
 from .models import is_settled
 from .shapes import WatchEvent
 
@@ -210,7 +211,12 @@ class Watcher:
                         if isinstance(exc, NotFoundError):
                             delay = MAX_STEADY_DELAY
                     else:  # a bug or an answer no rule foresaw: say it in one line, keep polling
-                        error = UpstreamError(f"Polling the instance failed ({type(exc).__name__}); retrying")
+                        error = UpstreamError(
+                            tr(
+                                "Polling the instance failed ({error_type}); retrying",
+                                error_type=type(exc).__name__,
+                            )
+                        )
                         log.warning(
                             "codelab: polling instance %s failed (%s); retrying in %.0f s",
                             self.instance_id,

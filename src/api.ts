@@ -70,7 +70,9 @@ export class CodeLabClient implements ICodeLabAPI {
   constructor(options: CodeLabClient.IOptions = {}) {
     this.serverSettings =
       options.serverSettings ?? ServerConnection.makeSettings();
-    this._trans = (options.translator ?? nullTranslator).load('codelab_ext');
+    const translator = options.translator ?? nullTranslator;
+    this._trans = translator.load('codelab_ext');
+    this._translator = translator;
   }
 
   /** The Jupyter server this client talks to. */
@@ -169,24 +171,33 @@ export class CodeLabClient implements ICodeLabAPI {
   }
 
   eventsUrl(id: string): string {
-    // EventSource cannot send headers: the token goes in the query, as for websockets.
+    // EventSource cannot send headers: the token and the panel's language (in which the
+    // server writes its error events) go in the query.
     return apiUrl(this.serverSettings, instancePath(id, 'events'), {
-      token: this.serverSettings.token || undefined
+      token: this.serverSettings.token || undefined,
+      lang: this._language
     });
   }
 
   private _request<T>(
     endPoint: string,
-    options: Omit<IRequestOptions, 'settings' | 'trans'> = {}
+    options: Omit<IRequestOptions, 'settings' | 'trans' | 'language'> = {}
   ): Promise<T> {
     return requestAPI<T>(endPoint, {
       ...options,
       settings: this.serverSettings,
-      trans: this._trans
+      trans: this._trans,
+      language: this._language
     });
   }
 
+  /** The display language (read at each call: JupyterLab may load it after the plugin starts). */
+  private get _language(): string {
+    return this._translator.languageCode || 'en';
+  }
+
   private readonly _trans: TranslationBundle;
+  private readonly _translator: ITranslator;
 }
 
 export namespace CodeLabClient {

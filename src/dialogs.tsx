@@ -2,6 +2,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
+import { statusLabel } from './labels';
 import { imageLabel } from './logic';
 import { IImage, IInstance } from './tokens';
 
@@ -19,9 +20,9 @@ export async function confirmSwitch(
       <div className="jp-CodeLab-dialog">
         <p>
           {trans.__(
-            'Your CodeLab instance %1 is %2 with %3.',
+            'Your CodeLab instance %1 (%2) uses %3.',
             running.name || running.id,
-            running.status.toLowerCase(),
+            statusLabel(trans, running.status),
             current
           )}
         </p>

@@ -294,16 +294,6 @@ export function formatCountdown(ms: number): string {
     : `${minutes}:${pad(seconds)}`;
 }
 
-/** A short elapsed time: `12s`, `1m 05s`. */
-export function formatElapsed(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1000));
-  if (total < 60) {
-    return `${total}s`;
-  }
-  const minutes = Math.floor(total / 60);
-  return `${minutes}m ${String(total % 60).padStart(2, '0')}s`;
-}
-
 /* ---------------------------------------------------------------------- steps */
 
 /** The four start-up steps of ModelArts, in order. */

@@ -56,6 +56,11 @@ export interface IRequestOptions {
   settings: ServerConnection.ISettings;
   /** Translates the messages this module writes itself (default: English). */
   trans?: TranslationBundle;
+  /**
+   * The panel's language (BCP 47, e.g. `zh-CN`; default `en`), sent as `Accept-Language`:
+   * the server answers its own messages in it.
+   */
+  language?: string;
 }
 
 /** The full URL of a CodeLab endpoint, with an optional query string. */
@@ -92,13 +97,17 @@ export async function requestAPI<T>(
   // 'no-cache' (always revalidate) instead of JupyterLab's default 'no-store',
   // which appends a `?<timestamp>` cache buster the server would reject as an
   // unknown query parameter.
+  const headers: Record<string, string> = {
+    'Accept-Language': options.language || 'en'
+  };
   const init: RequestInit = {
     method: options.method ?? 'GET',
-    cache: 'no-cache'
+    cache: 'no-cache',
+    headers
   };
   if (options.body !== undefined) {
     init.body = JSON.stringify(options.body);
-    init.headers = { 'Content-Type': 'application/json' };
+    headers['Content-Type'] = 'application/json';
   }
 
   let response: Response;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages the tests need beyond Python and Node: a real browser for the
-# Galata tests and a real OpenSSH client and server for the SSH tests. Idempotent.
+# Galata tests (and CJK fonts for the Chinese ones) and a real OpenSSH client and server
+# for the SSH tests. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -12,6 +13,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+# the panel in Chinese (Galata with the zh_CN locale): CJK glyphs come from the system's fonts
+dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || need+=(fonts-noto-cjk)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

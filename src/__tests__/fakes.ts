@@ -3,6 +3,7 @@
  * (a fake `fetch` given to ServerConnection) and the browser's EventSource.
  */
 import { ServerConnection } from '@jupyterlab/services';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { IEventSourceLike } from '../stream';
 import { IImage, IInstance, IServerStatus } from '../tokens';
@@ -214,4 +215,21 @@ export class FakeEventSource implements IEventSourceLike {
   fail(): void {
     this.onerror?.(new Event('error'));
   }
+}
+
+/**
+ * A translator in another language: `__('Text %1', x)` gives `[zh-CN] Text x`, so a test sees
+ * which strings went through the bundle.
+ */
+export function fakeTranslator(languageCode: string): ITranslator {
+  const fill = (text: string, args: unknown[]) =>
+    `[${languageCode}] ` +
+    text.replace(/%(\d+)/g, (_, i: string) => String(args[Number(i) - 1]));
+  const bundle = {
+    __: (text: string, ...args: unknown[]) => fill(text, args),
+    _n: (one: string, many: string, n: number, ...args: unknown[]) =>
+      fill(n === 1 ? one : many, [n, ...args]),
+    _p: (_context: string, text: string, ...args: unknown[]) => fill(text, args)
+  } as unknown as TranslationBundle;
+  return { languageCode, load: () => bundle } as unknown as ITranslator;
 }

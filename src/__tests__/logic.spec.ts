@@ -3,7 +3,6 @@ import {
   checkShareUrl,
   defaultImageId,
   formatCountdown,
-  formatElapsed,
   groupImages,
   imageCategory,
   IStepTiming,
@@ -137,12 +136,10 @@ describe('lease arithmetic', () => {
     expect(leaseDeadline(null, 0)).toBeNull();
   });
 
-  it('formats countdowns and elapsed times', () => {
+  it('formats countdowns', () => {
     expect(formatCountdown(3_600_000)).toBe('1:00:00');
     expect(formatCountdown(599_999)).toBe('9:59');
     expect(formatCountdown(-5)).toBe('0:00');
-    expect(formatElapsed(4_400)).toBe('4s');
-    expect(formatElapsed(65_000)).toBe('1m 05s');
   });
 });
 

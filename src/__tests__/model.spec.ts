@@ -5,6 +5,7 @@ import { CodeLabModel, ICodeLabNotice } from '../model';
 import {
   FakeEventSource,
   FakeServer,
+  fakeTranslator,
   IMAGES,
   instance,
   running,
@@ -116,7 +117,7 @@ describe('CodeLabModel', () => {
       await jest.advanceTimersByTimeAsync(1);
       expect(model.instance?.id).toBe('i-1');
       expect(FakeEventSource.latest().url).toBe(
-        'http://localhost/lab-base/codelab/instances/i-1/events'
+        'http://localhost/lab-base/codelab/instances/i-1/events?lang=en'
       );
       // Reattaching to a running instance is not news.
       expect(notices).toEqual([]);
@@ -499,10 +500,22 @@ describe('CodeLabModel', () => {
           })
         }).eventsUrl('i-1');
       expect(url('')).toBe(
-        'http://localhost/lab-base/codelab/instances/i-1/events'
+        'http://localhost/lab-base/codelab/instances/i-1/events?lang=en'
       );
       expect(url('s3cr3t')).toBe(
-        'http://localhost/lab-base/codelab/instances/i-1/events?token=s3cr3t'
+        'http://localhost/lab-base/codelab/instances/i-1/events?token=s3cr3t&lang=en'
+      );
+    });
+
+    it('asks the stream for its error events in the panel language', () => {
+      const client = new CodeLabClient({
+        serverSettings: ServerConnection.makeSettings({
+          baseUrl: 'http://localhost/lab-base/'
+        }),
+        translator: fakeTranslator('zh-CN')
+      });
+      expect(client.eventsUrl('i-1')).toBe(
+        'http://localhost/lab-base/codelab/instances/i-1/events?lang=zh-CN'
       );
     });
   });

@@ -147,3 +147,26 @@ describe('messages', () => {
     ).rejects.toThrow(/^Bad image id\.$/);
   });
 });
+
+describe('requestAPI in the panel language', () => {
+  it('asks the server for English by default', async () => {
+    const seen: Request[] = [];
+    await requestAPI('status', {
+      settings: settingsAnswering(200, '{}', seen)
+    });
+    expect(seen[0].headers.get('Accept-Language')).toBe('en');
+  });
+
+  it('sends the panel language and shows the server message as sent', async () => {
+    const seen: Request[] = [];
+    const error = await requestAPI<never>('open', {
+      method: 'POST',
+      body: {},
+      language: 'zh-CN',
+      settings: settingsAnswering(400, '{"message":"服务器的消息"}', seen)
+    }).catch((e: CodeLabAPIError) => e);
+    expect(seen[0].headers.get('Accept-Language')).toBe('zh-CN');
+    expect(seen[0].headers.get('Content-Type')).toBe('application/json');
+    expect(error.message).toBe('服务器的消息');
+  });
+});
