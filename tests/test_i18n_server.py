@@ -133,7 +133,7 @@ def test_a_cli_error_in_chinese_and_in_english(tmp_path):
     zh = run_cli(_env(tmp_path, "zh_CN.UTF-8"), "list")
     assert zh.returncode == 2
     assert zh.stderr == (
-        "error: 未配置华为云凭证：请运行“jupyter codelab login”，"
+        "error: 未配置华为云凭证。请在 CodeLab 面板中登录、运行“jupyter codelab login”，"
         "或设置 HUAWEICLOUD_SDK_AK 和 HUAWEICLOUD_SDK_SK。\n"
     )
     en = run_cli(_env(tmp_path, "en_US.UTF-8"), "list")
