@@ -1,7 +1,8 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { formatElapsed, IStepView, STEP_NUMBERS, StepState } from '../logic';
+import { elapsedLabel } from '../labels';
+import { IStepView, STEP_NUMBERS, StepState } from '../logic';
 import { CodeLabModel } from '../model';
 import { ActionButton, ErrorLine, Section } from './Section';
 import { Ticking } from './Ticking';
@@ -43,10 +44,14 @@ const MARKS: Record<StepState, string> = {
 };
 
 /** The elapsed time of a step; the active step's counts every second. */
-function StepTime(props: { model: CodeLabModel; view: IStepView }) {
-  const { model, view } = props;
+function StepTime(props: {
+  model: CodeLabModel;
+  view: IStepView;
+  trans: TranslationBundle;
+}) {
+  const { model, view, trans } = props;
   const text = (elapsedMs: number | null) =>
-    elapsedMs !== null ? formatElapsed(elapsedMs) : '';
+    elapsedMs !== null ? elapsedLabel(trans, elapsedMs) : '';
   if (view.state !== 'active') {
     return <>{text(view.elapsedMs)}</>;
   }
@@ -85,7 +90,7 @@ function StepItem(props: {
         </span>
       </span>
       <span className="jp-CodeLab-stepTime">
-        <StepTime model={model} view={view} />
+        <StepTime model={model} view={view} trans={trans} />
       </span>
     </li>
   );
