@@ -398,7 +398,8 @@ describe('CodeLabModel', () => {
       await jest.advanceTimersByTimeAsync(10_000);
       expect(server.callsTo('GET instances/i-1')).toHaveLength(before);
       model.dispose();
-    });
+      // 1,800 steps of fake time: on a busy machine this takes longer than jest's default 5-10 s
+    }, 60_000);
 
     it('reconnects after the base delay when a live stream breaks', async () => {
       server.on('GET instances/i-1', () => ({ status: 200, body: instance() }));
