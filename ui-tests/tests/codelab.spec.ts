@@ -311,7 +311,7 @@ test.describe('CodeLab sidebar at 1366x768', () => {
         panel.getByRole('button', { name: 'Cancel' })
       );
       await expect(panel.locator('[data-state="active"] .jp-CodeLab-stepTime')).toHaveText(
-        /^\d+s$|^\d+m \d\ds$/,
+        /^\d+ s$|^\d+ min \d\d s$/,
         { timeout: 30_000 }
       );
       await expect(page.locator('.jp-CodeLab-statusItem')).toContainText(
