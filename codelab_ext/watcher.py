@@ -132,8 +132,12 @@ class Watcher:
     def subscribe(self) -> Subscription:
         sub = Subscription(self)
         self.subscribers.add(sub)
+        # a late subscriber sees what the others saw: the newest state, then the error still standing
+        # (an unchanged error is not sent again, so without this it would never learn of it)
         if self.latest is not None:
             sub.put(("instance", self.latest))
+        if self.latest_error is not None:
+            sub.put(("error", self.latest_error))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"codelab-watch-{self.instance_id}"

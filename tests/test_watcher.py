@@ -98,6 +98,26 @@ async def test_errors_reach_subscribers_and_polling_recovers():
     sub.close()
 
 
+async def test_a_late_subscriber_gets_the_error_that_still_stands():
+    """Two viewers of a failing instance: the second joins after the error and still sees it at once."""
+    calls = []
+
+    async def fetch(instance_id):
+        calls.append(instance_id)
+        raise UpstreamUnavailable("ModelArts did not answer")
+
+    hub = WatcherHub(fetch)
+    first = hub.subscribe("i-1")
+    kind, body = await first.get(timeout=5)
+    assert kind == "error" and len(calls) == 1
+    late = hub.subscribe("i-1")
+    kind, late_body = await late.get(timeout=0.5)
+    assert kind == "error" and late_body == body
+    assert len(calls) == 1  # no extra poll for it
+    first.close()
+    late.close()
+
+
 async def test_poke_polls_at_once():
     calls = []
 
