@@ -27,6 +27,7 @@ from jupyter_server.utils import url_path_join
 from . import NAMESPACE, __version__
 from .config import CodeLab
 from .handlers import route_table
+from .i18n import serve_settings_translations
 from .service import CodeLabService
 
 #: the key of the service in the tornado settings (read by every handler)
@@ -46,6 +47,8 @@ class CodeLabApp(ExtensionApp):
     service: CodeLabService | None = None
 
     def initialize_settings(self) -> None:
+        # the settings editor shows our schema's titles and descriptions in the user's language
+        serve_settings_translations()
         self.service = CodeLabService.from_config_parent(self, logger=self.log)
         self.settings[SERVICE_SETTING] = self.service
         self.log.info(

@@ -232,3 +232,40 @@ def localize(value: Any, language: str | None) -> Any:
     if isinstance(value, (list, tuple)):
         return [localize(item, language) for item in value]
     return value
+
+
+# ------------------------------------------------------------------------------------ JupyterLab's settings
+
+
+def serve_settings_translations() -> bool:
+    """Let JupyterLab translate our settings schema (titles, descriptions, menu label) with our catalogue.
+
+    JupyterLab's server translates each settings schema before it serves it, in the gettext domain the
+    schema names under ``jupyter.lab.internationalization`` (``codelab_ext``), but it looks for that
+    domain's ``.mo`` in the installed language pack only: a package's own catalogue, published through
+    the ``jupyterlab.locale`` entry point, reaches the panel (``/lab/api/translations``) and not the
+    settings editor. This registers, for our domain, a bundle of JupyterLab's own kind that reads the
+    package's catalogue first and the language pack's after it. Returns False (and changes nothing)
+    without JupyterLab's server, or with one whose translator is not laid out as this expects.
+    """
+    try:
+        from jupyterlab_server.translation_utils import TranslationBundle, translator
+    except ImportError:
+        return False
+    bundles = getattr(translator, "_TRANSLATORS", None)
+    if not isinstance(bundles, dict) or not hasattr(TranslationBundle, "update_locale"):
+        return False
+
+    class PackageBundle(TranslationBundle):
+        def update_locale(self, locale_: str) -> None:
+            super().update_locale(locale_)
+            if getattr(self, "_translator", None) is None:
+                return
+            # a fresh copy from gettext's cache: adding a fallback never touches _translations()
+            ours = gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[locale_], fallback=True)
+            if type(ours) is not gettext.NullTranslations:
+                ours.add_fallback(self._translator)
+                self._translator = ours
+
+    bundles[translator.normalize_domain(DOMAIN)] = PackageBundle(DOMAIN, getattr(translator, "_LOCALE", "en"))
+    return True

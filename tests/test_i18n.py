@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ from .support.server_config import codelab_server_config, isolate_environment, o
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ZH = "zh_CN"
+REPO = Path(__file__).resolve().parent.parent
 
 
 # ------------------------------------------------------------------------------------ messages
@@ -170,7 +173,14 @@ def jp_server_config(tmp_path, monkeypatch):
     isolate_environment(monkeypatch, tmp_path)
     config = codelab_server_config(**offline_codelab(tmp_path))
     config["ServerApp"]["jpserver_extensions"]["jupyterlab"] = True
-    config["LabApp"] = {"user_settings_dir": str(tmp_path / "user-settings")}
+    # the settings schema as the labextension ships it (a build copies schema/*.json as they are)
+    schemas = tmp_path / "labextensions" / "codelab-ext" / "schemas" / "codelab-ext"
+    schemas.mkdir(parents=True)
+    shutil.copy(REPO / "schema" / "plugin.json", schemas / "plugin.json")
+    config["LabApp"] = {
+        "user_settings_dir": str(tmp_path / "user-settings"),
+        "extra_labextensions_path": [str(tmp_path / "labextensions")],
+    }
     return config
 
 
@@ -210,3 +220,38 @@ async def test_a_rest_error_follows_accept_language(jp_fetch):
     )
     # ?lang= (what the panel's EventSource sends) wins over the header and is not an unknown parameter
     assert await refusal({"Accept-Language": "en"}, lang="zh-CN") == "未知的查询参数“bogus”。"
+
+
+async def test_the_settings_editor_shows_our_schema_in_the_users_language(jp_fetch, jp_server_config):
+    """JupyterLab translates a schema on the server, in the domain it names: ours, from our own .mo."""
+    settings_dir = jp_server_config["LabApp"]["user_settings_dir"]
+
+    async def schema() -> dict:
+        response = await jp_fetch("lab", "api", "settings", "codelab-ext:plugin")
+        return json.loads(response.body)["schema"]
+
+    english = await schema()
+    assert english["jupyter.lab.internationalization"]["domain"] == "codelab_ext"
+    assert english["description"] == "Settings of the ModelArts CodeLab sidebar."
+
+    chosen = Path(settings_dir) / "@jupyterlab" / "translation-extension" / "plugin.jupyterlab-settings"
+    chosen.parent.mkdir(parents=True)
+    chosen.write_text(json.dumps({"locale": ZH}), encoding="utf-8")
+    try:
+        chinese = await schema()
+        assert chinese["description"] == "ModelArts CodeLab 侧边栏的设置。"
+        titles = {name: spec["title"] for name, spec in chinese["properties"].items()}
+        assert titles["defaultImage"] == "默认镜像"
+        assert titles["warningMinutes"] == "运行时长提醒（分钟）"
+        for name, spec in chinese["properties"].items():
+            for key in ("title", "description"):
+                assert spec[key] != english["properties"][name][key], f"{name}.{key} left in English"
+        # JupyterLab's own schemas still come from its language pack. (Its listing, GET lab/api/settings,
+        # leaves every extension's schema untranslated; the settings registry then fetches each plugin
+        # on its own, as above: the settings editor shows that one.)
+        response = await jp_fetch("lab", "api", "settings", "@jupyterlab/translation-extension:plugin")
+        theirs = json.loads(response.body)["schema"]["description"]
+        assert theirs != "Language settings.", "JupyterLab's own schema lost its translation"
+    finally:
+        chosen.unlink()
+    assert (await schema())["description"] == english["description"]
