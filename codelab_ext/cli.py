@@ -395,6 +395,10 @@ def build_parser() -> _Parser:
     _json_flag(p)
     p.set_defaults(func=cmd_ssh_config)
 
+    from ._cli_workspace import add_workspace_verbs
+
+    add_workspace_verbs(verb, _json_flag)
+
     p = verb(
         "emulator",
         tr("run the local ModelArts emulator in the foreground (Ctrl-C to stop)"),

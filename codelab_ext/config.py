@@ -179,6 +179,66 @@ class CodeLab(Configurable):
         ),
     ).tag(config=True)
 
+    workspace_links_file = Unicode(
+        help=(
+            "Where the workspace links (local folder <-> instance folder) are kept, with a manifest of "
+            "each one's last sync beside it (mode 0600). Default: "
+            "<jupyter data dir>/codelab/workspace/links.json. Environment: CODELAB_WORKSPACE_LINKS_FILE."
+        ),
+    ).tag(config=True)
+
+    workspace_max_push_bytes = Integer(
+        2 * 1024**3,
+        help=(
+            "Most bytes one push (or sync) may send to the instance; a larger push is refused before "
+            "anything is sent. Also the largest single file a pull brings back."
+        ),
+    ).tag(config=True)
+
+    workspace_chunk_bytes = Integer(
+        8 * 1024 * 1024,
+        help="Size of each piece of a large file sent through the instance's Jupyter contents API.",
+    ).tag(config=True)
+
+    workspace_min_rate = Float(
+        256 * 1024,
+        help=(
+            "Slowest transfer rate (bytes per second) allowed before a workspace call is cut off: each "
+            "call may take request_timeout plus its bytes at this rate."
+        ),
+    ).tag(config=True)
+
+    workspace_parallel_transfers = Integer(
+        4,
+        help="Files sent or received at the same time through the instance's Jupyter contents API.",
+    ).tag(config=True)
+
+    @default("workspace_links_file")
+    def _default_workspace_links_file(self) -> str:
+        from .workspace.links import default_links_file
+
+        return str(default_links_file())
+
+    @validate(
+        "workspace_max_push_bytes",
+        "workspace_chunk_bytes",
+        "workspace_parallel_transfers",
+        "workspace_min_rate",
+    )
+    def _validate_workspace_numbers(self, proposal: dict[str, Any]) -> Any:
+        name, value = proposal["trait"].name, proposal["value"]
+        low = {
+            "workspace_chunk_bytes": 65536,
+            "workspace_parallel_transfers": 1,
+            "workspace_min_rate": 1024,
+        }.get(name, 1)
+        high = {"workspace_chunk_bytes": 256 * 1024**2, "workspace_parallel_transfers": 16}.get(name, 2**62)
+        if not low <= value <= high:
+            from traitlets import TraitError
+
+            raise TraitError(f"{name} must be between {low} and {high}")
+        return value
+
     @default("region")
     def _default_region(self) -> str:
         return _env("CODELAB_REGION") or DEFAULT_REGION

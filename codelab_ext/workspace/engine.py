@@ -1,0 +1,626 @@
+"""Push, pull and sync of a link: compare both sides with the manifest, then move what changed.
+
+For each path the three states are compared: the local file, the instance's file, and the
+manifest's entry of the last sync. A side *changed* when its file differs from the entry (new,
+deleted, or other content: a different size or stamp is confirmed by the sha256 before it counts).
+
+===================  ==========================================  ==========================================
+                     changed here only                           changed on the instance only
+===================  ==========================================  ==========================================
+file exists          push / sync send it                         pull / sync bring it
+file deleted         with ``--delete`` push / sync delete it on  with ``--delete`` pull / sync delete it
+                     the instance; otherwise it is skipped       here; otherwise it is skipped
+===================  ==========================================  ==========================================
+
+Changed on both sides: the same content is simply recorded; a deletion on one side loses to a
+change on the other (the changed file is sent or brought back); two different contents are a
+*conflict*: the local file is left as it is and the instance's version is saved beside it as
+``<stem> (CodeLab <YYYY-MM-DD HHMMSS>)<suffix>``; push and sync then also send the local file and the
+copy, so both versions are on both sides. Nothing is deleted without ``delete=True``, and only a file
+unchanged since the last sync is deleted then.
+
+Local files are written to ``.<name>.codelab-part`` beside their place, checked against the
+instance's sha256, and moved into place with ``os.replace`` (if the local file changed meanwhile,
+the download becomes a conflict copy instead). The manifest is saved every few seconds and at the end
+of a run, so an interrupted run loses nothing and the next one goes on from what is on both sides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..i18n import tr
+from .core import (
+    PART_SUFFIX,
+    Busy,
+    Cancelled,
+    IgnoreRules,
+    LinkInvalid,
+    Meter,
+    ProgressCallback,
+    PushTooLarge,
+    Refused,
+    SyncResult,
+    TransferFailed,
+    WorkspaceError,
+    check_relative,
+    conflict_copy_name,
+    human_bytes,
+)
+from .links import Entry, Link, LinkStore, Manifest
+from .remote import Remote, RemoteFile, check_cancel, file_sha256
+
+__all__ = ["LocalFile", "Plan", "WorkspaceStatus", "plan", "run", "scan_local", "status"]
+
+#: how often the manifest is saved during a run (seconds)
+SAVE_EVERY = 2.0
+
+_link_locks: dict[str, threading.Lock] = {}
+_link_locks_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    size: int
+    mtime_ns: int
+
+
+def scan_local(folder: Path, rules: IgnoreRules) -> dict[str, LocalFile]:
+    """Every regular file under ``folder`` (POSIX paths relative to it) that ``rules`` keep.
+    Symbolic links are not followed, and part files of unfinished downloads are left out."""
+    found: dict[str, LocalFile] = {}
+    if not folder.is_dir():
+        return found
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        try:
+            entries = list(os.scandir(folder / relative if relative else folder))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        names = [entry.name for entry in entries]
+        for entry in entries:
+            name = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    try:
+                        inside = os.listdir(entry.path)
+                    except OSError:
+                        inside = []
+                    if not rules.ignored_dir(name, inside):
+                        pending.append(name)
+                elif entry.is_file(follow_symlinks=False):
+                    if rules.ignored(name) or (
+                        entry.name.startswith(".") and entry.name.endswith(PART_SUFFIX)
+                    ):
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    found[name] = LocalFile(info.st_size, info.st_mtime_ns)
+            except OSError:
+                continue
+        del names
+    return found
+
+
+def _local_part(target: Path) -> Path:
+    return target.with_name(f".{target.name}{PART_SUFFIX}")
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class Plan:
+    """What a run would do, path by path (also what :func:`status` shows)."""
+
+    upload: list[str] = field(default_factory=list)
+    download: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    delete_remote: list[str] = field(default_factory=list)
+    delete_local: list[str] = field(default_factory=list)
+    record: dict[str, Entry] = field(default_factory=dict)
+    forget: list[str] = field(default_factory=list)
+    #: (path, reason, blocking)
+    skipped: list[tuple[str, Any, bool]] = field(default_factory=list)
+    #: what waits on each side: {"local"|"remote": {"changed"|"added"|"deleted": [path]}}
+    waiting: dict[str, dict[str, list[str]]] = field(
+        default_factory=lambda: {
+            side: {"changed": [], "added": [], "deleted": []} for side in ("local", "remote")
+        }
+    )
+    local_sha: dict[str, str] = field(default_factory=dict)
+    remote_sha: dict[str, str] = field(default_factory=dict)
+
+
+class _Sides:
+    """Hashes of both sides, computed only when a size or a stamp says they may differ."""
+
+    def __init__(self, folder: Path, remote: Remote, remote_root: str, plan: Plan) -> None:
+        self.folder = folder
+        self.remote = remote
+        self.remote_root = remote_root
+        self.plan = plan
+
+    def local_sha(self, path: str) -> str:
+        if path not in self.plan.local_sha:
+            self.plan.local_sha[path] = file_sha256(self.folder / path)
+        return self.plan.local_sha[path]
+
+    def remote_sha(self, path: str) -> str:
+        if path not in self.plan.remote_sha:
+            self.plan.remote_sha[path] = self.remote.sha256(_join(self.remote_root, path))
+        return self.plan.remote_sha[path]
+
+
+def _join(root: str, path: str) -> str:
+    return str(PurePosixPath(root) / path)
+
+
+def _selected(path: str, paths: list[str] | None) -> bool:
+    if not paths:
+        return True
+    return any(not chosen or path == chosen or path.startswith(chosen + "/") for chosen in paths)
+
+
+def plan(
+    link: Link,
+    direction: str,
+    local: Mapping[str, LocalFile],
+    remote_files: Mapping[str, RemoteFile],
+    manifest: Manifest,
+    remote: Remote,
+    *,
+    delete: bool = False,
+    paths: list[str] | None = None,
+) -> Plan:
+    """Decide, path by path, what a ``direction`` ("push" | "pull" | "sync" | "status") run does."""
+    result = Plan()
+    sides = _Sides(Path(link.local), remote, link.remote, result)
+    up = direction in ("push", "sync")
+    down = direction in ("pull", "sync")
+    for path in sorted(set(local) | set(remote_files) | set(manifest.entries)):
+        if not _selected(path, paths):
+            continue
+        base = manifest.entries.get(path)
+        mine = local.get(path)
+        theirs = remote_files.get(path)
+        local_changed = _local_changed(path, base, mine, sides)
+        remote_changed = _remote_changed(path, base, theirs, sides, result)
+        _note_waiting(result, path, base, mine, theirs, local_changed, remote_changed)
+        if not local_changed and not remote_changed:
+            continue
+        if local_changed and not remote_changed:
+            if mine is not None:
+                if up:
+                    result.upload.append(path)
+            elif up:
+                if delete:
+                    result.delete_remote.append(path)
+                else:
+                    result.skipped.append(
+                        (path, tr("deleted here; kept on the instance (--delete removes it there)"), False)
+                    )
+            continue
+        if remote_changed and not local_changed:
+            if theirs is not None:
+                if down:
+                    result.download.append(path)
+            elif down:
+                if delete:
+                    result.delete_local.append(path)
+                else:
+                    result.skipped.append(
+                        (path, tr("deleted on the instance; kept here (--delete removes it here)"), False)
+                    )
+            continue
+        # changed on both sides
+        if mine is None and theirs is None:
+            result.forget.append(path)
+        elif mine is None:
+            if down:
+                result.download.append(path)
+            else:
+                result.skipped.append(
+                    (path, tr("deleted here but changed on the instance; not deleted"), False)
+                )
+        elif theirs is None:
+            if up:
+                result.upload.append(path)
+            else:
+                result.skipped.append(
+                    (path, tr("deleted on the instance but changed here; not deleted"), False)
+                )
+        elif sides.local_sha(path) == sides.remote_sha(path):
+            result.record[path] = Entry(
+                mine.size, mine.mtime_ns, sides.local_sha(path), theirs.size, theirs.mtime
+            )
+        else:
+            result.conflicts.append(path)
+    return result
+
+
+def _local_changed(path: str, base: Entry | None, mine: LocalFile | None, sides: _Sides) -> bool:
+    if base is None:
+        return mine is not None
+    if mine is None:
+        return True
+    if mine.size == base.size and mine.mtime_ns == base.mtime_ns:
+        return False
+    if mine.size != base.size and base.mtime_ns != -1:
+        return True
+    return sides.local_sha(path) != base.sha256
+
+
+def _remote_changed(
+    path: str, base: Entry | None, theirs: RemoteFile | None, sides: _Sides, out: Plan
+) -> bool:
+    if base is None:
+        return theirs is not None
+    if theirs is None:
+        return True
+    if theirs.size == base.remote_size and theirs.mtime == base.remote_mtime:
+        return False
+    if theirs.size != base.remote_size:
+        return True
+    if sides.remote_sha(path) == base.sha256:  # touched, same bytes: remember the new stamp
+        out.record[path] = Entry(base.size, base.mtime_ns, base.sha256, theirs.size, theirs.mtime)
+        return False
+    return True
+
+
+def _note_waiting(
+    result: Plan,
+    path: str,
+    base: Entry | None,
+    mine: LocalFile | None,
+    theirs: RemoteFile | None,
+    local_changed: bool,
+    remote_changed: bool,
+) -> None:
+    for side, changed, present in (("local", local_changed, mine), ("remote", remote_changed, theirs)):
+        if not changed:
+            continue
+        kind = "deleted" if present is None else "added" if base is None else "changed"
+        result.waiting[side][kind].append(path)
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass
+class WorkspaceStatus:
+    link: Link
+    transport: str
+    plan: Plan
+
+    @property
+    def not_home(self) -> list[str]:
+        """Instance-side changes not yet here (what a Stop would lose if the instance went away)."""
+        waiting = self.plan.waiting["remote"]
+        return sorted({*waiting["changed"], *waiting["added"]})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "link": self.link.to_json(),
+            "transport": self.transport,
+            "local": {key: sorted(value) for key, value in self.plan.waiting["local"].items()},
+            "remote": {key: sorted(value) for key, value in self.plan.waiting["remote"].items()},
+            "conflicts": sorted(self.plan.conflicts),
+            "not_home": self.not_home,
+            "last_sync": self.link.last_sync,
+        }
+
+
+def status(store: LinkStore, link: Link, remote: Remote) -> WorkspaceStatus:
+    folder = Path(link.local)
+    rules = IgnoreRules.of_folder(folder)
+    local = scan_local(folder, rules)
+    remote_files = remote.scan(link.remote, rules)
+    return WorkspaceStatus(
+        link, remote.name, plan(link, "status", local, remote_files, store.manifest(link), remote)
+    )
+
+
+# --------------------------------------------------------------------------- a run
+
+
+@contextlib.contextmanager
+def _exclusive(link: Link) -> Any:
+    with _link_locks_guard:
+        lock = _link_locks.setdefault(link.id, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise Busy(tr("A transfer of {folder} is already running", folder=link.local))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class _Run:
+    def __init__(
+        self,
+        store: LinkStore,
+        link: Link,
+        remote: Remote,
+        manifest: Manifest,
+        result: SyncResult,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.store = store
+        self.link = link
+        self.remote = remote
+        self.manifest = manifest
+        self.result = result
+        self.cancel = cancel
+        self.folder = Path(link.local)
+        self.lock = threading.Lock()
+        self.saved_at = time.monotonic()
+        self.moment = time.time()
+
+    def save(self, *, force: bool = False) -> None:
+        with self.lock:
+            if not force and time.monotonic() - self.saved_at < SAVE_EVERY:
+                return
+            self.saved_at = time.monotonic()
+            snapshot = Manifest(dict(self.manifest.entries))
+        self.store.save_manifest(self.link, snapshot)
+
+    def remember(self, path: str, entry: Entry | None) -> None:
+        with self.lock:
+            if entry is None:
+                self.manifest.entries.pop(path, None)
+            else:
+                self.manifest.entries[path] = entry
+        self.save()
+
+    # -- one file each -----------------------------------------------------------------------
+
+    def upload(self, path: str, sha: str, meter: Meter) -> None:
+        source = self.folder / path
+        info = source.stat()
+        sent = self.remote.upload(
+            _join(self.link.remote, path),
+            source,
+            info.st_size,
+            sha,
+            lambda n: meter.bytes(path, n),
+            self.cancel,
+        )
+        self.remember(path, Entry(info.st_size, info.st_mtime_ns, sha, sent.size, sent.mtime))
+        with self.lock:
+            self.result.pushed.append(path)
+        meter.file_done(path)
+
+    def fetch(self, path: str, target: Path, theirs: RemoteFile, sha: str, meter: Meter) -> Path:
+        """Bring the instance's ``path`` into the part file of ``target``, verified; answers the part."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = _local_part(target)
+        self.remote.download(
+            _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
+        )
+        if file_sha256(part) != sha:
+            with contextlib.suppress(OSError):
+                part.unlink()
+            raise TransferFailed(
+                tr("{path} arrived damaged from the instance (sha256 differs); it was not kept", path=path)
+            )
+        return part
+
+    def download(
+        self, path: str, theirs: RemoteFile, sha: str, expected: LocalFile | None, meter: Meter
+    ) -> None:
+        target = self.folder / path
+        part = self.fetch(path, target, theirs, sha, meter)
+        if _stat(target) != expected:  # the local file changed during the run: keep both
+            with self.lock:
+                copy = conflict_copy_name(path, self.moment, lambda name: (self.folder / name).exists())
+                os.replace(part, self.folder / copy)
+                self.result.conflicts.append({"path": path, "copy": copy})
+            meter.file_done(path)
+            return
+        os.replace(part, target)
+        info = target.stat()
+        self.remember(path, Entry(info.st_size, info.st_mtime_ns, sha, theirs.size, theirs.mtime))
+        with self.lock:
+            self.result.pulled.append(path)
+        meter.file_done(path)
+
+    def conflict(
+        self, path: str, theirs: RemoteFile, sha: str, up: bool, local_sha: str, taken: set[str], meter: Meter
+    ) -> None:
+        with self.lock:
+            copy = conflict_copy_name(
+                path, self.moment, lambda name: name in taken or (self.folder / name).exists()
+            )
+            taken.add(copy)
+        os.replace(self.fetch(path, self.folder / copy, theirs, sha, meter), self.folder / copy)
+        with self.lock:
+            self.result.conflicts.append({"path": path, "copy": copy})
+        # the instance's version is safe beside the local file: the entry says "the instance has
+        # that version", so the local file counts as changed until it is sent
+        self.remember(path, Entry(theirs.size, -1, sha, theirs.size, theirs.mtime))
+        if up:
+            copy_file = self.folder / copy
+            info = copy_file.stat()
+            sent = self.remote.upload(
+                _join(self.link.remote, copy),
+                copy_file,
+                info.st_size,
+                sha,
+                lambda n: meter.bytes(copy, n),
+                self.cancel,
+            )
+            self.remember(copy, Entry(info.st_size, info.st_mtime_ns, sha, sent.size, sent.mtime))
+            self.upload(path, local_sha, meter)
+        else:
+            meter.file_done(path)
+
+
+def _stat(path: Path) -> LocalFile | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return LocalFile(info.st_size, info.st_mtime_ns)
+
+
+def run(
+    store: LinkStore,
+    link: Link,
+    remote: Remote,
+    direction: str,
+    *,
+    paths: Iterable[str] | None = None,
+    delete: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    max_push_bytes: int | None = None,
+    workers: int = 4,
+) -> SyncResult:
+    """One push, pull or sync of ``link`` through ``remote`` (see the module's docstring)."""
+    if direction not in ("push", "pull", "sync"):
+        raise ValueError(direction)
+    chosen = [check_relative(item) for item in paths] if paths else None
+    folder = Path(link.local)
+    if not folder.is_dir():
+        raise LinkInvalid(tr("The linked folder {path} is not there", path=link.local))
+    with _exclusive(link):
+        meter = Meter(progress, 0, 0)
+        meter.phase("scan")
+        rules = IgnoreRules.of_folder(folder)
+        local = scan_local(folder, rules)
+        remote_files = remote.scan(link.remote, rules)
+        manifest = store.manifest(link)
+        decided = plan(link, direction, local, remote_files, manifest, remote, delete=delete, paths=chosen)
+        result = SyncResult(transport=remote.name)
+        for path, reason, fatal in decided.skipped:
+            result.skip(path, reason, fatal=fatal)
+        up = direction in ("push", "sync")
+        upload_bytes = sum(local[path].size for path in decided.upload)
+        if up:
+            upload_bytes += sum(remote_files[path].size for path in decided.conflicts)
+            upload_bytes += sum(local[path].size for path in decided.conflicts)
+        if max_push_bytes is not None and up and upload_bytes > max_push_bytes:
+            raise PushTooLarge(
+                tr(
+                    "This push would send {size}, more than the cap of {cap} per push "
+                    "(c.CodeLab.workspace_max_push_bytes); push part of the folder "
+                    "or list files in .codelabignore",
+                    size=human_bytes(upload_bytes),
+                    cap=human_bytes(max_push_bytes),
+                )
+            )
+        meter.state.files_total = len(decided.upload) + len(decided.download) + len(decided.conflicts)
+        meter.state.bytes_total = upload_bytes + sum(remote_files[path].size for path in decided.download)
+        meter.state.bytes_total += sum(remote_files[path].size for path in decided.conflicts)
+        stop = _Either(cancel)
+        state = _Run(store, link, remote, manifest, result, stop)  # type: ignore[arg-type]
+        for path, entry in decided.record.items():
+            state.manifest.entries[path] = entry
+        for path in decided.forget:
+            state.manifest.entries.pop(path, None)
+        sides = _Sides(folder, remote, link.remote, decided)
+        taken: set[str] = set()
+        jobs: list[tuple[str, Callable[[], None]]] = []
+        for path in decided.upload:
+            jobs.append((path, functools.partial(state.upload, path, sides.local_sha(path), meter)))
+
+        def download(path: str) -> Callable[[], None]:
+            return lambda: state.download(
+                path, remote_files[path], sides.remote_sha(path), local.get(path), meter
+            )
+
+        def conflict(path: str) -> Callable[[], None]:
+            return lambda: state.conflict(
+                path, remote_files[path], sides.remote_sha(path), up, sides.local_sha(path), taken, meter
+            )
+
+        jobs += [(path, download(path)) for path in decided.download]
+        jobs += [(path, conflict(path)) for path in decided.conflicts]
+        meter.phase("transfer")
+        try:
+            _execute(jobs, result, workers, stop)
+            for path in decided.delete_remote:
+                check_cancel(stop)  # type: ignore[arg-type]
+                remote.delete(_join(link.remote, path))
+                state.remember(path, None)
+                result.deleted.append(path)
+            for path in decided.delete_local:
+                check_cancel(stop)  # type: ignore[arg-type]
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / path).unlink()
+                state.remember(path, None)
+                result.deleted.append(path)
+        except WorkspaceError as exc:
+            exc.result = result
+            result.ok = False
+            raise
+        finally:
+            state.save(force=True)
+            store.record(link, result.to_json())
+        meter.phase("done")
+        return result
+
+
+class _Either:
+    """Set when the caller cancels or when the run stops itself (one transfer failed for good)."""
+
+    def __init__(self, outer: threading.Event | None) -> None:
+        self.outer = outer
+        self.inner = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.inner.is_set() or (self.outer is not None and self.outer.is_set())
+
+    def set(self) -> None:
+        self.inner.set()
+
+
+def _execute(
+    jobs: list[tuple[str, Callable[[], None]]], result: SyncResult, workers: int, cancel: _Either
+) -> None:
+    """Run the file jobs (``workers`` at a time). A file the instance refuses or that fails is
+    skipped (the run goes on); a cancel, a refused route or anything else stops the run."""
+
+    def one(path: str, job: Callable[[], None]) -> None:
+        check_cancel(cancel)  # type: ignore[arg-type]
+        try:
+            job()
+        except (Refused, TransferFailed) as exc:
+            result.skip(path, exc.message, fatal=True)
+        except OSError as exc:
+            result.skip(
+                path,
+                tr(
+                    "{path} could not be read or written here: {error}",
+                    path=path,
+                    error=exc.strerror or str(exc),
+                ),
+                fatal=True,
+            )
+
+    if workers <= 1 or len(jobs) <= 1:
+        for path, job in jobs:
+            one(path, job)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codelab-workspace") as pool:
+        futures: list[Future[None]] = [pool.submit(one, path, job) for path, job in jobs]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((future for future in done if future.exception() is not None), None)
+        if failed is not None:
+            for future in pending:
+                future.cancel()
+            cancel.set()  # the running ones stop at their next chunk
+            wait(pending)
+            raise failed.exception()  # type: ignore[misc]
+    if cancel.is_set():
+        raise Cancelled(tr("The transfer was cancelled"))

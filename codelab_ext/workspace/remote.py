@@ -1,0 +1,101 @@
+"""What the sync engine needs of the instance side, whichever route reaches it.
+
+Two routes implement :class:`Remote`: the instance's Jupyter contents API (:mod:`.contents`) and
+SFTP over the instance's SSH endpoint (:mod:`.sftp`). Both keep the same promises:
+
+* :meth:`Remote.upload` writes into ``<name>.codelab-part`` first, checks its sha256 on the instance,
+  and only then gives it the real name; a part left by an interrupted run is resumed when it is a
+  prefix of the file being sent.
+* :meth:`Remote.download` appends to a local part file from where it stopped; the caller checks the
+  sha256 and renames.
+* every call has a total deadline and a size cap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..i18n import tr
+from .core import Cancelled, IgnoreRules
+
+__all__ = ["Remote", "RemoteFile", "check_cancel", "file_sha256", "prefix_sha256"]
+
+#: bytes read per step when hashing a local file
+HASH_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    size: int
+    #: the instance's modification stamp, as the route gives it (compared for equality only)
+    mtime: str
+
+
+OnBytes = Callable[[int], None]
+
+
+class Remote(Protocol):
+    #: "contents" or "sftp"
+    name: str
+
+    def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
+        """Every file under the absolute instance folder ``folder`` (keys relative to it, POSIX),
+        leaving out what ``rules`` ignore; ``{}`` when the folder does not exist."""
+        ...
+
+    def sha256(self, path: str) -> str:
+        """The sha256 (hex) of the file at the absolute instance path ``path``."""
+        ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def upload(
+        self,
+        path: str,
+        source: Path,
+        size: int,
+        sha256: str,
+        on_bytes: OnBytes,
+        cancel: threading.Event | None,
+    ) -> RemoteFile:
+        """Send ``source`` (``size`` bytes, hash ``sha256``) to ``path``, verified, then renamed."""
+        ...
+
+    def download(
+        self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
+    ) -> None:
+        """Append the instance file ``path`` to the local ``part`` from ``part``'s current size on."""
+        ...
+
+    def delete(self, path: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def file_sha256(path: Path, limit: int | None = None) -> str:
+    """The sha256 of a local file (of its first ``limit`` bytes when given)."""
+    digest = hashlib.sha256()
+    left = limit
+    with open(path, "rb") as handle:
+        while left is None or left > 0:
+            block = handle.read(HASH_BLOCK if left is None else min(HASH_BLOCK, left))
+            if not block:
+                break
+            digest.update(block)
+            if left is not None:
+                left -= len(block)
+    return digest.hexdigest()
+
+
+def prefix_sha256(path: Path, length: int) -> str:
+    return file_sha256(path, length)
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(tr("The transfer was cancelled"))

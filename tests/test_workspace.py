@@ -1,0 +1,173 @@
+"""Push, pull and sync against a real emulated instance (a real Jupyter server behind it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codelab_ext.workspace import LinkStore, Workspace
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _instance(running: Any) -> dict[str, Any]:
+    return {"id": running.id, "url": running.url, "token": running.token, "ssh": None}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LinkStore:
+    return LinkStore(tmp_path / "state" / "links.json")
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Path:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    return folder
+
+
+def test_push_then_pull_round_trip(running_instance: Any, store: LinkStore, local: Path) -> None:
+    # Given a folder with a notebook, a nested file, a big file and things to ignore
+    (local / "a.ipynb").write_text('{"cells": []}')
+    (local / "data").mkdir()
+    (local / "data" / "x.csv").write_bytes(b"1,2\n" * 1000)
+    (local / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    (local / "__pycache__").mkdir()
+    (local / "__pycache__" / "m.pyc").write_bytes(b"x")
+    link = store.put(running_instance.id, local)
+    with Workspace(store, _instance(running_instance), config=_small_chunks()) as ws:
+        # When it is pushed
+        result = ws.push(link)
+        # Then every file is there, verified, and nothing ignored went
+        assert result.ok, result.to_json()
+        assert sorted(result.pushed) == ["a.ipynb", "big.bin", "data/x.csv"]
+        remote = running_instance.work_dir / "proj"
+        for name in result.pushed:
+            assert _sha(remote / name) == _sha(local / name)
+        assert not (remote / "__pycache__").exists()
+        assert not list(remote.rglob("*.codelab-*"))
+        # When the instance changes a file and adds one, then pull
+        (remote / "data" / "x.csv").write_bytes(b"changed on the instance\n")
+        (remote / "out.txt").write_text("result")
+        pulled = ws.pull(link)
+        assert pulled.ok, pulled.to_json()
+        assert sorted(pulled.pulled) == ["data/x.csv", "out.txt"]
+        assert (local / "data" / "x.csv").read_bytes() == b"changed on the instance\n"
+        assert (local / "out.txt").read_text() == "result"
+        # And a second sync has nothing to do
+        again = ws.sync(link)
+        assert again.to_json()["pushed"] == [] and again.to_json()["pulled"] == []
+    # the link and the manifest are stored 0600
+    for file in (store.path, *store.path.parent.glob("manifests/*.json")):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert json.loads(store.path.read_text())["links"][0]["remote"] == "/home/ma-user/work/proj"
+
+
+class _small_chunks:
+    request_timeout = 30.0
+    workspace_chunk_bytes = 1024 * 1024
+    workspace_max_push_bytes = 1024**3
+    workspace_min_rate = 256 * 1024
+    workspace_parallel_transfers = 4
+
+
+@pytest.fixture
+def instance_sshd(running_instance: Any, live_emulator: Any, tmp_path: Path) -> Any:
+    """A real OpenSSH server whose logins land in the instance's work folder, as its SSH endpoint."""
+    import getpass
+
+    from .support.sshd import start_sshd
+
+    with start_sshd(
+        tmp_path / "sshd-root", user=getpass.getuser(), work_dir=running_instance.work_dir
+    ) as sshd:
+        live_emulator.set_ssh_endpoint(running_instance.id, sshd.host, sshd.port)
+        yield sshd
+
+
+def _ssh_instance(running: Any, sshd: Any, *, url: str | None = None) -> dict[str, Any]:
+    return {
+        "id": running.id,
+        "url": running.url if url is None else url,
+        "token": running.token,
+        "ssh": {"host": sshd.host, "port": sshd.port, "user": sshd.user, "key_pair_names": []},
+    }
+
+
+def test_sftp_route_has_the_same_semantics(
+    running_instance: Any, instance_sshd: Any, store: LinkStore, local: Path, tmp_path: Path
+) -> None:
+    # Given a folder with a hidden file (which the contents API refuses) and a nested one
+    (local / ".env").write_text("A=1\n")
+    (local / "src").mkdir()
+    (local / "src" / "m.py").write_text("print(1)\n")
+    (local / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024 + 5))
+    link = store.put(running_instance.id, local, "sftp-proj")
+    known = str(tmp_path / "known_hosts")
+    # When the direct route is refused (a closed port) the SFTP route is taken
+    closed = "http://127.0.0.1:9/x/lab"
+    instance = _ssh_instance(running_instance, instance_sshd, url=closed)
+    with Workspace(
+        store, instance, identity_file=str(instance_sshd.client_key_path), known_hosts=known
+    ) as ws:
+        result = ws.push(link)
+        assert result.transport == "sftp" and ws.transport_name == "sftp"
+        assert result.ok, result.to_json()
+        assert sorted(result.pushed) == [".env", "big.bin", "src/m.py"]
+        remote = running_instance.work_dir / "sftp-proj"
+        for name in result.pushed:
+            assert _sha(remote / name) == _sha(local / name)
+        assert not list(remote.rglob("*.codelab-part"))
+        # When both sides change the same file, sync keeps both versions on both sides
+        (local / "src" / "m.py").write_text("print('local')\n")
+        (remote / "src" / "m.py").write_text("print('instance, longer')\n")
+        synced = ws.sync(link)
+        assert synced.ok, synced.to_json()
+        [conflict] = synced.conflicts
+        copy = conflict["copy"]
+        assert conflict["path"] == "src/m.py" and copy.startswith("src/m (CodeLab ") and copy.endswith(").py")
+        assert (local / "src" / "m.py").read_text() == "print('local')\n"
+        assert (local / copy).read_text() == "print('instance, longer')\n"
+        assert (remote / "src" / "m.py").read_text() == "print('local')\n"
+        assert (remote / copy).read_text() == "print('instance, longer')\n"
+    # the host key was recorded (accept-new) in the per-instance file given
+    assert Path(known).read_text().strip()
+
+
+def test_cli_push_pull_json(running_instance: Any, live_emulator: Any, local: Path, tmp_path: Path) -> None:
+    from .support.cli import cli_env, run_cli
+
+    env = cli_env(tmp_path / "home", live_emulator.url, credentials=True)
+    (local / "nb.ipynb").write_text('{"cells": []}')
+    (local / "keep.txt").write_text("keep")
+    # When the folder is pushed from the command line
+    pushed = run_cli(env, "push", str(local), "--to", "cli-proj", "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    answer = json.loads(pushed.stdout)
+    assert answer["pushed"] == ["keep.txt", "nb.ipynb"] and answer["ok"] is True
+    assert answer["conflicts"] == [] and answer["skipped"] == []
+    assert answer["link"]["remote"] == "/home/ma-user/work/cli-proj"
+    remote = running_instance.work_dir / "cli-proj"
+    assert (remote / "nb.ipynb").read_text() == '{"cells": []}'
+    # When the instance deletes one file and changes the other, a pull without --delete keeps it
+    (remote / "keep.txt").unlink()
+    (remote / "nb.ipynb").write_text('{"cells": [1]}')
+    pulled = run_cli(env, "pull", str(local), "--json")
+    assert pulled.returncode == 0, pulled.stderr
+    answer = json.loads(pulled.stdout)
+    assert answer["pulled"] == ["nb.ipynb"]
+    assert [item["path"] for item in answer["skipped"]] == ["keep.txt"]
+    assert (local / "keep.txt").read_text() == "keep"
+    # and with --delete it goes
+    deleted = run_cli(env, "pull", str(local), "--delete")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not (local / "keep.txt").exists()
+    assert "keep.txt" in deleted.stdout
