@@ -4,14 +4,18 @@ Every call codelab_ext makes to ModelArts or IAM (the server, the watcher and th
 through :class:`~codelab_ext.modelarts.ModelArtsClient` and the IAM token provider) is sent with
 :func:`send`:
 
-* **One deadline for the whole exchange.** ``timeout`` seconds cover connecting, sending, waiting
-  for the status line and headers, and reading the body. A ``requests`` timeout only limits each
-  socket read, so a server sending one byte a second never trips it; here every socket read of the
-  exchange (through :class:`_DeadlineSocket`, installed by the sessions of :func:`new_session`) is
-  given the time left until the deadline, and none starts after it. The body is read in small
-  chunks with the clock checked between them. Past the deadline the connection is closed and
-  ``requests.exceptions.ReadTimeout`` is raised, which the callers turn into "... did not answer
-  within N s" (504 to the browser).
+* **One deadline for the whole exchange.** ``timeout`` seconds cover looking up the host name,
+  connecting, the TLS handshake (and a proxy's ``CONNECT``), sending, waiting for the status line
+  and headers, and reading the body. The system resolver cannot be interrupted, so a lookup runs in
+  a thread of its own (:func:`resolve`, at most :data:`RESOLVER_THREADS` at once) that the call stops
+  waiting for at the deadline; the TLS handshake gets the time left as its socket timeout, which the
+  ``ssl`` module applies to the whole handshake, not to each read of it. A ``requests`` timeout
+  only limits each socket read, so a server sending one byte a second never trips it; here every
+  socket read of the exchange (through :class:`_DeadlineSocket`, installed by the sessions of
+  :func:`new_session`) is given the time left until the deadline, and none starts after it. The
+  body is read in small chunks with the clock checked between them. Past the deadline the
+  connection is closed and ``requests.exceptions.ReadTimeout`` is raised, which the callers turn
+  into "... did not answer within N s" (504 to the browser).
 * **A size cap.** The body is counted while it is read; an answer announcing or sending more than
   ``max_bytes`` (``c.CodeLab.max_response_bytes``, 8 MiB by default: real answers are a few KiB) is
   refused with :class:`ResponseTooLarge` and its connection closed, so memory stays within a small
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import json
 import math
 import socket
@@ -42,18 +47,29 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.util.connection import allowed_gai_family
 
 __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "MAX_JSON_DEPTH",
+    "RESOLVER_THREADS",
     "JSONTooDeep",
     "ResponseTooLarge",
     "deadline",
     "dumps",
     "loads",
     "new_session",
+    "resolve",
     "send",
 ]
 
@@ -63,6 +79,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 16 * 1024
 #: the deepest nesting accepted in upstream JSON (real answers nest about 5 levels)
 MAX_JSON_DEPTH = 64
+#: host name lookups running at once under a deadline (one thread each; a stalled resolver holds at
+#: most this many threads, and a call finding none free waits for one within its own deadline)
+RESOLVER_THREADS = 4
 
 
 class ResponseTooLarge(requests.exceptions.RequestException):
@@ -157,13 +176,132 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-class _BoundedHTTPConnection(HTTPConnection):
+# --------------------------------------------------------------------------- connecting
+
+_resolver_slots = threading.BoundedSemaphore(RESOLVER_THREADS)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[Any]:
+    """``socket.getaddrinfo(host, port, family, SOCK_STREAM)``, ending by the thread's deadline.
+
+    Under a :func:`deadline`, a name (not an address) is looked up in a daemon thread of its own, so
+    that the caller stops waiting when its time is up (raising ``TimeoutError``) while a lookup stuck
+    in the system resolver ends on its own later without holding up anything, not even the exit. At
+    most :data:`RESOLVER_THREADS` lookups run at once.
+    """
+    left = _remaining()
+    if left is None or _is_address(host):
+        return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    if left <= 0 or not _resolver_slots.acquire(timeout=left):
+        raise TimeoutError(f"looking up {host} did not end within the deadline of the call")
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller, if it still waits
+            outcome.append(exc)
+        finally:
+            _resolver_slots.release()
+            done.set()
+
+    try:
+        threading.Thread(target=look_up, name="codelab-resolve", daemon=True).start()
+    except BaseException:
+        _resolver_slots.release()
+        raise
+    if not done.wait(max(0.0, _remaining() or 0.0)):
+        raise TimeoutError(f"looking up {host} did not end within the deadline of the call")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    addresses: list[Any] = outcome[0]
+    return addresses
+
+
+class _DeadlineConnectMixin:
+    """Connect (look up, connect, and hand the TLS handshake a timeout) within the call's deadline.
+
+    The same steps as urllib3's own ``create_connection``, with :func:`resolve` for the lookup and
+    each step's timeout cut to the time left.
+    """
+
+    _dns_host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+    host: str
+    sock: Any
+
+    def _within(self) -> float | None:
+        """This step's timeout: the connect timeout, cut to the time left (``TimeoutError`` if none)."""
+        own = self.timeout if isinstance(self.timeout, (int, float)) else None
+        left = _remaining()
+        if left is None:
+            return own
+        if left <= 0:
+            raise TimeoutError("the deadline of the call has passed")
+        return left if own is None else min(left, own)
+
+    def _new_conn(self) -> socket.socket:
+        if _remaining() is None:
+            return super()._new_conn()  # type: ignore[misc]
+        host = self._dns_host.strip("[]")
+        try:
+            addresses = resolve(host, self.port, allowed_gai_family())
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"Looking up {self.host} timed out") from exc
+        error: OSError | None = None
+        for family, kind, proto, _name, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                sock.settimeout(self._within())
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(address)
+                # the TLS handshake (or a proxy's CONNECT) that follows reads under the time left
+                sock.settimeout(self._within())
+            except OSError as exc:
+                sock.close()
+                error = exc
+                if isinstance(exc, TimeoutError):
+                    break
+                continue
+            return sock
+        if error is None or isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error  # type: ignore[arg-type]
+
+    def _tunnel(self) -> None:
+        # a proxy's answer to CONNECT is read line by line: each read within the deadline too
+        raw = self.sock
+        self.sock = _DeadlineSocket(raw)
+        try:
+            super()._tunnel()  # type: ignore[misc]
+        finally:
+            self.sock = raw
+
+
+class _BoundedHTTPConnection(_DeadlineConnectMixin, HTTPConnection):
     def connect(self) -> None:
         super().connect()
         self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment,unused-ignore]
 
 
-class _BoundedHTTPSConnection(HTTPSConnection):
+class _BoundedHTTPSConnection(_DeadlineConnectMixin, HTTPSConnection):
     def connect(self) -> None:
         super().connect()
         self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment,unused-ignore]
