@@ -337,6 +337,8 @@ class ContentsRemote:
         start = 0
         if count > 1:
             start = self._resumable(part, source, size)
+        if start:
+            on_bytes(start * chunk)
         with open(source, "rb") as handle:
             handle.seek(start * chunk)
             for index in range(start, count):
@@ -347,8 +349,6 @@ class ContentsRemote:
                 else:
                     self._put(part, data, -1 if index == count - 1 else index + 1)
                 on_bytes(len(data))
-        if start:
-            on_bytes(0)
         check_cancel(cancel)
         model = self._model(part, want_hash=True)
         got = None if model is None else model.get("hash")
@@ -369,7 +369,7 @@ class ContentsRemote:
             self.delete(old)
         else:
             final = self._rename(part, path)
-        return RemoteFile(int(final.get("size") or size), str(final.get("last_modified")))
+        return RemoteFile(int(final.get("size") or size), str(final.get("last_modified")), start * chunk)
 
     def _resumable(self, part: str, source: Path, size: int) -> int:
         """How many whole chunks of ``part`` (left by an interrupted run) are ``source``'s first bytes."""
@@ -390,7 +390,7 @@ class ContentsRemote:
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> None:
+    ) -> int:
         if is_hidden(self._api_path(path)):
             raise Refused(
                 tr(
@@ -413,6 +413,7 @@ class ContentsRemote:
                 handle.seek(0)
                 self._stream(path, 0, handle.write, on_bytes, cancel, self.max_file_bytes, expect=size)
             handle.flush()
+        return have
 
     def _stream(
         self,

@@ -112,6 +112,8 @@ class SyncResult:
     conflicts: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    #: transfers that went on from a part left by an interrupted run: {path, bytes}
+    resumed: list[dict[str, Any]] = field(default_factory=list)
     #: False when a planned transfer did not finish verified (a failure, a cap, a refusal)
     ok: bool = True
     transport: str | None = None
@@ -128,6 +130,7 @@ class SyncResult:
             "conflicts": sorted(self.conflicts, key=lambda item: item["path"]),
             "skipped": sorted(self.skipped, key=lambda item: item["path"]),
             "deleted": sorted(self.deleted),
+            "resumed": sorted(self.resumed, key=lambda item: item["path"]),
             "ok": self.ok,
             "transport": self.transport,
         }

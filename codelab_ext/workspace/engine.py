@@ -63,6 +63,16 @@ __all__ = ["LocalFile", "Plan", "WorkspaceStatus", "plan", "run", "scan_local", 
 
 #: how often the manifest is saved during a run (seconds)
 SAVE_EVERY = 2.0
+#: a local file modified this recently when its entry is written may change again within the same
+#: tick of the file system's clock without its stamp changing: its entry then asks for the sha256
+#: next time (like git's "racily clean" index entries)
+RACY_NS = 2_000_000_000
+
+
+def _entry_mtime(mtime_ns: int) -> int:
+    """The stamp to remember for a local file: -1 ("compare the sha256") while it is racy."""
+    return -1 if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
+
 
 _link_locks: dict[str, threading.Lock] = {}
 _link_locks_guard = threading.Lock()
@@ -193,7 +203,7 @@ def plan(
         base = manifest.entries.get(path)
         mine = local.get(path)
         theirs = remote_files.get(path)
-        local_changed = _local_changed(path, base, mine, sides)
+        local_changed = _local_changed(path, base, mine, sides, result)
         remote_changed = _remote_changed(path, base, theirs, sides, result)
         _note_waiting(result, path, base, mine, theirs, local_changed, remote_changed)
         if not local_changed and not remote_changed:
@@ -248,7 +258,7 @@ def plan(
     return result
 
 
-def _local_changed(path: str, base: Entry | None, mine: LocalFile | None, sides: _Sides) -> bool:
+def _local_changed(path: str, base: Entry | None, mine: LocalFile | None, sides: _Sides, out: Plan) -> bool:
     if base is None:
         return mine is not None
     if mine is None:
@@ -257,7 +267,13 @@ def _local_changed(path: str, base: Entry | None, mine: LocalFile | None, sides:
         return False
     if mine.size != base.size and base.mtime_ns != -1:
         return True
-    return sides.local_sha(path) != base.sha256
+    if sides.local_sha(path) != base.sha256:
+        return True
+    # the same bytes (touched, or a racy entry): remember the stamp so that it is not hashed again
+    out.record[path] = Entry(
+        mine.size, _entry_mtime(mine.mtime_ns), base.sha256, base.remote_size, base.remote_mtime
+    )
+    return False
 
 
 def _remote_changed(
@@ -272,7 +288,8 @@ def _remote_changed(
     if theirs.size != base.remote_size:
         return True
     if sides.remote_sha(path) == base.sha256:  # touched, same bytes: remember the new stamp
-        out.record[path] = Entry(base.size, base.mtime_ns, base.sha256, theirs.size, theirs.mtime)
+        known = out.record.get(path, base)
+        out.record[path] = Entry(known.size, known.mtime_ns, base.sha256, theirs.size, theirs.mtime)
         return False
     return True
 
@@ -395,16 +412,18 @@ class _Run:
             lambda n: meter.bytes(path, n),
             self.cancel,
         )
-        self.remember(path, Entry(info.st_size, info.st_mtime_ns, sha, sent.size, sent.mtime))
+        self.remember(path, Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, sent.size, sent.mtime))
         with self.lock:
             self.result.pushed.append(path)
+            if sent.resumed:
+                self.result.resumed.append({"path": path, "bytes": sent.resumed})
         meter.file_done(path)
 
     def fetch(self, path: str, target: Path, theirs: RemoteFile, sha: str, meter: Meter) -> Path:
         """Bring the instance's ``path`` into the part file of ``target``, verified; answers the part."""
         target.parent.mkdir(parents=True, exist_ok=True)
         part = _local_part(target)
-        self.remote.download(
+        resumed = self.remote.download(
             _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
         )
         if file_sha256(part) != sha:
@@ -413,6 +432,9 @@ class _Run:
             raise TransferFailed(
                 tr("{path} arrived damaged from the instance (sha256 differs); it was not kept", path=path)
             )
+        if resumed:
+            with self.lock:
+                self.result.resumed.append({"path": path, "bytes": resumed})
         return part
 
     def download(
@@ -429,7 +451,9 @@ class _Run:
             return
         os.replace(part, target)
         info = target.stat()
-        self.remember(path, Entry(info.st_size, info.st_mtime_ns, sha, theirs.size, theirs.mtime))
+        self.remember(
+            path, Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, theirs.size, theirs.mtime)
+        )
         with self.lock:
             self.result.pulled.append(path)
         meter.file_done(path)
@@ -459,7 +483,9 @@ class _Run:
                 lambda n: meter.bytes(copy, n),
                 self.cancel,
             )
-            self.remember(copy, Entry(info.st_size, info.st_mtime_ns, sha, sent.size, sent.mtime))
+            self.remember(
+                copy, Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, sent.size, sent.mtime)
+            )
             self.upload(path, local_sha, meter)
         else:
             meter.file_done(path)

@@ -34,6 +34,8 @@ class RemoteFile:
     size: int
     #: the instance's modification stamp, as the route gives it (compared for equality only)
     mtime: str
+    #: bytes an upload did not send again (a part left by an interrupted run went on)
+    resumed: int = 0
 
 
 OnBytes = Callable[[int], None]
@@ -68,8 +70,9 @@ class Remote(Protocol):
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> None:
-        """Append the instance file ``path`` to the local ``part`` from ``part``'s current size on."""
+    ) -> int:
+        """Append the instance file ``path`` to the local ``part`` from ``part``'s current size on;
+        answers how many bytes were already there (resumed)."""
         ...
 
     def delete(self, path: str) -> None: ...

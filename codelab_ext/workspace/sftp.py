@@ -261,7 +261,7 @@ class SftpRemote:
                 remote.set_pipelined(True)
                 local.seek(start)
                 if start:
-                    on_bytes(0)
+                    on_bytes(start)
                 while True:
                     check_cancel(cancel)
                     if time.monotonic() > ends:
@@ -287,11 +287,12 @@ class SftpRemote:
             raise TransferFailed(
                 tr("Renaming {path} failed on the instance: {error}", path=path, error=str(exc)[:300])
             ) from None
-        return self._stamp(real)
+        stamp = self._stamp(real)
+        return RemoteFile(stamp.size, stamp.mtime, start)
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> None:
+    ) -> int:
         real = self._real(path)
         have = part.stat().st_size if part.exists() else 0
         if have > size:
@@ -329,6 +330,7 @@ class SftpRemote:
             raise TransferFailed(
                 tr("Receiving {path} failed: {error}", path=path, error=str(exc)[:300])
             ) from None
+        return have
 
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
