@@ -59,9 +59,15 @@ from .errors import (
 )
 from .i18n import tr
 from .iam_token import IamTokenProvider, TokenAuth
-from .models import lease_would_shorten, normalise_image, normalise_instance, normalise_lease
+from .models import (
+    lease_would_shorten,
+    normalise_free_flavor,
+    normalise_image,
+    normalise_instance,
+    normalise_lease,
+)
 from .regions import check_region
-from .shapes import Image, Instance, Lease
+from .shapes import FreeFlavor, Image, Instance, Lease
 from .share_url import normalise_share_url
 from .signing import SigningAuth
 from .upstream_errors import ALREADY_CODES, backoff_delay, clean_request_id, error_from_response
@@ -83,6 +89,8 @@ INSTANCES_PAGE_SIZES = (10, 20, 50)
 INSTANCES_PAGE_SIZE = 50
 #: ListImage ``limit`` is a positive integer, default 200 (huaweicloudsdkmodelarts ListImageRequest)
 IMAGES_PAGE_SIZE = 200
+#: flavors per ListFlavors page (a handful exist)
+FLAVORS_PAGE_SIZE = 100
 #: ListImage ``type`` values; without ``type`` the service lists BUILD_IN only (ListImageRequest)
 IMAGE_TYPES = ("BUILD_IN", "DEDICATED")
 #: a paged listing never asks for more pages than this (a server that ignores ``offset`` cannot loop us)
@@ -847,6 +855,19 @@ class ModelArtsClient:
         image_id = validate_id(image_id, "image_id")
         data = self._call("GET", self._images(f"/{image_id}"))
         return normalise_image(self._object(data, tr("the image lookup")))
+
+    def list_free_flavors(self) -> list[FreeFlavor]:
+        """The free CodeLab flavors (ListFlavors ``GET .../notebooks/flavors?feature=DEFAULT``, all pages).
+
+        ``feature`` DEFAULT is the CodeLab free-flavor class of ``NotebookFlavor.feature`` (SDK
+        ``model/notebook_flavor.py``); the answer is read tolerantly: only flavors that say they
+        are free or DEFAULT are kept (docs/modelarts-api.md, "flavors").
+        """
+        items = self._paged(
+            self._notebooks("/flavors"), [("feature", "DEFAULT")], FLAVORS_PAGE_SIZE, ("data", "flavors")
+        )
+        flavors = [normalise_free_flavor(item) for item in items if isinstance(item, Mapping)]
+        return [flavor for flavor in flavors if flavor is not None]
 
     def list_flavors(self, instance_id: str) -> list[dict[str, Any]]:
         """The flavors an instance can switch to (``GET .../notebooks/{id}/flavors``)."""

@@ -25,11 +25,11 @@ import ipaddress
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from .shapes import Image, Instance, Lease, PublicInstance, SshEndpoint, StatusClass, Step
+from .shapes import FreeFlavor, Image, Instance, Lease, PublicInstance, SshEndpoint, StatusClass, Step
 
 __all__ = [
     "DEFAULT_SSH_PORT",
@@ -39,9 +39,12 @@ __all__ = [
     "STEADY_STATUSES",
     "STOPPED_STATUSES",
     "TRANSITIONAL_STATUSES",
+    "WINDING_DOWN_STATUSES",
+    "free_flavor_for",
     "image_category",
     "is_settled",
     "normalise_arch",
+    "normalise_free_flavor",
     "normalise_image",
     "normalise_instance",
     "normalise_lease",
@@ -56,6 +59,8 @@ __all__ = [
 TRANSITIONAL_STATUSES: frozenset[str] = frozenset(
     {"INIT", "CREATING", "STARTING", "STOPPING", "DELETING", "SNAPSHOTTING"}
 )
+#: transitional statuses of an instance winding down (the panel shows the instance card, not the steps)
+WINDING_DOWN_STATUSES: frozenset[str] = frozenset({"STOPPING", "DELETING"})
 #: statuses that mean something went wrong (the reason is in ``fail_reason``)
 FAILED_STATUSES: frozenset[str] = frozenset({"CREATE_FAILED", "START_FAILED", "DELETE_FAILED", "ERROR"})
 #: statuses that do not change without an action (or a lease expiring)
@@ -63,7 +68,7 @@ STEADY_STATUSES: frozenset[str] = frozenset({"RUNNING", "STOPPED", "DELETED", "F
 #: steady statuses of an instance that does not run
 STOPPED_STATUSES: frozenset[str] = STEADY_STATUSES - {"RUNNING"}
 #: what :func:`status_class` answers (the ``status_class`` of every instance the server sends)
-STATUS_CLASSES = ("running", "changing", "failed", "stopped", "unknown")
+STATUS_CLASSES = ("running", "changing", "stopping", "failed", "stopped", "unknown")
 
 #: the user of every ModelArts notebook's SSH service
 DEFAULT_SSH_USER = "ma-user"
@@ -277,6 +282,48 @@ def normalise_image(raw: Any) -> Image:
 
 _ASCEND_WORDS = ("ascend", "npu", "cann")
 _GPU_WORDS = ("gpu", "cuda", "cudnn", "nvidia", "tensorrt")
+
+
+def normalise_free_flavor(raw: Any) -> FreeFlavor | None:
+    """A ListFlavors ``NotebookFlavor`` as the panel shows it, or None unless it is a free one.
+
+    Free: ``free`` is true, or (``free`` absent) ``feature`` is DEFAULT, the CodeLab class of the
+    SDK's ``NotebookFlavor.feature``. ``arch`` as :func:`normalise_arch` spells it; a flavor
+    without an id is none.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    flavor_id = _str(raw.get("id")) or _str(raw.get("name"))
+    free = raw.get("free")
+    feature = (_str(raw.get("feature")) or "").upper()
+    if not flavor_id or not (free is True or (free is None and feature == "DEFAULT")):
+        return None
+    category = _str(raw.get("category"))
+    vcpus, memory = raw.get("vcpus"), raw.get("memory")
+    return {
+        "id": flavor_id,
+        "name": _str(raw.get("name")),
+        "description": _str(raw.get("description")),
+        "category": category.upper() if category else None,
+        "arch": normalise_arch(raw.get("arch")),
+        "vcpus": vcpus if isinstance(vcpus, int) and not isinstance(vcpus, bool) else None,
+        "memory": memory if isinstance(memory, int) and not isinstance(memory, bool) else None,
+        "sold_out": raw.get("sold_out") is True,
+    }
+
+
+def free_flavor_for(image: Mapping[str, Any], flavors: Sequence[FreeFlavor]) -> FreeFlavor | None:
+    """The free flavor an instance of ``image`` runs on: same category (:func:`image_category`) and
+    architecture, one with capacity first; None when ModelArts lists none for it."""
+    category = image_category(image)
+    arch = normalise_arch(image.get("arch"))
+    fitting = [
+        flavor
+        for flavor in flavors
+        if flavor["category"] == category and (arch is None or flavor["arch"] in (None, arch))
+    ]
+    fitting.sort(key=lambda flavor: flavor["sold_out"])
+    return fitting[0] if fitting else None
 
 
 def image_category(image: Any) -> str:
@@ -550,8 +597,9 @@ def is_settled(instance: Any) -> bool:
 def status_class(instance: Any) -> StatusClass:
     """The class of an instance's status (or of a bare status string), one of :data:`STATUS_CLASSES`.
 
-    ``running`` (RUNNING), ``failed`` (a failed status), ``changing`` (on its way somewhere, an unknown
-    ``...ING`` status included, see :func:`is_settled`), ``stopped`` (any other settled status: STOPPED,
+    ``running`` (RUNNING), ``failed`` (a failed status), ``stopping`` (winding down: STOPPING,
+    DELETING), ``changing`` (on its way somewhere else: INIT, CREATING, STARTING, SNAPSHOTTING, an
+    unknown ``...ING`` status, see :func:`is_settled`), ``stopped`` (any other settled status: STOPPED,
     DELETED, FROZEN, an unknown steady one), ``unknown`` (no status at all).
     """
     status = _status_of(instance)
@@ -561,6 +609,8 @@ def status_class(instance: Any) -> StatusClass:
         return "running"
     if status in FAILED_STATUSES:
         return "failed"
+    if status in WINDING_DOWN_STATUSES:
+        return "stopping"
     if not is_settled(status):
         return "changing"
     return "stopped"

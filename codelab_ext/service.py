@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import NAMESPACE
 from .config import CodeLab
@@ -42,7 +42,7 @@ from .watcher import WatcherHub
 if TYPE_CHECKING:
     from .credentials import Credentials
     from .modelarts import ModelArtsClient
-    from .shapes import Image
+    from .shapes import FreeFlavor, Image, LeaseBounds
 
 T = TypeVar("T")
 log = logging.getLogger("codelab_ext")
@@ -171,6 +171,7 @@ class CodeLabService:
             "credentials": self.credentials_status(),
             # the regions a user may sign in to (the panel lists these; codelab_ext.regions)
             "regions": known_regions([self.config.region]),
+            "lease": lease_bounds(),
         }
 
     def _make_client(self, creds: Credentials) -> ModelArtsClient:
@@ -291,10 +292,21 @@ class CodeLabService:
         return await self.call("get_instance", instance_id, poll=True)
 
     async def images(self, filters: dict[str, str]) -> list[Image]:
+        """The catalogue, each image with the ``free_flavor`` it runs on (:func:`models.free_flavor_for`).
+
+        The free flavors come from ListFlavors, cached with the images; when they cannot be read the
+        images are answered without ``free_flavor`` (the panel then says nothing of the flavor).
+        """
         async with self._images_lock:
             cached = self._images
             if cached is None or time.monotonic() - cached[0] > self.config.images_cache_seconds:
                 images = await self.call("list_images")
+                try:
+                    flavors = await self.call("list_free_flavors")
+                except UpstreamError:
+                    log.info("The free flavors could not be listed; images are answered without them.")
+                else:
+                    images = [with_free_flavor(image, flavors) for image in images]
                 self._images = cached = (time.monotonic(), images)
         return filter_images(cached[1], filters)
 
@@ -449,6 +461,22 @@ class CodeLabService:
         left = self.executor_threads()
         if left:
             self.log.warning("codelab: %d executor thread(s) still busy at shutdown", len(left))
+
+
+def with_free_flavor(image: Image, flavors: Sequence[FreeFlavor]) -> Image:
+    """The image plus ``free_flavor``: the flavor an instance of it runs on, or None."""
+    from .models import free_flavor_for
+
+    out = dict(image)
+    out["free_flavor"] = free_flavor_for(image, flavors)
+    return cast("Image", out)
+
+
+def lease_bounds() -> LeaseBounds:
+    """The lease rule :func:`validation.validate_lease_ms` enforces, for the panel to show."""
+    from .validation import DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS
+
+    return {"default_ms": DEFAULT_LEASE_MS, "min_ms": MIN_LEASE_MS, "max_ms": MAX_LEASE_MS}
 
 
 def filter_images(images: Sequence[Image], filters: dict[str, str]) -> list[Image]:

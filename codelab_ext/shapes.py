@@ -12,9 +12,11 @@ from typing import Any, Literal, TypedDict, Union
 
 __all__ = [
     "ErrorEvent",
+    "FreeFlavor",
     "Image",
     "Instance",
     "Lease",
+    "LeaseBounds",
     "PublicInstance",
     "SshEndpoint",
     "StatusClass",
@@ -23,7 +25,28 @@ __all__ = [
 ]
 
 #: what ``status_class`` says of an instance (:func:`codelab_ext.models.status_class`)
-StatusClass = Literal["running", "changing", "failed", "stopped", "unknown"]
+StatusClass = Literal["running", "changing", "stopping", "failed", "stopped", "unknown"]
+
+
+class FreeFlavor(TypedDict):
+    """A free CodeLab flavor as ListFlavors (feature DEFAULT) describes it; memory in MiB."""
+
+    id: str
+    name: str | None
+    description: str | None
+    category: str | None
+    arch: str | None
+    vcpus: int | None
+    memory: int | None
+    sold_out: bool
+
+
+class LeaseBounds(TypedDict):
+    """The lease rule the server enforces: what a start gives, the shortest and longest lease (ms)."""
+
+    default_ms: int
+    min_ms: int
+    max_ms: int
 
 
 class Lease(TypedDict):

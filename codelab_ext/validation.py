@@ -21,6 +21,8 @@ _KEY_RE = re.compile(r"[A-Za-z0-9]{8,128}")
 _PROJECT_RE = re.compile(r"[A-Za-z0-9]{8,64}")
 
 HOUR_MS = 3_600_000
+#: the lease a free instance gets when it starts (docs/modelarts-api.md, lease)
+DEFAULT_LEASE_MS = HOUR_MS
 MIN_LEASE_MS = HOUR_MS
 MAX_LEASE_MS = 72 * HOUR_MS
 MAX_BODY_BYTES = 64 * 1024

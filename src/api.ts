@@ -19,6 +19,7 @@ import {
   IOpenRequest,
   IOpenResult,
   IServerStatus,
+  ISharePreview,
   ISshConfigQuery,
   ISshInstallResult
 } from './tokens';
@@ -40,6 +41,11 @@ export interface ICodeLabAPI {
   useDemoAccount(): Promise<IServerStatus>;
   /** The image catalogue. */
   images(query?: IImageQuery): Promise<IImage[]>;
+  /**
+   * What `open` would send to ModelArts for a shared notebook URL (400 with the server's message
+   * when it would be refused). `signal` cancels it.
+   */
+  sharePreview(url: string, signal?: AbortSignal): Promise<ISharePreview>;
   /** Open (create or start) the free CodeLab instance. 409 when a switch needs consent. */
   open(request: IOpenRequest): Promise<IOpenResult>;
   /** The free CodeLab instances of the account. */
@@ -104,6 +110,13 @@ export class CodeLabClient implements ICodeLabAPI {
       query: { ...query }
     });
     return answer?.images ?? [];
+  }
+
+  sharePreview(url: string, signal?: AbortSignal): Promise<ISharePreview> {
+    return this._request<ISharePreview>('share-url', {
+      query: { url },
+      signal
+    });
   }
 
   open(request: IOpenRequest): Promise<IOpenResult> {

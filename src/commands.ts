@@ -9,7 +9,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { copyText } from './clipboard';
 import { confirmStop } from './dialogs';
 import { codelabIcon } from './icons';
-import { checkShareUrl, EXTEND_HOURS } from './logic';
+import { hoursLabel } from './labels';
 import { CodeLabModel } from './model';
 import { SshInstaller } from './sshinstall';
 import { CommandIDs, PALETTE_CATEGORY, PANEL_ID } from './tokens';
@@ -67,7 +67,7 @@ export function addCommands(
         const answer = await InputDialog.getText({
           title: trans.__('Open a Shared Notebook in CodeLab'),
           label: trans.__(
-            'Notebook URL (http or https; GitHub pages accepted)'
+            'Notebook URL (http or https; GitHub, GitLab and Gitee pages accepted)'
           ),
           placeholder: 'https://…/notebook.ipynb',
           text: model.shareUrl,
@@ -79,8 +79,8 @@ export function addCommands(
         text = answer.value;
       }
       model.prefill({ shareUrl: text, imageId });
-      model.setShareUrl(text);
-      if (checkShareUrl(text).kind !== 'ok') {
+      // the server's verdict on the URL: anything but a clean answer is shown in the panel
+      if ((await model.checkShareUrl()).kind !== 'ok') {
         showPanel();
         return;
       }
@@ -117,9 +117,8 @@ export function addCommands(
     execute: async args => {
       let hours = typeof args.hours === 'number' ? args.hours : NaN;
       if (!(hours > 0)) {
-        const labels = EXTEND_HOURS.map(h =>
-          trans._n('%1 hour', '%1 hours', h)
-        );
+        const choices = model.extendChoices;
+        const labels = choices.map(h => hoursLabel(trans, h));
         const answer = await InputDialog.getItem({
           title: trans.__('Extend CodeLab'),
           label: trans.__('Keep the instance running, from now, for'),
@@ -130,7 +129,7 @@ export function addCommands(
         if (!answer.button.accept || answer.value === null) {
           return;
         }
-        hours = EXTEND_HOURS[labels.indexOf(answer.value)];
+        hours = choices[labels.indexOf(answer.value)];
       }
       const ok = await model.extend(hours);
       if (ok) {

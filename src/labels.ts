@@ -4,11 +4,14 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
-/** The instance status as the user reads it (`RUNNING` → "Running"); unknown codes as sent. */
+/**
+ * The instance status as the user reads it (`RUNNING` → "Running"). A status ModelArts adds
+ * later reads as words (`NEW_STATE` → "new state"), never raw upper case with underscores.
+ */
 export function statusLabel(trans: TranslationBundle, status: string): string {
-  switch (status) {
+  switch (status.toUpperCase()) {
     case 'INIT':
-      return trans.__('Initialising');
+      return trans.__('Preparing');
     case 'CREATING':
       return trans.__('Creating');
     case 'STARTING':
@@ -24,7 +27,7 @@ export function statusLabel(trans: TranslationBundle, status: string): string {
     case 'DELETED':
       return trans.__('Deleted');
     case 'SNAPSHOTTING':
-      return trans.__('Saving an image');
+      return trans.__('Saving a snapshot');
     case 'CREATE_FAILED':
       return trans.__('Creation failed');
     case 'START_FAILED':
@@ -34,9 +37,9 @@ export function statusLabel(trans: TranslationBundle, status: string): string {
     case 'ERROR':
       return trans.__('Error');
     case 'FROZEN':
-      return trans.__('Frozen');
+      return trans.__('Frozen (account in arrears)');
     default:
-      return status;
+      return status.replace(/_/g, ' ').toLowerCase();
   }
 }
 
@@ -48,4 +51,9 @@ export function elapsedLabel(trans: TranslationBundle, ms: number): string {
   }
   const minutes = Math.floor(total / 60);
   return trans.__('%1 min %2 s', minutes, String(total % 60).padStart(2, '0'));
+}
+
+/** A lease length in hours: `1 hour`, `72 hours` (in the panel's language). */
+export function hoursLabel(trans: TranslationBundle, hours: number): string {
+  return trans._n('%1 hour', '%1 hours', hours);
 }

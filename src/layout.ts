@@ -4,7 +4,7 @@
  * Pure (no JupyterLab, no I/O): the sidebar renders what `panelLayout` says
  * and jest checks the table directly.
  */
-import { FAILED_STATUSES, TRANSITIONAL_STATUSES } from './tokens';
+import { IInstance } from './tokens';
 
 /** What the panel is about right now. */
 export type PanelState =
@@ -43,8 +43,8 @@ export interface IPanelFacts {
   /** Whether the server's status arrived. */
   statusLoaded: boolean;
   signedIn: boolean;
-  /** The instance's status, or null without an instance. */
-  instanceStatus: string | null;
+  /** The instance's status and the server's class of it, or null without an instance. */
+  instance: Pick<IInstance, 'status' | 'status_class'> | null;
   /** Whether an open request is on its way. */
   opening: boolean;
 }
@@ -57,24 +57,27 @@ export function panelState(facts: IPanelFacts): PanelState {
   if (!facts.signedIn) {
     return 'signed-out';
   }
-  const status = (facts.instanceStatus ?? '').toUpperCase();
-  if (!status || status === 'DELETED') {
+  const instance = facts.instance;
+  const gone =
+    !instance ||
+    instance.status_class === 'unknown' ||
+    instance.status.toUpperCase() === 'DELETED';
+  if (gone) {
     return facts.opening ? 'starting' : 'none';
   }
-  if (status === 'RUNNING') {
-    return 'running';
+  switch (instance.status_class) {
+    case 'running':
+      return 'running';
+    case 'failed':
+      return 'failed';
+    case 'stopping':
+      return 'stopping';
+    case 'changing':
+      return 'starting';
+    default:
+      // STOPPED, FROZEN and settled statuses ModelArts may add: can be started or replaced
+      return 'stopped';
   }
-  if (FAILED_STATUSES.has(status)) {
-    return 'failed';
-  }
-  if (status === 'STOPPING' || status === 'DELETING') {
-    return 'stopping';
-  }
-  if (TRANSITIONAL_STATUSES.has(status)) {
-    return 'starting';
-  }
-  // STOPPED, FROZEN and statuses ModelArts may add: not running, can be started or replaced
-  return 'stopped';
 }
 
 const LAYOUTS: Record<PanelState, Omit<IPanelLayout, 'state'>> = {

@@ -1,123 +1,32 @@
 /**
- * Pure helpers of the CodeLab panel: URL validation, image grouping, lease
- * and step arithmetic (the SSH command is the server's). No JupyterLab, no
- * I/O: the model and the components share them and jest tests them directly.
+ * Pure helpers of the CodeLab panel: image grouping and search, lease and step
+ * arithmetic. The rules stay on the server (share URLs, image categories, status
+ * classes, the SSH command): these only arrange what it answers. No JupyterLab,
+ * no I/O: the model and the components share them and jest tests them directly.
  */
-import { FAILED_STATUSES, IImage, IInstance, ILease, IStep } from './tokens';
+import {
+  IImage,
+  IInstance,
+  ILease,
+  ImageCategory,
+  IStep,
+  StatusClass
+} from './tokens';
 
-/* ------------------------------------------------------------------ share URL */
-
-/** The outcome of validating the shared notebook URL field. */
-export type ShareUrlCheck =
-  | { kind: 'empty' }
-  | { kind: 'invalid'; reason: 'syntax' | 'scheme' | 'host' | 'spaces' }
-  | {
-      kind: 'ok';
-      /** The URL that will be sent to the server. */
-      url: string;
-      /** True when a GitHub page URL was turned into its raw address. */
-      converted: boolean;
-      /** True when the path looks like a notebook (`.ipynb`). */
-      looksLikeNotebook: boolean;
-    };
-
-const GITHUB_BLOB = /^\/([^/]+)\/([^/]+)\/(?:blob|raw)\/(.+)$/;
-const GIST_PAGE = /^\/([^/]+)\/([0-9a-f]+)\/?$/i;
-
-/**
- * Validate a shared notebook URL as the user types.
- *
- * Only http(s) URLs with a host are accepted. GitHub page URLs
- * (`github.com/o/r/blob/ref/path.ipynb`) and gist pages
- * (`gist.github.com/user/id`) are turned into the raw addresses ModelArts
- * can download.
- */
-export function checkShareUrl(input: string): ShareUrlCheck {
-  const text = input.trim();
-  if (!text) {
-    return { kind: 'empty' };
-  }
-  if (/\s/.test(text)) {
-    return { kind: 'invalid', reason: 'spaces' };
-  }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return { kind: 'invalid', reason: 'syntax' };
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return { kind: 'invalid', reason: 'scheme' };
-  }
-  if (!url.hostname || !/^[A-Za-z0-9.\-[\]:]+$/.test(url.hostname)) {
-    return { kind: 'invalid', reason: 'host' };
-  }
-
-  let converted = false;
-  const host = url.hostname.toLowerCase();
-  if (host === 'github.com' || host === 'www.github.com') {
-    const match = GITHUB_BLOB.exec(url.pathname);
-    if (match) {
-      url = new URL(
-        `https://raw.githubusercontent.com/${match[1]}/${match[2]}/${match[3]}`
-      );
-      converted = true;
-    }
-  } else if (host === 'gist.github.com') {
-    const match = GIST_PAGE.exec(url.pathname);
-    if (match) {
-      url = new URL(
-        `https://gist.githubusercontent.com/${match[1]}/${match[2]}/raw`
-      );
-      converted = true;
-    }
-  }
-  const href = url.href;
-  return {
-    kind: 'ok',
-    url: href,
-    converted,
-    looksLikeNotebook:
-      /\.ipynb$/i.test(url.pathname) || host === 'gist.github.com'
-  };
-}
+export type { ImageCategory } from './tokens';
 
 /* --------------------------------------------------------------------- images */
 
-export type ImageCategory = 'CPU' | 'GPU' | 'ASCEND';
-
+/** The order of the groups of the picker. */
 export const CATEGORY_ORDER: ImageCategory[] = ['CPU', 'GPU', 'ASCEND'];
 
-const ASCEND_WORDS = ['ascend', 'npu', 'cann'];
-const GPU_WORDS = ['gpu', 'cuda', 'cudnn', 'nvidia', 'tensorrt'];
-
-/** The group an image is listed in (same rule as the server's `image_category`). */
+/**
+ * The group an image is listed in: the server's `category` (its `image_category` rule).
+ * An image without one, or with a category this panel does not know, is listed with CPU.
+ */
 export function imageCategory(image: IImage): ImageCategory {
-  const categories = new Set(
-    (image.resource_categories ?? []).map(c => c.trim().toUpperCase())
-  );
-  if (categories.has('ASCEND') || categories.has('NPU')) {
-    return 'ASCEND';
-  }
-  if (categories.has('GPU')) {
-    return 'GPU';
-  }
-  if (categories.has('CPU')) {
-    return 'CPU';
-  }
-  const words = (image.name ?? '')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-  const startsWithAny = (list: string[]) =>
-    words.some(word => list.some(prefix => word.startsWith(prefix)));
-  if (startsWithAny(ASCEND_WORDS)) {
-    return 'ASCEND';
-  }
-  if (startsWithAny(GPU_WORDS)) {
-    return 'GPU';
-  }
-  return 'CPU';
+  const category = (image.category ?? '').toUpperCase() as ImageCategory;
+  return CATEGORY_ORDER.includes(category) ? category : 'CPU';
 }
 
 /** `x86_64`, `aarch64`, or whatever the server sent (never crash on new values). */
@@ -251,8 +160,25 @@ export function groupImages(
 
 /* ---------------------------------------------------------------------- lease */
 
-/** Hours offered by the Extend picker (ModelArts accepts 1 h to 72 h, counted from now). */
+export const HOUR_MS = 3_600_000;
+
+/** The lease lengths the Extend picker may offer, in hours (counted from now). */
 export const EXTEND_HOURS = [1, 2, 3, 4, 6, 8, 12, 24, 48, 72];
+
+/**
+ * The Extend choices within the lease bounds the server enforces (`GET status` `lease`);
+ * all of `EXTEND_HOURS` when the server did not say.
+ */
+export function extendChoices(
+  bounds: { min_ms: number; max_ms: number } | null | undefined
+): number[] {
+  if (!bounds) {
+    return [...EXTEND_HOURS];
+  }
+  return EXTEND_HOURS.filter(
+    h => h * HOUR_MS >= bounds.min_ms && h * HOUR_MS <= bounds.max_ms
+  );
+}
 
 /**
  * The epoch milliseconds at which the instance stops.
@@ -317,10 +243,10 @@ export interface IStepTiming {
   end?: number;
 }
 
-/** Map an upstream step status to the panel's four states. */
+/** Map an upstream step status to the panel's four states, given the server's class of the instance status. */
 export function stepState(
   step: IStep | undefined,
-  instanceStatus: string
+  statusClass: StatusClass
 ): StepState {
   const status = (step?.status ?? '').toUpperCase();
   if (status === 'COMPLETED') {
@@ -330,9 +256,9 @@ export function stepState(
     return 'failed';
   }
   if (status === 'PROCESSING') {
-    return FAILED_STATUSES.has(instanceStatus) ? 'failed' : 'active';
+    return statusClass === 'failed' ? 'failed' : 'active';
   }
-  if (!step && instanceStatus === 'RUNNING') {
+  if (!step && statusClass === 'running') {
     return 'done';
   }
   return 'waiting';
@@ -348,7 +274,7 @@ export function updateStepTimings(
   const progress = instance.action_progress ?? [];
   for (const number of STEP_NUMBERS) {
     const step = progress.find(s => s.step === number);
-    const state = stepState(step, instance.status);
+    const state = stepState(step, instance.status_class);
     const timing = timings.get(number) ?? {};
     if (state === 'active' && timing.start === undefined) {
       timing.start = now;
@@ -376,7 +302,7 @@ export function stepViews(
   const progress = instance.action_progress ?? [];
   return STEP_NUMBERS.map(number => {
     const step = progress.find(s => s.step === number);
-    const state = stepState(step, instance.status);
+    const state = stepState(step, instance.status_class);
     const timing = timings.get(number);
     let elapsedMs: number | null = null;
     if (timing?.start !== undefined) {

@@ -16,8 +16,9 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { CodeLabClient, ICodeLabAPI } from './api';
 import {
-  checkShareUrl,
   defaultImageId,
+  extendChoices,
+  HOUR_MS,
   findImage,
   IStepTiming,
   IStepView,
@@ -32,7 +33,6 @@ import { EventSourceFactory, InstanceStream, messageOf } from './stream';
 import {
   ConnectionState,
   DEFAULT_SETTINGS,
-  FAILED_STATUSES,
   ICodeLabModel,
   ICodeLabNotice,
   ICodeLabSettings,
@@ -41,12 +41,25 @@ import {
   IInstance,
   ILease,
   IServerStatus,
-  SshState,
-  TRANSITIONAL_STATUSES
+  ISharePreview,
+  SshState
 } from './tokens';
 
 export type { ConnectionState, ICodeLabNotice, SshState } from './tokens';
 export type { EventSourceFactory, IEventSourceLike } from './stream';
+
+/**
+ * What the server says of the shared notebook URL being typed (`GET share-url`, asked a
+ * moment after the last keystroke): nothing typed; asking; what `open` will send; refused,
+ * with the server's message; or not checked (the server could not be asked: `open` sends
+ * the URL anyway and the server decides).
+ */
+export type ShareUrlCheck =
+  | { kind: 'empty' }
+  | { kind: 'checking' }
+  | ({ kind: 'ok' } & ISharePreview)
+  | { kind: 'invalid'; message: string }
+  | { kind: 'unchecked'; message: string };
 
 /** The part of `IStateDB` the model uses. */
 export interface IStateStore {
@@ -88,13 +101,14 @@ export interface ICodeLabModelOptions {
   retryInterval?: number;
   /** The longest delay between two attempts. */
   maxRetryInterval?: number;
+  /** Milliseconds after the last keystroke before the shared URL is checked by the server. */
+  shareCheckDelay?: number;
 }
 
 const STATE_KEY = 'codelab-ext:panel';
 
 /** `openError` when the shared URL is not valid (the view explains it). */
 export const INVALID_SHARE_URL = 'invalid-share-url';
-const HOUR_MS = 3_600_000;
 
 /** The options of a model, defaults applied. */
 type IResolvedOptions = Required<
@@ -120,7 +134,8 @@ export class CodeLabModel implements ICodeLabModel {
       saveIdentityFile: options.saveIdentityFile ?? (() => undefined),
       pollInterval: options.pollInterval ?? 3000,
       retryInterval: options.retryInterval ?? 1000,
-      maxRetryInterval: options.maxRetryInterval ?? 30_000
+      maxRetryInterval: options.maxRetryInterval ?? 30_000,
+      shareCheckDelay: options.shareCheckDelay ?? 300
     };
     this._ssh = new SshConfigLoader(this._api);
     this._ssh.changed.connect(this._changed, this);
@@ -149,6 +164,10 @@ export class CodeLabModel implements ICodeLabModel {
       this._options.saveIdentityFile(this.identityFile.trim());
       this._refreshSsh();
     }, 500);
+    this._shareDebouncer = new Debouncer(
+      () => this._checkShareUrl(),
+      this._options.shareCheckDelay
+    );
   }
 
   /* ------------------------------------------------------------ signals */
@@ -226,6 +245,10 @@ export class CodeLabModel implements ICodeLabModel {
   get shareUrl(): string {
     return this._shareUrl;
   }
+  /** What the server says of `shareUrl` (see `ShareUrlCheck`). */
+  get shareUrlCheck(): ShareUrlCheck {
+    return this._shareCheck;
+  }
   /** The URL actually sent by the last `open`, as the server reported it. */
   get sentShareUrl(): string | null {
     return this._sentShareUrl;
@@ -276,23 +299,28 @@ export class CodeLabModel implements ICodeLabModel {
     return ssh ? this._ssh.command : null;
   }
 
+  /** The hours Extend offers: within the lease bounds the server enforces. */
+  get extendChoices(): number[] {
+    return extendChoices(this._status?.lease);
+  }
+
   /** Whether `open` can run now. */
   get canOpen(): boolean {
     return (
-      this.signedIn &&
-      !this._opening &&
-      checkShareUrl(this._shareUrl).kind !== 'invalid'
+      this.signedIn && !this._opening && this._shareCheck.kind !== 'invalid'
     );
   }
 
+  /** On its way somewhere (starting, stopping...), as the server classes the status. */
   get isTransitional(): boolean {
-    return !!this._instance && TRANSITIONAL_STATUSES.has(this._instance.status);
+    const cls = this._instance?.status_class;
+    return cls === 'changing' || cls === 'stopping';
   }
   get isFailed(): boolean {
-    return !!this._instance && FAILED_STATUSES.has(this._instance.status);
+    return this._instance?.status_class === 'failed';
   }
   get isRunning(): boolean {
-    return this._instance?.status === 'RUNNING';
+    return this._instance?.status_class === 'running';
   }
 
   /** Epoch ms at which the running instance stops, if it is counting down. */
@@ -378,19 +406,37 @@ export class CodeLabModel implements ICodeLabModel {
     shareUrl?: string | null;
     imageId?: string | null;
   }): void {
-    if (options.shareUrl) {
-      this._shareUrl = options.shareUrl;
-    }
     if (options.imageId) {
       this._selectedImageId = options.imageId;
+    }
+    if (options.shareUrl) {
+      this.setShareUrl(options.shareUrl);
+    } else {
+      this._changed();
+    }
+  }
+
+  /** Edit the shared notebook URL; the server checks it a moment after the last keystroke. */
+  setShareUrl(value: string): void {
+    this._shareUrl = value;
+    this._openError = null;
+    this._shareAbort?.abort();
+    this._shareAbort = null;
+    if (value.trim()) {
+      this._shareCheck = { kind: 'checking' };
+      void this._shareDebouncer.invoke();
+    } else {
+      this._shareCheck = { kind: 'empty' };
+      void this._shareDebouncer.stop();
     }
     this._changed();
   }
 
-  setShareUrl(value: string): void {
-    this._shareUrl = value;
-    this._openError = null;
-    this._changed();
+  /** Ask the server about the shared URL now (no waiting for the keystrokes to stop). */
+  async checkShareUrl(): Promise<ShareUrlCheck> {
+    void this._shareDebouncer.stop();
+    await this._checkShareUrl();
+    return this._shareCheck;
   }
 
   selectImage(id: string): void {
@@ -460,15 +506,16 @@ export class CodeLabModel implements ICodeLabModel {
     if (this._opening) {
       return false;
     }
-    const share = checkShareUrl(this._shareUrl);
-    if (share.kind === 'invalid') {
+    if (this._shareCheck.kind === 'invalid') {
       this._openError = INVALID_SHARE_URL;
       this._changed();
       return false;
     }
+    // the URL as typed: the server normalises it (and refuses it with a message if it must)
+    const shareUrl = this._shareUrl.trim();
     const request = {
       image_id: this.selectedImageId ?? undefined,
-      share_url: share.kind === 'ok' ? share.url : undefined
+      share_url: shareUrl || undefined
     };
     this._opening = true;
     this._openError = null;
@@ -583,6 +630,8 @@ export class CodeLabModel implements ICodeLabModel {
     this._clock.dispose();
     this._retry.dispose();
     this._saveIdentity.dispose();
+    this._shareDebouncer.dispose();
+    this._shareAbort?.abort();
     this._ssh.dispose();
     Signal.clearData(this);
   }
@@ -616,6 +665,39 @@ export class CodeLabModel implements ICodeLabModel {
       this._images.length ? Promise.resolve() : this._loadImages(),
       this._instance && this._stream ? Promise.resolve() : this._reattach()
     ]);
+  }
+
+  /** One `GET share-url` for the URL as it is now; a newer keystroke cancels it. */
+  private async _checkShareUrl(): Promise<void> {
+    const text = this._shareUrl.trim();
+    this._shareAbort?.abort();
+    this._shareAbort = null;
+    if (!text) {
+      this._shareCheck = { kind: 'empty' };
+      this._changed();
+      return;
+    }
+    const controller = new AbortController();
+    this._shareAbort = controller;
+    let check: ShareUrlCheck;
+    try {
+      const preview = await this._api.sharePreview(text, controller.signal);
+      check = { kind: 'ok', ...preview };
+    } catch (error) {
+      if (controller.signal.aborted) {
+        return; // a newer text is being checked
+      }
+      check =
+        error instanceof CodeLabAPIError && error.status === 400
+          ? { kind: 'invalid', message: error.message }
+          : { kind: 'unchecked', message: messageOf(error) };
+    }
+    if (controller.signal.aborted || this._isDisposed) {
+      return;
+    }
+    this._shareAbort = null;
+    this._shareCheck = check;
+    this._changed();
   }
 
   private async _loadStatus(): Promise<boolean> {
@@ -756,14 +838,15 @@ export class CodeLabModel implements ICodeLabModel {
 
   /** Ready, failed or stopped by its lease: what the user hears about a new status. */
   private _noticeTransition(instance: IInstance, was: string | null): void {
-    if (TRANSITIONAL_STATUSES.has(instance.status)) {
-      if (instance.status !== 'STOPPING') {
-        this._expectReady = true;
-      }
-    } else if (instance.status === 'RUNNING' && this._expectReady) {
+    const cls = instance.status_class;
+    if (cls === 'changing') {
+      this._expectReady = true;
+    } else if (cls === 'stopping') {
+      // winding down: nothing to announce until it settles
+    } else if (cls === 'running' && this._expectReady) {
       this._expectReady = false;
       this._notice.emit({ kind: 'ready', instance });
-    } else if (FAILED_STATUSES.has(instance.status)) {
+    } else if (cls === 'failed') {
       if (this._expectReady || was !== null) {
         this._notice.emit({ kind: 'failed', instance });
       }
@@ -781,10 +864,7 @@ export class CodeLabModel implements ICodeLabModel {
 
   /** The clock ticks while there is a countdown or an elapsed time to show. */
   private _updateClock(): void {
-    const needed =
-      !!this._instance &&
-      (this.deadline !== null ||
-        TRANSITIONAL_STATUSES.has(this._instance.status));
+    const needed = this.deadline !== null || this.isTransitional;
     void (needed ? this._clock.start() : this._clock.stop());
   }
 
@@ -837,6 +917,7 @@ export class CodeLabModel implements ICodeLabModel {
   private readonly _clock: Poll;
   private readonly _retry: Poll;
   private readonly _saveIdentity: Debouncer;
+  private readonly _shareDebouncer: Debouncer;
   private readonly _ssh: SshConfigLoader;
 
   private _stateChanged = new Signal<this, void>(this);
@@ -857,6 +938,8 @@ export class CodeLabModel implements ICodeLabModel {
   private _imagesError: string | null = null;
   private _selectedImageId: string | null = null;
   private _shareUrl = '';
+  private _shareCheck: ShareUrlCheck = { kind: 'empty' };
+  private _shareAbort: AbortController | null = null;
   private _sentShareUrl: string | null = null;
 
   private _opening = false;

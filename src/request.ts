@@ -52,6 +52,8 @@ export interface IRequestOptions {
   query?: Record<string, string | number | undefined | null>;
   /** Read the answer as text instead of JSON. */
   text?: boolean;
+  /** Cancels the call (it then rejects with the browser's `AbortError`, not a `CodeLabAPIError`). */
+  signal?: AbortSignal;
   /** The Jupyter server to call (the application's `serviceManager.serverSettings`). */
   settings: ServerConnection.ISettings;
   /** Translates the messages this module writes itself (default: English). */
@@ -105,6 +107,9 @@ export async function requestAPI<T>(
     cache: 'no-cache',
     headers
   };
+  if (options.signal) {
+    init.signal = options.signal;
+  }
   if (options.body !== undefined) {
     init.body = JSON.stringify(options.body);
     headers['Content-Type'] = 'application/json';
@@ -114,6 +119,9 @@ export async function requestAPI<T>(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
+    if (options.signal?.aborted) {
+      throw error;
+    }
     const reason = error instanceof Error ? error.message : String(error);
     throw CodeLabAPIError.unreachable(
       trans.__('The Jupyter server could not be reached (%1).', reason)

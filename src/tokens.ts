@@ -63,23 +63,32 @@ export type InstanceStatus =
   // eslint-disable-next-line @typescript-eslint/ban-types
   | (string & {});
 
-/** Statuses during which the instance is moving towards another state. */
-export const TRANSITIONAL_STATUSES: ReadonlySet<string> = new Set([
-  'INIT',
-  'CREATING',
-  'STARTING',
-  'STOPPING',
-  'DELETING',
-  'SNAPSHOTTING'
-]);
+/**
+ * The server's class of an instance status (`status_class` of every instance it sends):
+ * `running`; `changing` (on its way up: creating, starting, saving a snapshot, an unknown
+ * `...ING`); `stopping` (stopping or deleting); `failed`; `stopped` (any other settled status);
+ * `unknown` (no status). The server owns the rule (codelab_ext/models.py `status_class`).
+ */
+export type StatusClass =
+  'running' | 'changing' | 'stopping' | 'failed' | 'stopped' | 'unknown';
 
-/** Statuses that mean something went wrong (reason in `fail_reason`). */
-export const FAILED_STATUSES: ReadonlySet<string> = new Set([
-  'CREATE_FAILED',
-  'START_FAILED',
-  'DELETE_FAILED',
-  'ERROR'
-]);
+/** The processor category of an image, as the server decides it (`category`). */
+export type ImageCategory = 'CPU' | 'GPU' | 'ASCEND';
+
+/** The free CodeLab flavor an image runs on, as ModelArts lists it (ListFlavors, feature DEFAULT). */
+export interface IFreeFlavor {
+  id: string;
+  name?: string | null;
+  /** ModelArts' own words, e.g. `CPU: 2 vCPUs | 8 GiB (free)`. */
+  description?: string | null;
+  category?: string | null;
+  arch?: string | null;
+  vcpus?: number | null;
+  /** MiB. */
+  memory?: number | null;
+  /** True when ModelArts says the flavor has no capacity left. */
+  sold_out?: boolean | null;
+}
 
 /** Upstream status of one start-up step. */
 export type StepStatus =
@@ -109,6 +118,13 @@ export interface IImage {
   dev_services?: string[] | null;
   status?: string | null;
   swr_path?: string | null;
+  /** The group the image is listed in (the server's `image_category`). */
+  category?: ImageCategory | null;
+  /**
+   * In `GET images`: the free flavor an instance of this image runs on, null when ModelArts
+   * lists none for it (absent when the flavors could not be read).
+   */
+  free_flavor?: IFreeFlavor | null;
 }
 
 /** The lease (auto-stop timer) of an instance. */
@@ -153,8 +169,8 @@ export interface IInstance {
   ssh?: ISshEndpoint | null;
   /** The one-line ssh command, rendered by the server (`jupyter codelab ssh-config`'s rules). */
   ssh_command?: string | null;
-  /** The server's class of the status: what the panel does with it is its own business. */
-  status_class?: string | null;
+  /** The server's class of the status (the panel never classes statuses itself). */
+  status_class: StatusClass;
   endpoints?: unknown[] | null;
   volume?: Record<string, unknown> | null;
 }
@@ -185,6 +201,23 @@ export interface IServerStatus {
   credentials: ICredentialsStatus;
   /** The regions a user may sign in to (any other is refused with 400). */
   regions?: string[];
+  /** The lease rule the server enforces (`PATCH instances/{id}/lease`). */
+  lease?: ILeaseBounds;
+}
+
+/** How long a free instance runs: what it gets on start, the shortest and longest lease. */
+export interface ILeaseBounds {
+  default_ms: number;
+  min_ms: number;
+  max_ms: number;
+}
+
+/** The answer of `GET share-url`: what `POST open` would send to ModelArts. */
+export interface ISharePreview {
+  share_url: string;
+  /** True when a code host's page URL becomes its raw file. */
+  converted: boolean;
+  looks_like_notebook: boolean;
 }
 
 /** The body of `PUT credentials`. */

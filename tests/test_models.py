@@ -679,6 +679,8 @@ def test_the_notebook_token_travels_only_inside_the_instance_url():
         ("ERROR", "failed"),
         ("STARTING", "changing"),
         ("SNAPSHOTTING", "changing"),
+        ("STOPPING", "stopping"),
+        ("DELETING", "stopping"),
         ("RESIZING", "changing"),  # an unknown ...ING status is on its way somewhere
         ("STOPPED", "stopped"),
         ("FROZEN", "stopped"),
@@ -776,3 +778,35 @@ def test_ssh_endpoints_that_cannot_be_reached_from_outside(uri, reason):
 def test_ssh_endpoints_that_may_be_reached(uri):
     ssh = parse_ssh_endpoint([{"dev_service": "SSH", "uri": uri}], check_reachability=True)
     assert ssh is not None and ssh["unreachable"] is None
+
+
+def test_only_free_flavors_are_kept_and_each_image_gets_the_one_of_its_category_and_arch():
+    from codelab_ext.models import free_flavor_for, normalise_free_flavor
+
+    raw = [
+        {"id": "billed", "category": "CPU", "arch": "x86_64", "feature": "NOTEBOOK", "free": False},
+        {"id": "cpu", "category": "CPU", "arch": "X86_64", "feature": "DEFAULT", "free": True, "vcpus": 2},
+        {
+            "id": "arm",
+            "category": "cpu",
+            "arch": "aarch64",
+            "feature": "DEFAULT",
+        },  # no ``free``: feature decides
+        {"id": "gpu-full", "category": "GPU", "arch": "x86_64", "free": True, "sold_out": True},
+        {"id": "gpu", "category": "GPU", "arch": "x86_64", "free": True, "vcpus": True},
+        {"category": "CPU", "free": True},  # no id: no flavor
+        "not an object",
+    ]
+    flavors = [f for f in (normalise_free_flavor(item) for item in raw) if f is not None]
+    assert [f["id"] for f in flavors] == ["cpu", "arm", "gpu-full", "gpu"]
+    assert flavors[0]["arch"] == "x86_64" and flavors[1]["category"] == "CPU"
+    assert flavors[3]["vcpus"] is None  # a boolean is not a count
+
+    def image(**fields):
+        return {"id": "i", "name": "x", **fields}
+
+    assert free_flavor_for(image(resource_categories=["CPU"], arch="x86_64"), flavors)["id"] == "cpu"
+    assert free_flavor_for(image(resource_categories=["CPU"], arch="aarch64"), flavors)["id"] == "arm"
+    # one with capacity first
+    assert free_flavor_for(image(resource_categories=["GPU"], arch="x86_64"), flavors)["id"] == "gpu"
+    assert free_flavor_for(image(resource_categories=["ASCEND"], arch="aarch64"), flavors) is None

@@ -582,6 +582,31 @@ async def test_install_ssh_config_refuses_bad_input_and_writes_nothing(api, emul
     assert not (home / ".ssh").exists()
 
 
+async def test_images_carry_the_free_flavor_modelarts_lists_and_status_the_lease_rule(api, emulator):
+    # Given the emulator's catalogue and its free flavors (ListFlavors, feature DEFAULT)
+    from codelab_ext.validation import MAX_LEASE_MS, MIN_LEASE_MS
+
+    # When the panel asks for the images and the status
+    code, images, _ = await api("GET", "images")
+    assert code == 200, images
+    code, status, _ = await api("GET", "status")
+    assert code == 200, status
+
+    # Then every image says which free flavor it runs on, as ModelArts described it
+    for image in images["images"]:
+        assert_matches("Image", image)
+        flavor = image["free_flavor"]
+        assert flavor is not None, image["name"]
+        assert flavor["category"] == image["category"] and flavor["arch"] == image["arch"]
+        assert flavor["description"] and "free" in flavor["description"]
+    cpu = next(i for i in images["images"] if i["category"] == "CPU" and i["arch"] == "x86_64")
+    assert cpu["free_flavor"]["id"] == "modelarts.vm.cpu.free"
+    assert cpu["free_flavor"]["vcpus"] == 2 and cpu["free_flavor"]["memory"] == 8192
+    # and the status carries the lease rule PATCH lease enforces
+    assert status["lease"] == {"default_ms": 3_600_000, "min_ms": MIN_LEASE_MS, "max_ms": MAX_LEASE_MS}
+    assert_matches("Status", status)
+
+
 async def test_the_server_answers_ssh_command_status_class_and_category(api, emulator):
     # the panel shows these instead of computing them (one rule each, on the server)
     code, images, _ = await api("GET", "images")

@@ -4,12 +4,14 @@ import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
+import { launchHint } from '../components/LaunchSection';
 import { StatusBarCountdown } from '../components/StatusBarCountdown';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
 import {
   FakeEventSource,
   FakeServer,
+  IMAGES,
   instance,
   running,
   status
@@ -167,20 +169,42 @@ describe('CodeLabSidebar', () => {
     model.dispose();
   });
 
-  it('validates the shared URL as you type and disables Open when invalid', async () => {
+  it("checks the shared URL with the server as you type, shows the server's message and disables Open when refused", async () => {
+    server.on('GET share-url', call =>
+      call.query.get('url')?.startsWith('ftp:')
+        ? {
+            status: 400,
+            body: { message: "'url' must be an http:// or https:// URL." }
+          }
+        : {
+            status: 200,
+            body: {
+              share_url: 'https://raw.githubusercontent.com/o/r/main/x.ipynb',
+              converted: true,
+              looks_like_notebook: true
+            }
+          }
+    );
     const model = await renderPanel();
     const field = screen.getByLabelText('Shared notebook URL (optional)');
     const open = screen.getByRole('button', { name: 'Open CodeLab' });
 
     fireEvent.change(field, { target: { value: 'ftp://example.com/a.ipynb' } });
+    expect(screen.getByText('Checking the URL…')).toBeInTheDocument();
+    await act(async () => {
+      await jest.advanceTimersByTimeAsync(300);
+    });
     expect(field).toHaveAttribute('aria-invalid', 'true');
     expect(
-      screen.getByText('Only http:// and https:// URLs can be shared.')
+      screen.getByText("'url' must be an http:// or https:// URL.")
     ).toBeInTheDocument();
     expect(open).toBeDisabled();
 
     fireEvent.change(field, {
       target: { value: 'https://github.com/o/r/blob/main/x.ipynb' }
+    });
+    await act(async () => {
+      await jest.advanceTimersByTimeAsync(300);
     });
     expect(field).toHaveAttribute('aria-invalid', 'false');
     expect(
@@ -197,7 +221,9 @@ describe('CodeLabSidebar', () => {
   it('shows the four steps with Cancel while starting, then the running card with the countdown', async () => {
     server.on('GET instances', () => ({
       status: 200,
-      body: { instances: [instance({ status: 'CREATING' })] }
+      body: {
+        instances: [instance({ status: 'CREATING', status_class: 'changing' })]
+      }
     }));
     const model = await renderPanel();
     const steps = screen.getByRole('list', { name: 'Start-up steps' });
@@ -256,6 +282,7 @@ describe('CodeLabSidebar', () => {
         instances: [
           instance({
             status: 'CREATE_FAILED',
+            status_class: 'failed',
             fail_reason: 'Flavor sold out (ModelArts.6329)'
           })
         ]
@@ -337,7 +364,11 @@ describe('StatusBarCountdown', () => {
     const server = new FakeServer();
     server.on('GET instances', () => ({
       status: 200,
-      body: { instances: [instance({ status: 'START_FAILED' })] }
+      body: {
+        instances: [
+          instance({ status: 'START_FAILED', status_class: 'failed' })
+        ]
+      }
     }));
     const model = new CodeLabModel({
       serverSettings: server.settings(),
@@ -381,5 +412,46 @@ describe('StatusBarCountdown', () => {
     expect(onClick).toHaveBeenCalled();
     model.dispose();
     jest.useRealTimers();
+  });
+});
+
+describe('launchHint', () => {
+  const lease = {
+    default_ms: 3_600_000,
+    min_ms: 3_600_000,
+    max_ms: 259_200_000
+  };
+
+  it("says what the server answered: the image's free flavor and the lease rule", () => {
+    const image = {
+      ...IMAGES[1],
+      free_flavor: {
+        id: 'modelarts.vm.cpu.free',
+        description: 'CPU: 2 vCPUs | 8 GiB (free)',
+        sold_out: false
+      }
+    };
+    expect(launchHint(image, lease, trans)).toBe(
+      'CPU · x86_64 · CPU: 2 vCPUs | 8 GiB (free) · SSH. One free instance per account; it stops after 1 hour unless you extend it (up to 72 hours).'
+    );
+    expect(
+      launchHint(
+        { ...image, free_flavor: { ...image.free_flavor, sold_out: true } },
+        { ...lease, default_ms: 7_200_000, max_ms: 86_400_000 },
+        trans
+      )
+    ).toContain(
+      'sold out right now · SSH. One free instance per account; it stops after 2 hours unless you extend it (up to 24 hours).'
+    );
+  });
+
+  it('invents nothing the server did not say', () => {
+    expect(launchHint({ ...IMAGES[3], free_flavor: null }, null, trans)).toBe(
+      'CPU · aarch64 · no free flavor listed for this image. One free instance per account.'
+    );
+    // flavors not read at all: no flavor words
+    expect(launchHint(IMAGES[3], null, trans)).toBe(
+      'CPU · aarch64. One free instance per account.'
+    );
   });
 });

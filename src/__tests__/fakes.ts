@@ -11,6 +11,7 @@ import { IImage, IInstance, IServerStatus } from '../tokens';
 export const IMAGES: IImage[] = [
   {
     id: 'gpu-1',
+    category: 'GPU',
     name: 'pytorch1.8-cuda10.2-cudnn7-ubuntu18.04',
     tag: '2.0.0',
     arch: 'X86_64',
@@ -19,6 +20,7 @@ export const IMAGES: IImage[] = [
   },
   {
     id: 'cpu-default',
+    category: 'CPU',
     name: 'notebook2.0-mul-kernel-cpu-cp36',
     tag: '3.3.2',
     arch: 'x86_64',
@@ -27,6 +29,7 @@ export const IMAGES: IImage[] = [
   },
   {
     id: 'ascend-1',
+    category: 'ASCEND',
     name: 'mindspore1.7-cann5.1-aarch64',
     tag: '1.0',
     arch: 'AARCH64',
@@ -35,6 +38,7 @@ export const IMAGES: IImage[] = [
   },
   {
     id: 'cpu-2',
+    category: 'CPU',
     name: 'conda3-ubuntu18.04',
     tag: '1.0',
     arch: 'aarch64',
@@ -64,6 +68,7 @@ export function instance(overrides: Partial<IInstance> = {}): IInstance {
     id: 'i-1',
     name: 'codelab-free',
     status: 'CREATING',
+    status_class: 'changing',
     flavor: 'modelarts.vm.cpu.free',
     url: 'https://authoring.example/i-1/lab',
     image: IMAGES[1],
@@ -83,6 +88,7 @@ export function instance(overrides: Partial<IInstance> = {}): IInstance {
 export function running(now: number, remainingMs: number): IInstance {
   return instance({
     status: 'RUNNING',
+    status_class: 'running',
     action_progress: [1, 2, 3, 4].map(step => ({
       step,
       status: 'COMPLETED'
@@ -102,9 +108,29 @@ export interface IRecordedCall {
   path: string;
   query: URLSearchParams;
   body: unknown;
+  /** The request's signal: aborted when the caller cancelled it. */
+  signal: AbortSignal;
 }
 
-type Handler = (call: IRecordedCall) => { status: number; body?: unknown };
+/** What a route answers; `after`: the answer waits for it (a cancelled request then fails as fetch does). */
+type Handler = (call: IRecordedCall) => {
+  status: number;
+  body?: unknown;
+  after?: Promise<void>;
+};
+
+/** Wait for `after` unless `signal` aborts first (then reject with an AbortError, as fetch does). */
+function abortable(after: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(new DOMException('Aborted', 'AbortError'));
+    if (signal.aborted) {
+      abort();
+      return;
+    }
+    signal.addEventListener('abort', abort);
+    void after.then(resolve);
+  });
+}
 
 /** A fake Jupyter server: route handlers keyed by `METHOD path`. */
 export class FakeServer {
@@ -152,7 +178,8 @@ export class FakeServer {
       method: request.method.toUpperCase(),
       path,
       query: parsed.searchParams,
-      body: sent ? JSON.parse(sent) : undefined
+      body: sent ? JSON.parse(sent) : undefined,
+      signal: request.signal
     };
     this.calls.push(call);
     const handler = this.routes.get(`${call.method} ${path}`);
@@ -162,6 +189,9 @@ export class FakeServer {
       });
     }
     const answer = handler(call);
+    if (answer.after) {
+      await abortable(answer.after, request.signal);
+    }
     if (answer.status === 204) {
       return new Response(null, { status: 204 });
     }

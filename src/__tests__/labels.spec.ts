@@ -6,10 +6,14 @@ import { fakeTranslator } from './fakes';
 const english = nullTranslator.load('codelab_ext');
 
 describe('labels', () => {
-  it('names every status the panel can show, and keeps unknown codes', () => {
+  it('names every status the panel can show, and reads unknown codes as words', () => {
     expect(statusLabel(english, 'RUNNING')).toBe('Running');
+    expect(statusLabel(english, 'INIT')).toBe('Preparing');
+    expect(statusLabel(english, 'SNAPSHOTTING')).toBe('Saving a snapshot');
+    expect(statusLabel(english, 'FROZEN')).toBe('Frozen (account in arrears)');
     expect(statusLabel(english, 'CREATE_FAILED')).toBe('Creation failed');
-    expect(statusLabel(english, 'SOMETHING_NEW')).toBe('SOMETHING_NEW');
+    expect(statusLabel(english, 'start_failed')).toBe('Start failed');
+    expect(statusLabel(english, 'SOMETHING_NEW')).toBe('something new');
     const zh = fakeTranslator('zh-CN').load('codelab_ext');
     expect(statusLabel(zh, 'STOPPED')).toBe('[zh-CN] Stopped');
   });

@@ -7,42 +7,69 @@ import {
   vscodeRemoteUrl
 } from '../layout';
 import { findImage, matchesSearch } from '../logic';
-import { IImage } from '../tokens';
+import { IImage, IInstance, StatusClass } from '../tokens';
 
 const signedIn: IPanelFacts = {
   statusLoaded: true,
   signedIn: true,
-  instanceStatus: null,
+  instance: null,
   opening: false
 };
+
+/** An instance as the server describes it: its status and the server's class of it. */
+const at = (
+  status: string,
+  status_class: StatusClass
+): Pick<IInstance, 'status' | 'status_class'> => ({ status, status_class });
 
 describe('panelState', () => {
   it.each([
     [{ ...signedIn, statusLoaded: false }, 'connecting'],
     [{ ...signedIn, signedIn: false }, 'signed-out'],
     [signedIn, 'none'],
-    [{ ...signedIn, instanceStatus: 'DELETED' }, 'none'],
+    [{ ...signedIn, instance: at('DELETED', 'stopped') }, 'none'],
     [{ ...signedIn, opening: true }, 'starting'],
-    [{ ...signedIn, instanceStatus: 'INIT' }, 'starting'],
-    [{ ...signedIn, instanceStatus: 'CREATING' }, 'starting'],
-    [{ ...signedIn, instanceStatus: 'STARTING' }, 'starting'],
-    [{ ...signedIn, instanceStatus: 'RUNNING' }, 'running'],
-    [{ ...signedIn, instanceStatus: 'RUNNING', opening: true }, 'running'],
-    [{ ...signedIn, instanceStatus: 'STOPPING' }, 'stopping'],
-    [{ ...signedIn, instanceStatus: 'STOPPED' }, 'stopped'],
-    [{ ...signedIn, instanceStatus: 'FROZEN' }, 'stopped'],
-    [{ ...signedIn, instanceStatus: 'SOMETHING_NEW' }, 'stopped'],
-    [{ ...signedIn, instanceStatus: 'START_FAILED' }, 'failed'],
-    [{ ...signedIn, instanceStatus: 'CREATE_FAILED' }, 'failed'],
-    [{ ...signedIn, instanceStatus: 'ERROR' }, 'failed']
+    [{ ...signedIn, instance: at('INIT', 'changing') }, 'starting'],
+    [{ ...signedIn, instance: at('CREATING', 'changing') }, 'starting'],
+    [{ ...signedIn, instance: at('STARTING', 'changing') }, 'starting'],
+    [{ ...signedIn, instance: at('RUNNING', 'running') }, 'running'],
+    [
+      { ...signedIn, instance: at('RUNNING', 'running'), opening: true },
+      'running'
+    ],
+    [{ ...signedIn, instance: at('STOPPING', 'stopping') }, 'stopping'],
+    [{ ...signedIn, instance: at('STOPPED', 'stopped') }, 'stopped'],
+    [{ ...signedIn, instance: at('FROZEN', 'stopped') }, 'stopped'],
+    [{ ...signedIn, instance: at('SOMETHING_NEW', 'stopped') }, 'stopped'],
+    [{ ...signedIn, instance: at('RESIZING', 'changing') }, 'starting'],
+    [{ ...signedIn, instance: at('DELETING', 'stopping') }, 'stopping'],
+    // the class decides, not the status word: the panel keeps no status list of its own
+    [{ ...signedIn, instance: at('SOMETHING_NEW', 'failed') }, 'failed'],
+    [{ ...signedIn, instance: at('', 'unknown') }, 'none'],
+    [{ ...signedIn, instance: at('START_FAILED', 'failed') }, 'failed'],
+    [{ ...signedIn, instance: at('CREATE_FAILED', 'failed') }, 'failed'],
+    [{ ...signedIn, instance: at('ERROR', 'failed') }, 'failed']
   ] as [IPanelFacts, string][])('%j is %s', (facts, state) => {
     expect(panelState(facts)).toBe(state);
   });
 });
 
+/** What the server answers as `status_class` for the statuses these tests use. */
+const CLASSES: Record<string, StatusClass> = {
+  CREATING: 'changing',
+  RUNNING: 'running',
+  STOPPED: 'stopped',
+  START_FAILED: 'failed',
+  CREATE_FAILED: 'failed'
+};
+
 describe('panelLayout', () => {
-  const layout = (instanceStatus: string | null, extra = {}) =>
-    panelLayout({ ...signedIn, instanceStatus, ...extra });
+  const layout = (status: string | null, extra = {}) =>
+    panelLayout({
+      ...signedIn,
+      instance: status ? at(status, CLASSES[status]) : null,
+      ...extra
+    });
 
   it('puts the picker and Open first with no instance, the account last', () => {
     expect(layout(null)).toEqual({

@@ -1,7 +1,8 @@
 import {
   archLabel,
-  checkShareUrl,
   defaultImageId,
+  EXTEND_HOURS,
+  extendChoices,
   formatCountdown,
   groupImages,
   imageCategory,
@@ -12,65 +13,6 @@ import {
   updateStepTimings
 } from '../logic';
 import { IMAGES, instance } from './fakes';
-
-describe('checkShareUrl', () => {
-  it('accepts an empty field (the URL is optional)', () => {
-    expect(checkShareUrl('  ')).toEqual({ kind: 'empty' });
-  });
-
-  it('accepts http and https notebook URLs as they are', () => {
-    const check = checkShareUrl(
-      'https://mindspore-website.obs.cn-north-4.myhuaweicloud.com/notebook/fcn8s.ipynb'
-    );
-    expect(check).toMatchObject({
-      kind: 'ok',
-      converted: false,
-      looksLikeNotebook: true
-    });
-  });
-
-  it.each([
-    ['ftp://example.com/a.ipynb', 'scheme'],
-    ['javascript:alert(1)', 'scheme'],
-    ['file:///etc/passwd', 'scheme'],
-    ['example.com/a.ipynb', 'syntax'],
-    ['https://exa mple.com/a.ipynb', 'spaces']
-  ])('rejects %s (%s)', (url, reason) => {
-    expect(checkShareUrl(url)).toEqual({ kind: 'invalid', reason });
-  });
-
-  it('turns a GitHub page URL into the raw file it shows', () => {
-    expect(
-      checkShareUrl(
-        'https://github.com/mindspore-ai/docs/blob/r2.2/tutorials/a b%20c.ipynb'.replace(
-          ' ',
-          '%20'
-        )
-      )
-    ).toMatchObject({
-      kind: 'ok',
-      converted: true,
-      url: 'https://raw.githubusercontent.com/mindspore-ai/docs/r2.2/tutorials/a%20b%20c.ipynb'
-    });
-  });
-
-  it('turns a gist page into its raw address', () => {
-    expect(
-      checkShareUrl('https://gist.github.com/alice/0123abcd')
-    ).toMatchObject({
-      kind: 'ok',
-      converted: true,
-      url: 'https://gist.githubusercontent.com/alice/0123abcd/raw'
-    });
-  });
-
-  it('warns (but accepts) a URL that is not an .ipynb', () => {
-    expect(checkShareUrl('https://example.com/page')).toMatchObject({
-      kind: 'ok',
-      looksLikeNotebook: false
-    });
-  });
-});
 
 describe('images', () => {
   it('groups by category in CPU, GPU, Ascend order, the default first', () => {
@@ -97,16 +39,18 @@ describe('images', () => {
     ).toBe('gpu-1');
   });
 
-  it('classifies by resource categories, then by name', () => {
-    expect(imageCategory({ id: 'x', name: 'cuda11-thing' })).toBe('GPU');
-    expect(imageCategory({ id: 'x', name: 'mindspore-cann6' })).toBe('ASCEND');
+  it("lists an image in the server's category, never guessing one from its name", () => {
     expect(
-      imageCategory({
-        id: 'x',
-        name: 'plain',
-        resource_categories: ['GPU', 'CPU']
-      })
-    ).toBe('GPU');
+      imageCategory({ id: 'x', name: 'cuda11-thing', category: 'CPU' })
+    ).toBe('CPU');
+    expect(imageCategory({ id: 'x', name: 'plain', category: 'ASCEND' })).toBe(
+      'ASCEND'
+    );
+    // no category (an older server) or one this panel does not know: listed with CPU
+    expect(imageCategory({ id: 'x', name: 'cuda11-thing' })).toBe('CPU');
+    expect(
+      imageCategory({ id: 'x', name: 'x', category: 'FPGA' as never })
+    ).toBe('CPU');
   });
 
   it('normalises both arch spellings and keeps unknown ones', () => {
@@ -118,6 +62,13 @@ describe('images', () => {
 });
 
 describe('lease arithmetic', () => {
+  it('offers the Extend choices within the bounds the server enforces', () => {
+    expect(
+      extendChoices({ min_ms: 2 * 3_600_000, max_ms: 24 * 3_600_000 })
+    ).toEqual([2, 3, 4, 6, 8, 12, 24]);
+    expect(extendChoices(undefined)).toEqual(EXTEND_HOURS);
+  });
+
   it('remaining time is create_at + duration - now', () => {
     expect(
       leaseDeadline({ create_at: 1_000, duration: 3_600_000, enable: true }, 99)
@@ -145,21 +96,21 @@ describe('lease arithmetic', () => {
 
 describe('steps', () => {
   it('maps upstream states to waiting / active / done / failed', () => {
-    expect(stepState({ step: 1, status: 'WAITING' }, 'CREATING')).toBe(
+    expect(stepState({ step: 1, status: 'WAITING' }, 'changing')).toBe(
       'waiting'
     );
-    expect(stepState({ step: 1, status: 'PROCESSING' }, 'CREATING')).toBe(
+    expect(stepState({ step: 1, status: 'PROCESSING' }, 'changing')).toBe(
       'active'
     );
-    expect(stepState({ step: 1, status: 'COMPLETED' }, 'CREATING')).toBe(
+    expect(stepState({ step: 1, status: 'COMPLETED' }, 'changing')).toBe(
       'done'
     );
-    expect(stepState({ step: 1, status: 'FAILED' }, 'CREATING')).toBe('failed');
-    expect(stepState({ step: 1, status: 'PROCESSING' }, 'CREATE_FAILED')).toBe(
+    expect(stepState({ step: 1, status: 'FAILED' }, 'changing')).toBe('failed');
+    expect(stepState({ step: 1, status: 'PROCESSING' }, 'failed')).toBe(
       'failed'
     );
-    expect(stepState(undefined, 'RUNNING')).toBe('done');
-    expect(stepState({ step: 1, status: 'SOMETHING_NEW' }, 'CREATING')).toBe(
+    expect(stepState(undefined, 'running')).toBe('done');
+    expect(stepState({ step: 1, status: 'SOMETHING_NEW' }, 'changing')).toBe(
       'waiting'
     );
   });

@@ -199,12 +199,13 @@ describe('CodeLabModel', () => {
   });
 
   describe('open', () => {
-    it('sends the image and the converted share URL, then follows the stream', async () => {
-      server.on('POST open', call => ({
+    it('sends the image and the URL as typed, keeps what the server sent, then follows the stream', async () => {
+      // the server owns the rewriting: it answers the raw URL it sent to ModelArts
+      server.on('POST open', () => ({
         status: 200,
         body: {
           ...instance(),
-          share_url: (call.body as { share_url: string }).share_url
+          share_url: 'https://raw.githubusercontent.com/o/r/main/a.ipynb'
         }
       }));
       const model = makeModel();
@@ -214,7 +215,7 @@ describe('CodeLabModel', () => {
       expect(await model.open()).toBe(true);
       expect(server.callsTo('POST open')[0].body).toEqual({
         image_id: 'gpu-1',
-        share_url: 'https://raw.githubusercontent.com/o/r/main/a.ipynb'
+        share_url: 'https://github.com/o/r/blob/main/a.ipynb'
       });
       expect(model.sentShareUrl).toBe(
         'https://raw.githubusercontent.com/o/r/main/a.ipynb'
@@ -239,13 +240,96 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
-    it('refuses an invalid share URL without calling the server', async () => {
-      const model = makeModel();
+    it('asks the server about the URL once typing stops, and refuses what it refused with its message', async () => {
+      const refusal = "'url' must be an http:// or https:// URL.";
+      server.on('GET share-url', () => ({
+        status: 400,
+        body: { message: refusal }
+      }));
+      const model = makeModel({ shareCheckDelay: 300 });
       await model.refresh();
+      model.setShareUrl('f');
+      model.setShareUrl('ft');
       model.setShareUrl('ftp://example.com/x.ipynb');
+      expect(model.shareUrlCheck).toEqual({ kind: 'checking' });
+      await jest.advanceTimersByTimeAsync(299);
+      expect(server.callsTo('GET share-url')).toHaveLength(0);
+      await jest.advanceTimersByTimeAsync(1);
+      // one request, for the text as it is when typing stopped
+      const calls = server.callsTo('GET share-url');
+      expect(calls.map(c => c.query.get('url'))).toEqual([
+        'ftp://example.com/x.ipynb'
+      ]);
+      expect(model.shareUrlCheck).toEqual({
+        kind: 'invalid',
+        message: refusal
+      });
       expect(model.canOpen).toBe(false);
       expect(await model.open()).toBe(false);
       expect(server.callsTo('POST open')).toHaveLength(0);
+      model.dispose();
+    });
+
+    it('cancels a check when the URL changes, and shows only the answer for the text now in the field', async () => {
+      let release: () => void = () => undefined;
+      const slow = new Promise<void>(resolve => (release = resolve));
+      server.on('GET share-url', call =>
+        call.query.get('url') === 'https://example.com/old.ipynb'
+          ? {
+              status: 400,
+              body: { message: 'stale answer' },
+              after: slow
+            }
+          : {
+              status: 200,
+              body: {
+                share_url: 'https://example.com/new.ipynb',
+                converted: false,
+                looks_like_notebook: true
+              }
+            }
+      );
+      const model = makeModel({ shareCheckDelay: 300 });
+      await model.refresh();
+      model.setShareUrl('https://example.com/old.ipynb');
+      await jest.advanceTimersByTimeAsync(300);
+      const first = server.callsTo('GET share-url')[0];
+      expect(first.signal.aborted).toBe(false);
+      model.setShareUrl('https://example.com/new.ipynb');
+      expect(first.signal.aborted).toBe(true);
+      await jest.advanceTimersByTimeAsync(300);
+      release();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(model.shareUrlCheck).toEqual({
+        kind: 'ok',
+        share_url: 'https://example.com/new.ipynb',
+        converted: false,
+        looks_like_notebook: true
+      });
+      // emptied: nothing to ask
+      model.setShareUrl('  ');
+      expect(model.shareUrlCheck).toEqual({ kind: 'empty' });
+      await jest.advanceTimersByTimeAsync(300);
+      expect(server.callsTo('GET share-url')).toHaveLength(2);
+      model.dispose();
+    });
+
+    it('opens anyway when the URL could not be checked: the server decides on open', async () => {
+      server.on('GET share-url', () => ({
+        status: 502,
+        body: { message: 'bad gateway' }
+      }));
+      server.on('POST open', () => ({ status: 200, body: instance() }));
+      const model = makeModel({ shareCheckDelay: 300 });
+      await model.refresh();
+      model.setShareUrl('https://example.com/a.ipynb');
+      await jest.advanceTimersByTimeAsync(300);
+      expect(model.shareUrlCheck.kind).toBe('unchecked');
+      expect(model.canOpen).toBe(true);
+      expect(await model.open()).toBe(true);
+      expect(server.callsTo('POST open')[0].body).toMatchObject({
+        share_url: 'https://example.com/a.ipynb'
+      });
       model.dispose();
     });
 
@@ -255,7 +339,11 @@ describe('CodeLabModel', () => {
         (call.body as { switch?: boolean }).switch
           ? {
               status: 200,
-              body: instance({ status: 'STARTING', image: IMAGES[0] })
+              body: instance({
+                status: 'STARTING',
+                status_class: 'changing',
+                image: IMAGES[0]
+              })
             }
           : {
               status: 409,
@@ -304,6 +392,7 @@ describe('CodeLabModel', () => {
         'instance',
         instance({
           status: 'CREATE_FAILED',
+          status_class: 'failed',
           fail_reason: 'Resources sold out',
           action_progress: [
             { step: 1, status: 'COMPLETED' },
@@ -357,7 +446,7 @@ describe('CodeLabModel', () => {
       jest.spyOn(Math, 'random').mockReturnValue(0.5);
       server.on('GET instances/i-1', () => ({
         status: 200,
-        body: instance({ status: 'STARTING' })
+        body: instance({ status: 'STARTING', status_class: 'changing' })
       }));
       const model = await watching();
       const first = FakeEventSource.latest();
@@ -417,7 +506,7 @@ describe('CodeLabModel', () => {
     it('stands by while the page is hidden: no polling, no reconnection', async () => {
       server.on('GET instances/i-1', () => ({
         status: 200,
-        body: instance({ status: 'STARTING' })
+        body: instance({ status: 'STARTING', status_class: 'changing' })
       }));
       const model = await watching();
       FakeEventSource.latest().fail();
@@ -482,7 +571,10 @@ describe('CodeLabModel', () => {
     it('ignores events of another instance and malformed data', async () => {
       const model = await watching();
       const source = FakeEventSource.latest();
-      source.send('instance', instance({ id: 'other', status: 'RUNNING' }));
+      source.send(
+        'instance',
+        instance({ id: 'other', status: 'RUNNING', status_class: 'running' })
+      );
       const bad = new MessageEvent('upstream-error', { data: 'not json' });
       for (const listener of source.listenersOf('upstream-error')) {
         listener(bad);
@@ -555,7 +647,15 @@ describe('CodeLabModel', () => {
     it('stops the clock when nothing counts', async () => {
       server.on('GET instances', () => ({
         status: 200,
-        body: { instances: [instance({ status: 'STOPPED', lease: null })] }
+        body: {
+          instances: [
+            instance({
+              status: 'STOPPED',
+              status_class: 'stopped',
+              lease: null
+            })
+          ]
+        }
       }));
       const model = makeModel();
       await model.refresh();
@@ -647,7 +747,9 @@ describe('CodeLabModel', () => {
     it('never asks for the lease of an instance that is not running', async () => {
       server.on('GET instances', () => ({
         status: 200,
-        body: { instances: [instance({ status: 'STOPPED' })] }
+        body: {
+          instances: [instance({ status: 'STOPPED', status_class: 'stopped' })]
+        }
       }));
       const model = makeModel();
       await model.refresh();
@@ -664,7 +766,7 @@ describe('CodeLabModel', () => {
       }));
       server.on('POST instances/i-1/stop', () => ({
         status: 200,
-        body: instance({ status: 'STOPPING' })
+        body: instance({ status: 'STOPPING', status_class: 'stopping' })
       }));
       const model = makeModel();
       await model.refresh();

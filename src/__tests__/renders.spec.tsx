@@ -130,7 +130,9 @@ describe('renders per second', () => {
   });
 
   it('while a step runs, only its elapsed time and the status bar re-render', async () => {
-    const model = await mount(instance({ status: 'CREATING' }));
+    const model = await mount(
+      instance({ status: 'CREATING', status_class: 'changing' })
+    );
     const seen = await count(model, 10);
     expect(seen.ticks).toBe(10);
     expect(seen.model).toBe(0);

@@ -33,7 +33,7 @@ export function modelLayout(model: CodeLabModel): IPanelLayout {
   return panelLayout({
     statusLoaded: model.status !== null,
     signedIn: model.signedIn,
-    instanceStatus: model.instance?.status ?? null,
+    instance: model.instance,
     opening: model.opening
   });
 }

@@ -1,11 +1,12 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useState } from 'react';
 
-import { EXTEND_HOURS, formatCountdown, imageLabel } from '../logic';
+import { hoursLabel, statusLabel } from '../labels';
 import { PanelState } from '../layout';
+import { formatCountdown, imageLabel } from '../logic';
 import { CodeLabModel } from '../model';
 import { stepLabel } from './ProgressSteps';
-import { ActionButton, ErrorLine, Section, statusLabel } from './Section';
+import { ActionButton, ErrorLine, Section } from './Section';
 import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
@@ -84,7 +85,7 @@ export function InstanceCard(props: {
                   className={`jp-CodeLab-status jp-mod-${statusTone(state)}`}
                   data-status={instance.status}
                 >
-                  {statusLabel(instance.status, trans)}
+                  {statusLabel(trans, instance.status)}
                 </span>
                 {left !== null && (
                   <span
@@ -161,9 +162,9 @@ export function InstanceCard(props: {
             value={hours}
             onChange={e => setHours(Number(e.target.value))}
           >
-            {EXTEND_HOURS.map(h => (
+            {model.extendChoices.map(h => (
               <option key={h} value={h}>
-                {trans._n('%1 hour', '%1 hours', h)}
+                {hoursLabel(trans, h)}
               </option>
             ))}
           </select>

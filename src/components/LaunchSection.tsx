@@ -1,16 +1,16 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useState } from 'react';
 
+import { hoursLabel } from '../labels';
 import {
   archLabel,
-  checkShareUrl,
+  HOUR_MS,
   imageCategory,
   imageLabel,
-  offersSsh,
-  ShareUrlCheck
+  offersSsh
 } from '../logic';
-import { CodeLabModel, INVALID_SHARE_URL } from '../model';
-import { IImage } from '../tokens';
+import { CodeLabModel, INVALID_SHARE_URL, ShareUrlCheck } from '../model';
+import { IImage, ILeaseBounds } from '../tokens';
 import { categoryLabel, ImagePicker } from './ImagePicker';
 import { ActionButton, ErrorLine, Section } from './Section';
 import { useModel } from './useModel';
@@ -23,38 +23,25 @@ function shareHint(
     case 'empty':
       return {
         text: trans.__(
-          'Optional: the http(s) URL of a notebook (.ipynb) to open in the instance. GitHub pages are accepted.'
+          'Optional: the http(s) URL of a notebook (.ipynb) to open in the instance. GitHub, GitLab and Gitee pages are accepted.'
         ),
         tone: 'hint'
       };
+    case 'checking':
+      return { text: trans.__('Checking the URL…'), tone: 'hint' };
     case 'invalid':
-      switch (check.reason) {
-        case 'scheme':
-          return {
-            text: trans.__('Only http:// and https:// URLs can be shared.'),
-            tone: 'error'
-          };
-        case 'spaces':
-          return {
-            text: trans.__('A URL cannot contain spaces.'),
-            tone: 'error'
-          };
-        default:
-          return {
-            text: trans.__(
-              'This is not a complete URL (e.g. https://example.com/notebook.ipynb).'
-            ),
-            tone: 'error'
-          };
-      }
+      // the server's own message (the rule is its own)
+      return { text: check.message, tone: 'error' };
+    case 'unchecked':
+      return {
+        text: trans.__(
+          'The URL could not be checked (%1). The server checks it again when you open.',
+          check.message
+        ),
+        tone: 'warn'
+      };
     case 'ok':
-      if (check.converted) {
-        return {
-          text: trans.__('Will be sent as: %1', check.url),
-          tone: 'hint'
-        };
-      }
-      if (!check.looksLikeNotebook) {
+      if (!check.converted && !check.looks_like_notebook) {
         return {
           text: trans.__(
             'This does not end in .ipynb: ModelArts expects a notebook file.'
@@ -62,32 +49,46 @@ function shareHint(
           tone: 'warn'
         };
       }
-      return { text: trans.__('Will be sent as: %1', check.url), tone: 'hint' };
+      return {
+        text: trans.__('Will be sent as: %1', check.share_url),
+        tone: 'hint'
+      };
   }
 }
 
-/** What the chosen image runs on, before opening: category, architecture, free flavor, lease. */
+/**
+ * What the chosen image runs on, before opening: category, architecture, the free flavor
+ * ModelArts lists for it, SSH, and the lease rule, all as the server answered them.
+ */
 export function launchHint(
   image: IImage | null,
+  lease: ILeaseBounds | null | undefined,
   trans: TranslationBundle
 ): string {
-  const quota = trans.__(
-    'One free instance per account; it stops after 1 hour unless you extend it (up to 72 hours).'
-  );
+  const quota = lease
+    ? trans.__(
+        'One free instance per account; it stops after %1 unless you extend it (up to %2).',
+        hoursLabel(trans, Math.round(lease.default_ms / HOUR_MS)),
+        hoursLabel(trans, Math.round(lease.max_ms / HOUR_MS))
+      )
+    : trans.__('One free instance per account.');
   if (!image) {
     return quota;
   }
-  const category = imageCategory(image);
+  const parts: string[] = [categoryLabel(imageCategory(image), trans)];
   const arch = archLabel(image.arch);
-  const hardware =
-    category === 'CPU'
-      ? trans.__('free CPU flavor')
-      : category === 'GPU'
-        ? trans.__('free GPU flavor (limited time)')
-        : trans.__('free Ascend flavor (limited time)');
-  const parts = [categoryLabel(category, trans), arch, hardware].filter(
-    Boolean
-  );
+  if (arch) {
+    parts.push(arch);
+  }
+  const flavor = image.free_flavor;
+  if (flavor) {
+    parts.push(flavor.description || flavor.name || flavor.id);
+    if (flavor.sold_out) {
+      parts.push(trans.__('sold out right now'));
+    }
+  } else if (flavor === null) {
+    parts.push(trans.__('no free flavor listed for this image'));
+  }
   if (offersSsh(image)) {
     parts.push(trans.__('SSH'));
   }
@@ -101,7 +102,7 @@ function ShareUrlField(props: {
   onOpen: () => void;
 }): JSX.Element {
   const { model, trans } = props;
-  const check = checkShareUrl(model.shareUrl);
+  const check = model.shareUrlCheck;
   const hint = shareHint(check, trans);
   return (
     <div className="jp-CodeLab-field">
@@ -167,7 +168,7 @@ export function LaunchSection(props: {
           </p>
         )}
         <p className="jp-CodeLab-hint jp-CodeLab-launchHint">
-          {launchHint(chosen, trans)}
+          {launchHint(chosen, model.status?.lease, trans)}
         </p>
         {openError && (
           <ErrorLine

@@ -1,4 +1,3 @@
-import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
@@ -62,41 +61,4 @@ export function ErrorLine(props: {
       )}
     </div>
   );
-}
-
-/** The instance's status in words (the raw value stays in `data-status`). */
-export function statusLabel(status: string, trans: TranslationBundle): string {
-  switch (status.toUpperCase()) {
-    case 'INIT':
-      return trans.__('Preparing');
-    case 'CREATING':
-      return trans.__('Creating');
-    case 'STARTING':
-      return trans.__('Starting');
-    case 'RUNNING':
-      return trans.__('Running');
-    case 'STOPPING':
-      return trans.__('Stopping');
-    case 'STOPPED':
-      return trans.__('Stopped');
-    case 'DELETING':
-      return trans.__('Deleting');
-    case 'DELETED':
-      return trans.__('Deleted');
-    case 'SNAPSHOTTING':
-      return trans.__('Saving a snapshot');
-    case 'CREATE_FAILED':
-      return trans.__('Creation failed');
-    case 'START_FAILED':
-      return trans.__('Start failed');
-    case 'DELETE_FAILED':
-      return trans.__('Deletion failed');
-    case 'ERROR':
-      return trans.__('Error');
-    case 'FROZEN':
-      return trans.__('Frozen (account in arrears)');
-    default:
-      // a status ModelArts added later: readable, never raw upper case with underscores
-      return status.replace(/_/g, ' ').toLowerCase();
-  }
 }

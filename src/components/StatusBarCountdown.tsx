@@ -1,9 +1,9 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
+import { statusLabel } from '../labels';
 import { formatCountdown } from '../logic';
 import { CodeLabModel } from '../model';
-import { statusLabel } from './Section';
 import { Ticking } from './Ticking';
 import { useModel } from './useModel';
 
@@ -24,7 +24,7 @@ export function StatusBarCountdown(props: {
     const left = model.remainingMs;
     return left !== null
       ? trans.__('CodeLab %1', formatCountdown(left))
-      : trans.__('CodeLab: %1', statusLabel(instance.status, trans));
+      : trans.__('CodeLab: %1', statusLabel(trans, instance.status));
   };
   return (
     <button

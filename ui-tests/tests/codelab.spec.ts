@@ -219,12 +219,13 @@ test.describe('CodeLab sidebar at 1366x768', () => {
       open,
       panel.locator('.jp-CodeLab-launchHint')
     );
-    // what the user gets, before opening: category, arch, free flavor, lease
+    // what the user gets, before opening, as the server answered it: category, arch, the
+    // free flavor ModelArts lists for the image (ListFlavors), the lease rule
     await expect(panel.locator('.jp-CodeLab-launchHint')).toContainText(
-      'CPU · x86_64 · free CPU flavor'
+      'CPU · x86_64 · CPU: 2 vCPUs | 8 GiB (free)'
     );
     await expect(panel.locator('.jp-CodeLab-launchHint')).toContainText(
-      'One free instance per account'
+      'One free instance per account; it stops after 1 hour unless you extend it (up to 72 hours).'
     );
     // no scroller inside the scrolling panel
     const list = panel.locator('.jp-CodeLab-imageList');
@@ -612,7 +613,8 @@ test.describe('CodeLab sidebar at 1366x768', () => {
 
     await field.fill('ftp://example.com/demo.ipynb');
     await expect(panel.getByRole('button', { name: 'Open CodeLab' })).toBeDisabled();
-    await expect(panel).toContainText('Only http:// and https:// URLs');
+    // the server's own message (GET share-url), not a copy of its rule
+    await expect(panel).toContainText('must be an http:// or https:// URL');
     await field.fill('https://github.com/o/r/blob/main/demo.ipynb');
 
     await panel.getByRole('button', { name: 'Open CodeLab' }).click();
