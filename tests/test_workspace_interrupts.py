@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from codelab_ext.workspace import Cancelled, LinkStore, Progress, Workspace
+from codelab_ext.workspace import Cancelled, LinkStore, Workspace
+from codelab_ext.workspace.contents import ContentsRemote
 
 from .support.cli import cli_argv, cli_env, run_cli
 
@@ -79,22 +80,34 @@ def test_a_cancelled_pull_leaves_the_local_file_whole_and_the_next_pull_resumes(
     local.mkdir()
     (local / "data.bin").write_bytes(b"old local version")
     link = store.put(running_instance.id, local)
-    instance = {"id": running_instance.id, "url": running_instance.url, "token": running_instance.token}
-    with Workspace(store, instance) as ws:
+    cancel = threading.Event()
+
+    class CancelMidway(ContentsRemote):
+        """The real route; the cancel is asked for once 2 MiB of a download arrived (every 256 KiB
+        block looks at it), so the interruption falls mid-file whatever the machine's speed."""
+
+        def download(self, path: str, part: Path, size: int, on_bytes: Any, stop: Any) -> int:
+            got = [0]
+
+            def counted(n: int) -> None:
+                got[0] += n
+                if got[0] >= 2 * MiB:
+                    cancel.set()
+                on_bytes(n)
+
+            return super().download(path, part, size, counted, stop)
+
+    route = CancelMidway(running_instance.url, running_instance.token)
+    with Workspace(store, {"id": running_instance.id}, remote=route) as ws:
         assert ws.push(link).ok
         # Given the instance wrote a new 48 MiB version
         remote = running_instance.work_dir / "cancel" / "data.bin"
         remote.write_bytes(os.urandom(48 * MiB))
-        cancel = threading.Event()
-
-        def progress(state: Progress) -> None:
-            if state.phase == "transfer" and state.bytes_done >= 2 * MiB:
-                cancel.set()
-
         # When the pull is cancelled after a few MiB
         with pytest.raises(Cancelled) as caught:
-            ws.pull(link, progress=progress, cancel=cancel)
+            ws.pull(link, cancel=cancel)
         assert caught.value.result is not None and not caught.value.result.ok
+        cancel.clear()
         # Then the local file is still the old whole version; what arrived waits in a part file
         assert (local / "data.bin").read_bytes() == b"old local version"
         part = local / ".data.bin.codelab-part"
