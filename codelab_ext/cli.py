@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # imported lazily at run time (fast start)
     from .shapes import Image, Instance
 
 from .i18n import Message, env_language, tr, use_language
+from .opening import SwitchRequired, image_label, plan_open
 
 log = logging.getLogger("codelab_ext.cli")
 
@@ -577,14 +578,6 @@ def _status(instance: Mapping[str, Any]) -> str:
     return str(instance.get("status") or "UNKNOWN").upper()
 
 
-def image_label(image: Mapping[str, Any] | None) -> str:
-    """``name:tag`` of an image (its id when it has no name)."""
-    if not image:
-        return "-"
-    name = image.get("name") or image.get("id") or "?"
-    return f"{name}:{image['tag']}" if image.get("tag") else str(name)
-
-
 def has_ssh(image: Mapping[str, Any] | None) -> bool:
     return any(str(service).upper() == "SSH" for service in (image or {}).get("dev_services") or [])
 
@@ -903,19 +896,6 @@ def resolve_image(images: Sequence[Image], ref: str) -> Image:
     raise ValidationError(tr("no image with id or name '{ref}'{hint}", ref=ref, hint=hint), field="image")
 
 
-def _running_other_image(instances: Sequence[Instance], image_id: str) -> Instance | None:
-    """An instance that opening ``image_id`` would switch (the server's rule in ``CodeLabService.open``)."""
-    for instance in instances:
-        image: Mapping[str, Any] = instance.get("image") or {}
-        if (
-            image.get("id")
-            and image.get("id") != image_id
-            and _status(instance) not in ("STOPPED", "DELETED")
-        ):
-            return instance
-    return None
-
-
 def cmd_open(ctx: Context) -> int:
     """Open the free CodeLab and watch it start (exit 0 only once it is RUNNING)."""
     from .share_url import normalise_share_url
@@ -923,38 +903,25 @@ def cmd_open(ctx: Context) -> int:
     args = ctx.args
     share_url = normalise_share_url(args.share_url, "--share-url") if args.share_url else None
     client = ctx.client()
-    image_id: str | None = None
-    image: Image | None = None
-    if args.image:
-        image = resolve_image(client.list_images(), args.image)
-        image_id = str(image["id"])
-        current = _running_other_image(client.list_instances(), image_id)
-        if current is not None:
-            about = {
-                "instance_id": current.get("id"),
-                "status": _status(current),
-                "running": image_label(current.get("image")),
-                "image": image_label(image),
-            }
-            ctx.confirm(
-                tr(
-                    "Your CodeLab instance {instance_id} ({status}) runs image '{running}'. Switch it to "
-                    "'{image}'? It restarts, unsaved work in its kernels is lost.",
-                    **about,
-                ),
-                assume_yes=args.yes,
-                refusal=tr(
-                    "your CodeLab instance {instance_id} ({status}) runs image '{running}'; opening "
-                    "'{image}' would restart it: run again with --yes to switch",
-                    **about,
-                ),
-            )
+    images = client.list_images()
+    image_id = str(resolve_image(images, args.image)["id"]) if args.image else None
+    instances = client.list_instances()
+    try:
+        plan = plan_open(instances, image_id, images, confirmed=args.yes)
+    except SwitchRequired as exc:
+        ctx.confirm(
+            tr("{message} Switch it?", message=exc.message),
+            assume_yes=False,
+            refusal=tr("{message} Run again with --yes to switch.", message=exc.message),
+        )
+        plan = plan_open(instances, image_id, images, confirmed=True)
+    image = plan.image if args.image else None  # the title names the image the user named
     stream = ctx.stderr if args.json else ctx.stdout
     title = str(tr("Opening CodeLab {image}", image=image_label(image)) if image else tr("Opening CodeLab"))
     instance: Instance | None = None
     try:
-        log.debug("open: image %s, share url %s", image_id or "(default)", "yes" if share_url else "no")
-        instance = client.open(image_id=image_id, share_url=share_url)
+        log.debug("open: image %s, share url %s", plan.image_id, "yes" if share_url else "no")
+        instance = client.open(image_id=plan.image_id, share_url=share_url)
         if args.no_wait:
             return _report_opened(ctx, instance, waited=False)
         return _watch(ctx, instance, title=title, stream=stream, max_wait=args.max_wait)

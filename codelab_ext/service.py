@@ -36,6 +36,7 @@ from . import NAMESPACE
 from .config import CodeLab
 from .errors import ConflictError, CredentialsError, UpstreamError, ValidationError, add_credentials_hint
 from .i18n import tr
+from .opening import mark_default_image, plan_open
 from .regions import known_regions
 from .watcher import WatcherHub
 
@@ -292,7 +293,8 @@ class CodeLabService:
         return await self.call("get_instance", instance_id, poll=True)
 
     async def images(self, filters: dict[str, str]) -> list[Image]:
-        """The catalogue, each image with the ``free_flavor`` it runs on (:func:`models.free_flavor_for`).
+        """The catalogue, the default image marked (``default``, :func:`opening.mark_default_image`), each
+        image with the ``free_flavor`` it runs on (:func:`models.free_flavor_for`).
 
         The free flavors come from ListFlavors, cached with the images; when they cannot be read the
         images are answered without ``free_flavor`` (the panel then says nothing of the flavor).
@@ -300,7 +302,7 @@ class CodeLabService:
         async with self._images_lock:
             cached = self._images
             if cached is None or time.monotonic() - cached[0] > self.config.images_cache_seconds:
-                images = await self.call("list_images")
+                images = mark_default_image(await self.call("list_images"))
                 try:
                     flavors = await self.call("list_free_flavors")
                 except UpstreamError:
@@ -309,6 +311,10 @@ class CodeLabService:
                     images = [with_free_flavor(image, flavors) for image in images]
                 self._images = cached = (time.monotonic(), images)
         return filter_images(cached[1], filters)
+
+    def _cached_images(self) -> list[Image]:
+        """The catalogue as last fetched, however old (only for names in messages), or nothing."""
+        return list(self._images[1]) if self._images is not None else []
 
     async def list_instances(self) -> list[dict[str, Any]]:
         return await self.call("list_instances")
@@ -342,27 +348,10 @@ class CodeLabService:
         from .share_url import normalise_share_url
 
         async with self.instance_lock():
-            if image_id is not None and not switch:
-                current = await self.list_instances()
-                for inst in current:
-                    image = inst.get("image") or {}
-                    status = str(inst.get("status") or "").upper()
-                    if (
-                        image.get("id")
-                        and image.get("id") != image_id
-                        and status not in ("STOPPED", "DELETED")
-                    ):
-                        raise ConflictError(
-                            tr(
-                                "Your CodeLab instance is running image '{value}'. Opening '{image_id}' "
-                                "restarts it with the new image: confirm to switch (send switch: true).",
-                                value=image.get("name") or image.get("id"),
-                                image_id=image_id,
-                            ),
-                            code="codelab.switch_required",
-                            details={"instance": inst},
-                        )
-            instance = await self.call("open", image_id=image_id, share_url=share_url)
+            # the rule lives in opening.plan_open; the catalogue only when the default image is asked for
+            images = await self.images({}) if not image_id else self._cached_images()
+            plan = plan_open(await self.list_instances(), image_id, images, confirmed=switch)
+            instance = await self.call("open", image_id=plan.image_id, share_url=share_url)
         if share_url:
             instance = {**instance, "share_url": normalise_share_url(share_url)}
         self.watchers.publish(instance)

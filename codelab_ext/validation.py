@@ -114,11 +114,12 @@ def validate_image_ref(value: Any, field: str = "image_id") -> str:
 
 
 def validate_open(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
-    """``POST open``: ``{image_id?, share_url?, switch?}``."""
+    """``POST open``: ``{image_id?, share_url?, switch?}`` (a blank ``image_id`` is a missing one)."""
     check_fields(body, {"image_id": (str,), "share_url": (str,), "switch": (bool,)})
     image_id = body.get("image_id")
-    if image_id is not None:
-        image_id = validate_image_ref(image_id.strip() if isinstance(image_id, str) else image_id)
+    if isinstance(image_id, str):
+        # blank or missing: the default image (what opening.plan_open resolves, never sent blank)
+        image_id = validate_image_ref(image_id.strip()) if image_id.strip() else None
     share_url = body.get("share_url")
     if share_url is not None:
         share_url = share_url.strip() or None

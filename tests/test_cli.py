@@ -378,6 +378,25 @@ def test_switching_a_running_instance_asks_first(env: dict[str, str], running: d
     assert same.returncode == 0, same.stderr
 
 
+@pytest.mark.parametrize(
+    "extra", [(), ("--share-url", "https://github.com/example/notebooks/blob/main/intro.ipynb")]
+)
+def test_an_open_naming_no_image_asks_before_switching_a_gpu_instance(
+    env: dict[str, str], extra: tuple[str, ...]
+) -> None:
+    gpu = _ssh_image(env, category="GPU")
+    instance = run_json(env, "open", "--image", gpu["id"])
+    assert instance["status"] == "RUNNING"
+    # no --image is the default (CPU) image: another image, so it asks (no terminal, no --yes: refused)
+    refused = run_cli(env, "open", *extra)
+    error = assert_one_line_error(refused, cli.EXIT_NOT_CONFIRMED)
+    assert "--yes" in error and instance["id"] in error and gpu["name"] in error
+    assert "notebook2.0-mul-kernel-cpu-cp36" in error
+    after = run_json(env, "show", instance["id"])
+    assert after["status"] == "RUNNING" and after["image"]["id"] == gpu["id"]
+    assert after["update_at"] == instance["update_at"]  # not restarted
+
+
 def test_switch_prompt_on_a_terminal_answered_no(env: dict[str, str], running: dict[str, Any]) -> None:
     other = next(i for i in _images(env) if i["id"] != running["image"]["id"])
     pid, fd = os.forkpty()

@@ -927,6 +927,32 @@ def test_switching_image_stops_then_starts_with_the_new_image(frozen: EmulatorHa
     assert body["image"]["arch"] == "X86_64"
 
 
+@pytest.mark.parametrize("body", [{}, {"image_id": ""}, {"image_id": None}, {"share_url": None}])
+def test_a_blank_image_id_is_the_default_image_and_switches_another(
+    frozen: EmulatorHandle, body: dict[str, Any]
+) -> None:
+    # the strict reading of the official page: "If this parameter is left blank, a multi-kernel CPU
+    # instance is opened by default" (docs/modelarts-api.md, "Opening without an image")
+    instance_id = open_instance(frozen, {"image_id": GPU_IMAGE})["id"]
+    frozen.advance(30)
+    assert show(frozen, instance_id)["status"] == "RUNNING"
+    switched = open_instance(frozen, body)
+    assert switched["id"] == instance_id
+    assert switched["status"] == "STOPPING"  # restarted, as a switch by image_id is
+    assert switched["image"]["id"] == DEFAULT_IMAGE_ID
+    assert switched["flavor"] == "modelarts.vm.cpu.free"
+    frozen.advance(STOP_SECONDS + 30)
+    body_after = show(frozen, instance_id)
+    assert (body_after["status"], body_after["image"]["id"]) == ("RUNNING", DEFAULT_IMAGE_ID)
+
+
+def test_a_blank_image_id_on_the_default_image_keeps_it_running(frozen: EmulatorHandle) -> None:
+    instance_id = open_instance(frozen)["id"]
+    frozen.advance(30)
+    again = open_instance(frozen, {"image_id": ""})
+    assert (again["id"], again["status"], again["image"]["id"]) == (instance_id, "RUNNING", DEFAULT_IMAGE_ID)
+
+
 def test_scripted_failure_of_a_creation(frozen: EmulatorHandle) -> None:
     scheduled = frozen.fail_step(3, "Network config failed: no subnet left")
     assert scheduled["pending"] is True

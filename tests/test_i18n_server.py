@@ -67,13 +67,13 @@ async def test_the_switch_guard_speaks_the_panels_language(api):
         await asyncio.sleep(0.05)
         _, inst = await api("GET", f"instances/{inst['id']}")
     code, images = await api("GET", "images", category="GPU")
-    other = images["images"][0]["id"]
-    code, zh = await api("POST", "open", {"image_id": other}, language="zh-CN,zh;q=0.9")
+    other = images["images"][0]
+    code, zh = await api("POST", "open", {"image_id": other["id"]}, language="zh-CN,zh;q=0.9")
     assert code == 409
-    assert "会用新镜像重启该实例" in zh["message"] and other in zh["message"]
+    assert "切换到该镜像并重启" in zh["message"] and other["name"] in zh["message"]
     assert zh["instance"]["id"] == inst["id"]
-    code, en = await api("POST", "open", {"image_id": other})
-    assert code == 409 and "restarts it with the new image" in en["message"]
+    code, en = await api("POST", "open", {"image_id": other["id"]})
+    assert code == 409 and "switches it to that image and restarts it" in en["message"]
 
 
 async def test_event_stream_errors_follow_each_subscribers_language(

@@ -25,6 +25,7 @@ from codelab_ext.handlers import route_table
 from .support.server_config import emulator_server_config, store_demo_credentials
 from .support.sse import SSEStream
 
+SHARE_PAGE = "https://github.com/mindspore-ai/docs/blob/r2.2/tutorials/a.ipynb"
 OPENAPI = json.loads((Path(__file__).parent.parent / "codelab_ext" / "openapi.json").read_text())
 
 
@@ -301,6 +302,43 @@ async def test_switching_a_running_instance_needs_confirmation(api, emulator):
     # the same image again is not a switch
     code, same, _ = await api("POST", "open", {"image_id": other})
     assert code == 200 and same["id"] == inst["id"]
+
+
+async def test_the_catalogue_marks_the_default_image(api, emulator):
+    from codelab_ext.emulator import DEFAULT_IMAGE_ID
+
+    code, body, _ = await api("GET", "images")
+    assert code == 200
+    marked = [image["id"] for image in body["images"] if image["default"]]
+    assert marked == [DEFAULT_IMAGE_ID]
+    assert all(image["default"] is False for image in body["images"] if image["id"] != DEFAULT_IMAGE_ID)
+
+
+@pytest.mark.parametrize("body", [{}, {"image_id": ""}, {"image_id": "  "}, {"share_url": SHARE_PAGE}])
+async def test_an_open_naming_no_image_never_switches_a_gpu_instance(api, emulator, body):
+    from codelab_ext.emulator import DEFAULT_IMAGE_ID
+
+    # Given a GPU instance running
+    code, images, _ = await api("GET", "images", params={"category": "GPU"})
+    gpu = images["images"][0]
+    code, inst, _ = await api("POST", "open", {"image_id": gpu["id"]})
+    assert code == 200, inst
+    await wait_running(api, inst["id"])
+    opens = upstream(emulator, "open")
+    # When an open names no image (or a blank one): that is the default image, another image
+    code, answer, _ = await api("POST", "open", body)
+    # Then 409 with the instance and the server's message, nothing sent upstream, nothing restarted
+    assert code == 409, answer
+    assert answer["code"] == "codelab.switch_required"
+    assert answer["instance"]["id"] == inst["id"] and answer["instance"]["token"] is None
+    assert gpu["name"] in answer["message"] and "notebook2.0-mul-kernel-cpu-cp36" in answer["message"]
+    assert upstream(emulator, "open") == opens
+    code, still, _ = await api("GET", f"instances/{inst['id']}")
+    assert still["status"] == "RUNNING" and still["image"]["id"] == gpu["id"]
+    # And confirmed, the default image is named to ModelArts (never a blank image_id)
+    code, switched, _ = await api("POST", "open", {**body, "switch": True})
+    assert code == 200, switched
+    assert (await wait_running(api, inst["id"], timeout=20))["image"]["id"] == DEFAULT_IMAGE_ID
 
 
 async def test_stop_start_lease_and_not_found(api, emulator):

@@ -483,9 +483,11 @@ async def test_every_persistent_fault_against_all_routes_at_once_ends_in_time(
             budget = len(ROUTES) * 2 * (REST_RETRIES + 1)
             if totals[fault] > budget:
                 problems.append(f"{fault}: {totals[fault]} upstream requests for {len(ROUTES)} routes")
-            if stats.get("open", 0) != 1:
+            # never sent twice; and not at all when the listing before it failed (opening.plan_open must
+            # know the instance and the default image first: a failed check sends nothing)
+            if stats.get("open", 0) > 1:
                 problems.append(
-                    f"{fault}: open reached the emulator {stats.get('open', 0)} times (must be 1)"
+                    f"{fault}: open reached the emulator {stats.get('open', 0)} times (at most 1)"
                 )
             for (name, *_), out in zip(ROUTES, outs, strict=True):
                 matrix[f"{name} x {fault}"] = str(out["code"]) + (

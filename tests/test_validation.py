@@ -36,6 +36,9 @@ def test_parse_json_object_refuses_non_objects(body):
 
 def test_open_defaults_and_fields():
     assert validate_open({}) == (None, None, False)
+    # a blank image_id is a missing one: the default image (opening.plan_open names it)
+    assert validate_open({"image_id": ""}) == (None, None, False)
+    assert validate_open({"image_id": "  "}) == (None, None, False)
     assert validate_open({"image_id": "abc-123", "switch": True}) == ("abc-123", None, True)
     image, url, switch = validate_open({"share_url": " https://example.org/a.ipynb "})
     assert url == "https://example.org/a.ipynb" and image is None and switch is False

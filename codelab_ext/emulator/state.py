@@ -658,20 +658,21 @@ class EmulatorState:
         if not isinstance(body, dict):
             raise bad_parameter("the request body must be a JSON object")
         image_id = body.get("image_id")
-        image = self._image_or_error(image_id) if image_id not in (None, "") else None
+        # strict reading of the official page: a blank image_id opens the multi-kernel CPU image, so it
+        # switches an instance that runs another one (docs/modelarts-api.md, "Opening without an image")
+        image = self._image_or_error(image_id) if image_id not in (None, "") else find_image(DEFAULT_IMAGE_ID)
+        assert image is not None
         share = decode_share_url(body["share_url"]) if body.get("share_url") not in (None, "") else None
         with self.lock:
             instance = self._instance_of(project_id)
             now_ms = self.clock.now_ms()
             if instance is None:
-                chosen = image or find_image(DEFAULT_IMAGE_ID)
-                assert chosen is not None
                 instance = Instance(
                     id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
                     project_id=project_id,
                     name=f"notebook-codelab-{self._rng.getrandbits(16):04x}",
-                    image=chosen,
-                    flavor=flavor_for_image(chosen)["id"],
+                    image=image,
+                    flavor=flavor_for_image(image)["id"],
                     status="CREATING",
                     create_at=now_ms,
                     update_at=now_ms,
@@ -693,9 +694,8 @@ class EmulatorState:
                 instance.begin(self._phase(instance, "create"), self.clock)
             else:
                 instance.refresh(self.clock)
-                switching = image is not None and image["id"] != instance.image["id"]
+                switching = image["id"] != instance.image["id"]
                 if switching:
-                    assert image is not None
                     instance.image = image
                     instance.flavor = flavor_for_image(image)["id"]
                     instance.update_at = max(instance.update_at, now_ms)
