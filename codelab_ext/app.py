@@ -23,6 +23,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
 
 from . import NAMESPACE, __version__
 from .config import CodeLab
@@ -45,12 +46,18 @@ class CodeLabApp(ExtensionApp):
     load_other_extensions = True
 
     service: CodeLabService | None = None
+    kernel_specs: Any = None
 
     def initialize_settings(self) -> None:
         # the settings editor shows our schema's titles and descriptions in the user's language
         serve_settings_translations()
+        from .kernels import instances
+
         self.service = CodeLabService.from_config_parent(self, logger=self.log)
         self.settings[SERVICE_SETTING] = self.service
+        # CodeLab kernels started by this server ask ModelArts through this service
+        instances.register(self.service)
+        self._start_kernel_specs(self.serverapp)
         self.log.info(
             "codelab_ext %s: routes under %s%s/ (ModelArts %s%s)",
             __version__,
@@ -66,6 +73,21 @@ class CodeLabApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Once the server's loop runs: a Ctrl-C without a terminal stops the server cleanly."""
+        self._handle_sigint(serverapp)
+
+    def _start_kernel_specs(self, serverapp: Any) -> None:
+        service = self.service
+        ksm = getattr(serverapp, "kernel_spec_manager", None)
+        if service is None or ksm is None or not service.config.kernel_specs or self.kernel_specs is not None:
+            return
+        from .kernels.specs import KernelSpecSync
+
+        self.kernel_specs = KernelSpecSync(service, ksm, runtime_dir=getattr(serverapp, "runtime_dir", None))
+        service.watchers.listeners.append(self.kernel_specs.poke)
+        # the poll starts with the server's loop
+        IOLoop.current().add_callback(self.kernel_specs.start)
+
+    def _handle_sigint(self, serverapp: Any) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -81,5 +103,11 @@ class CodeLabApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Called by the server's shutdown: stop everything the service started (safe twice)."""
         service, self.service = self.service, None
+        specs, self.kernel_specs = self.kernel_specs, None
+        if specs is not None:
+            await specs.stop()
         if service is not None:
+            from .kernels import instances
+
+            instances.unregister(service)
             await service.stop()

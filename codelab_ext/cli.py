@@ -1,7 +1,7 @@
 """``jupyter codelab <verb>``: the CodeLab extension's command line (the README's "Command line").
 
 Verbs: ``login``, ``logout``, ``status``, ``images``, ``open``, ``list``, ``show``, ``start``, ``stop``,
-``extend``, ``ssh-config``, ``emulator`` and ``demo``. They use the same configuration
+``extend``, ``ssh-config``, ``kernels``, ``emulator`` and ``demo``. They use the same configuration
 (:class:`~codelab_ext.config.CodeLab`, environment variables included), credential sources, validation
 rules, client and poll policy as the server extension.
 
@@ -336,6 +336,17 @@ def build_parser() -> _Parser:
     p = verb("list", tr("list your CodeLab instances"))
     _json_flag(p)
     p.set_defaults(func=cmd_list)
+
+    p = verb(
+        "kernels",
+        tr("list the kernels of your running instances that this JupyterLab offers"),
+        tr(
+            "While an instance is RUNNING, the Jupyter server with this extension offers each kernel of "
+            "the instance as codelab-<name>, run on the instance. This lists them (asking the instance)."
+        ),
+    )
+    _json_flag(p)
+    p.set_defaults(func=cmd_kernels)
 
     p = verb("show", tr("show one instance"))
     p.add_argument("instance_id", metavar="ID")
@@ -1153,6 +1164,43 @@ def cmd_list(ctx: Context) -> int:
         for instance in instances
     ]
     ctx.out(table(rows, ["ID", "STATUS", "IMAGE", "FLAVOR", "LEASE"]))
+    return EXIT_OK
+
+
+def cmd_kernels(ctx: Context) -> int:
+    """The ``codelab-<name>`` kernelspecs of the RUNNING instances (the server offers the same ones)."""
+    import asyncio
+
+    from .kernels.specs import instance_kernelspecs
+
+    timeout = float(ctx.config.request_timeout)
+    kernels: list[dict[str, Any]] = []
+    for instance in ctx.client().list_instances():
+        if _status(instance) != "RUNNING":
+            continue
+        specs = asyncio.run(instance_kernelspecs(dict(instance), timeout))
+        for name, spec in specs.items():
+            codelab = spec["metadata"]["codelab"]
+            kernels.append(
+                {
+                    "name": name,
+                    "display_name": spec["display_name"],
+                    "language": spec["language"],
+                    "instance_id": codelab["instance_id"],
+                    "instance_name": codelab["instance_name"],
+                    "remote_kernel": codelab["remote_kernel"],
+                }
+            )
+    if ctx.args.json:
+        ctx.json({"kernels": kernels})
+        return EXIT_OK
+    if not kernels:
+        ctx.out(
+            tr("No CodeLab kernel: none of your instances is running ('jupyter codelab open' starts one).")
+        )
+        return EXIT_OK
+    rows = [[k["name"], k["display_name"], k["instance_id"]] for k in kernels]
+    ctx.out(table(rows, ["NAME", "DISPLAY NAME", "INSTANCE"]))
     return EXIT_OK
 
 

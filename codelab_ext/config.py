@@ -163,6 +163,35 @@ class CodeLab(Configurable):
         ),
     ).tag(config=True)
 
+    kernel_specs = Bool(
+        True,
+        help=(
+            "While an instance is RUNNING, offer its kernels in this JupyterLab (kernelspecs "
+            "codelab-<remote name>, run on the instance by the codelab kernel provisioner)."
+        ),
+    ).tag(config=True)
+
+    kernel_specs_poll_seconds = Float(
+        15.0,
+        help="How often the server asks which instances run, to add or remove their kernelspecs.",
+    ).tag(config=True)
+
+    kernel_start_timeout = Float(
+        120.0,
+        help=(
+            "Seconds allowed for a CodeLab kernel to start (or restart) on the instance and answer "
+            "kernel_info, start to end."
+        ),
+    ).tag(config=True)
+
+    kernel_reconnect_timeout = Float(
+        120.0,
+        help=(
+            "Seconds a CodeLab kernel keeps trying to reconnect a dropped connection to the instance "
+            "(the notebook shows it busy meanwhile) before it ends with a message that says why."
+        ),
+    ).tag(config=True)
+
     @default("emulator_instance_servers")
     def _default_emulator_instance_servers(self) -> bool:
         from .emulator.workspace import instance_servers_default

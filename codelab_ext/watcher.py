@@ -243,6 +243,8 @@ class WatcherHub:
     def __init__(self, fetch: Fetch) -> None:
         self.fetch = fetch
         self.watchers: dict[str, Watcher] = {}
+        #: called with every instance an action answered (e.g. the kernelspecs look again)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def subscribe(self, instance_id: str) -> Subscription:
         watcher = self.watchers.get(instance_id)
@@ -252,6 +254,8 @@ class WatcherHub:
 
     def publish(self, instance: dict[str, Any]) -> None:
         """An action answered with a fresh instance: share it and poll again soon."""
+        for listener in list(self.listeners):
+            listener(instance)
         watcher = self.watchers.get(str(instance.get("id")))
         if watcher is not None:
             watcher.publish(instance)

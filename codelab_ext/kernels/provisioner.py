@@ -1,0 +1,262 @@
+"""The ``codelab`` kernel provisioner: a local kernel whose process runs on a CodeLab instance.
+
+Registered under the ``jupyter_client.kernel_provisioners`` entry point group; a kernelspec picks it
+with ``metadata.kernel_provisioner.provisioner_name: codelab`` and names the instance and the remote
+kernelspec in ``metadata.codelab`` (``specs.py`` writes such kernelspecs). The kernel manager drives
+it like any kernel; what it does maps to the instance's Jupyter REST API:
+
+=====================  ==========================================================================
+kernel manager         on the instance
+=====================  ==========================================================================
+start                  ``POST api/kernels {name, path}`` (path: the linked remote folder, else the
+                       work folder); the bridge connects its websocket and waits for kernel_info
+interrupt (SIGINT)     ``POST api/kernels/{id}/interrupt``
+restart                ``POST api/kernels/{id}/restart`` (a new process, the same kernel id and
+                       connection); kernel_info again before the first execute
+shutdown, kill         ``DELETE api/kernels/{id}``
+is_alive (poll)        the bridge: alive while connected or reconnecting; ended when the instance
+                       stopped or the kernel is gone
+=====================  ==========================================================================
+
+Lifecycle calls are serialised by one lock, so two restarts (or a restart and a shutdown) never
+interleave on the instance. The kernel manager's own restarter is off for these kernels: a kernel
+that dies on the instance is restarted by the instance's server (its status reaches the notebook),
+and a stopped instance is reported, not restarted in a loop. Nothing local is sent: no environment
+variable, no local path, no secret (the instance's token only authenticates to the instance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any, cast
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+from jupyter_client.session import Session
+from traitlets import Unicode
+
+from ..errors import CodeLabError
+from ..i18n import Message, tr
+from . import instances
+from .bridge import Bridge
+from .remote import InstanceJupyter, RemoteError
+
+
+class CodeLabProvisioner(KernelProvisionerBase):
+    """Runs the kernel on a CodeLab instance through its Jupyter REST API and kernel websocket."""
+
+    instance_id = Unicode("", help="The CodeLab instance (else metadata.codelab.instance_id).").tag(
+        config=True
+    )
+    remote_kernel = Unicode("", help="The instance's kernelspec (else metadata.codelab.remote_kernel).").tag(
+        config=True
+    )
+
+    bridge: Bridge | None = None
+    remote: InstanceJupyter | None = None
+    remote_kernel_id: str | None = None
+    #: set between a restart's shutdown and its launch: the old process counts as ended
+    _restarting = False
+    _exit_code: int | None = None
+    _lock: asyncio.Lock | None = None
+    _cwd: str | None = None
+
+    # ------------------------------------------------------------------ settings
+    def _codelab(self) -> dict[str, Any]:
+        metadata = getattr(self.kernel_spec, "metadata", None) or {}
+        value = metadata.get("codelab") if isinstance(metadata, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def target(self) -> tuple[str, str]:
+        meta = self._codelab()
+        instance_id = self.instance_id or str(meta.get("instance_id") or "")
+        remote = self.remote_kernel or str(meta.get("remote_kernel") or "")
+        if not instance_id or not remote:
+            raise CodeLabError(tr("This kernelspec does not say which CodeLab instance and kernel to run."))
+        return instance_id, remote
+
+    def _config(self) -> Any:
+        return instances.service().config
+
+    def _lifecycle(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    # ------------------------------------------------------------------ process-like state
+    @property
+    def has_process(self) -> bool:
+        return self.bridge is not None
+
+    async def poll(self) -> int | None:
+        if self.bridge is None:
+            return 0 if self._exit_code is None else self._exit_code
+        if self._restarting:
+            return 0
+        if self._exit_code is not None:
+            return self._exit_code
+        if self.bridge.ended is not None:
+            return 1
+        return None
+
+    async def wait(self) -> int | None:
+        while (code := await self.poll()) is None:
+            await asyncio.sleep(0.1)
+        return code
+
+    # ------------------------------------------------------------------ start
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        km = self.parent
+        if km is not None and hasattr(km, "autorestart"):
+            km.autorestart = False  # the instance's server restarts its kernels; see the module doc
+        # nothing of the local launch goes to the instance: not the environment, not the command
+        kwargs.pop("env", None)
+        kwargs.pop("extra_arguments", None)
+        self._cwd = kwargs.pop("cwd", None) or self._cwd
+        kwargs["cmd"] = []
+        return kwargs
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        async with self._lifecycle():
+            config = self._config()
+            timeout = float(config.kernel_start_timeout)
+            try:
+                await asyncio.wait_for(self._launch(), timeout)
+            except asyncio.TimeoutError:
+                raise CodeLabError(
+                    tr(
+                        "The kernel did not start on the CodeLab instance within {seconds} s.",
+                        seconds=round(timeout),
+                    )
+                ) from None
+            assert self.bridge is not None
+            self._exit_code = None
+            return self._connection_info(self.bridge)
+
+    async def _launch(self) -> None:
+        instance_id, remote_kernel = self.target
+        config = self._config()
+        if self._restarting and self.remote is not None and self.remote_kernel_id and self.bridge is not None:
+            try:
+                await self.remote.restart(self.remote_kernel_id, timeout=float(config.kernel_start_timeout))
+            finally:
+                self._restarting = False
+            if not self.bridge.connected:
+                await self.bridge.attach(self.remote, self.remote_kernel_id)
+            await self.bridge.kernel_info(float(config.kernel_start_timeout))
+            return
+        self._restarting = False
+        remote, _instance = await instances.instance_jupyter(instance_id)
+        path = instances.remote_folder(instance_id, self._cwd)
+        kernel_id = await remote.start_kernel(remote_kernel, path)
+        self.remote, self.remote_kernel_id = remote, kernel_id
+        if self.bridge is None:
+            km = self.parent
+            session = Session(
+                key=km.session.key if km is not None else b"",
+                signature_scheme=km.session.signature_scheme if km is not None else "hmac-sha256",
+            )
+            self.bridge = Bridge(session, name=f"codelab kernel {self.kernel_id}")
+            self.bridge.start()
+        bridge = self.bridge
+        bridge.reconnect_timeout = float(config.kernel_reconnect_timeout)
+        bridge.connect_timeout = float(config.request_timeout)
+        bridge.check = self._instance_gone
+        try:
+            await bridge.attach(remote, kernel_id)
+            await bridge.kernel_info(float(config.kernel_start_timeout))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await remote.delete(kernel_id)
+            self.remote_kernel_id = None
+            raise
+        self.log.info(
+            "CodeLab kernel %s runs on instance %s as %s (path %r)",
+            self.kernel_id,
+            instance_id,
+            kernel_id,
+            path,
+        )
+
+    def _connection_info(self, bridge: Bridge) -> KernelConnectionInfo:
+        km = self.parent
+        info: dict[str, Any] = {
+            "transport": "tcp",
+            "ip": "127.0.0.1",
+            "shell_port": bridge.ports["shell"],
+            "iopub_port": bridge.ports["iopub"],
+            "stdin_port": bridge.ports["stdin"],
+            "control_port": bridge.ports["control"],
+            "hb_port": bridge.ports["hb"],
+            "key": bridge.session.key,
+            "signature_scheme": bridge.session.signature_scheme,
+        }
+        if km is not None:
+            info["kernel_name"] = km.kernel_name
+        self.connection_info = cast(KernelConnectionInfo, info)
+        return self.connection_info
+
+    async def _instance_gone(self) -> Message | None:
+        """Why the kernel cannot go on (the instance no longer runs), or None (ask ModelArts)."""
+        instance_id, _ = self.target
+        svc = instances.service()
+        instance = await svc.fetch_instance(instance_id)
+        return instances.not_running_reason(instance)
+
+    # ------------------------------------------------------------------ signals, shutdown
+    async def send_signal(self, signum: int) -> None:
+        if signum == 0 or self.bridge is None or self.bridge.ended is not None:
+            return
+        if signum == signal.SIGINT:
+            if self.remote is not None and self.remote_kernel_id:
+                await self.remote.interrupt(self.remote_kernel_id)
+            return
+        if signum in (signal.SIGTERM, signal.SIGKILL):
+            await self._stop(restart=False)
+
+    async def shutdown_requested(self, restart: bool = False) -> None:
+        await self._stop(restart)
+
+    async def terminate(self, restart: bool = False) -> None:
+        await self._stop(restart)
+
+    async def kill(self, restart: bool = False) -> None:
+        await self._stop(restart)
+
+    async def _stop(self, restart: bool) -> None:
+        if restart:
+            # the process is replaced by launch_kernel's REST restart: connection and kernel id stay
+            self._restarting = self.bridge is not None and self.bridge.ended is None
+            return
+        async with self._lifecycle():
+            remote, kernel_id = self.remote, self.remote_kernel_id
+            self.remote_kernel_id = None
+            if self.bridge is not None:
+                self.bridge.closing = True
+            if remote is not None and kernel_id:
+                try:
+                    await remote.delete(kernel_id)
+                except RemoteError as exc:  # a stopped instance has no kernel to delete
+                    self.log.info("CodeLab kernel %s: %s", self.kernel_id, exc.message)
+            self._exit_code = 0
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if restart:
+            return
+        bridge, self.bridge = self.bridge, None
+        if bridge is not None:
+            await bridge.close()
+
+    def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
+        return max(recommended, 10.0)
+
+    def get_stable_start_time(self, recommended: float = 10.0) -> float:
+        return max(recommended, float(self._config().kernel_start_timeout))
+
+    async def get_provisioner_info(self) -> dict[str, Any]:
+        info = await super().get_provisioner_info()
+        info["remote_kernel_id"] = self.remote_kernel_id
+        return info

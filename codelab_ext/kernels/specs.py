@@ -1,0 +1,174 @@
+"""The instance's kernels as kernelspecs of this Jupyter server, while the instance is RUNNING.
+
+Mechanism: the server extension owns a private folder (under the Jupyter runtime folder) and adds it
+to the server's ``KernelSpecManager.kernel_dirs``, the public list every kernelspec manager reads;
+for each kernelspec of each RUNNING instance it writes ``codelab-<remote name>/kernel.json`` there
+(display name ``<remote display name> (CodeLab)``, ``metadata.codelab.instance_id``,
+``metadata.kernel_provisioner.provisioner_name: codelab``) and removes it when the instance stops.
+No class of the server is replaced, other kernels are untouched, the folder goes with the server.
+docs/architecture.md says why this over a KernelSpecManager subclass.
+
+:func:`describe` is the one home of the name, display name and metadata: the server and
+``jupyter codelab kernels`` both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .remote import InstanceJupyter, RemoteError, jupyter_base
+
+log = logging.getLogger("codelab_ext.kernels")
+
+PREFIX = "codelab-"
+PROVISIONER = "codelab"
+
+
+def local_name(remote_name: str) -> str:
+    """``codelab-<remote name>`` in the characters a kernelspec name may have."""
+    return PREFIX + (re.sub(r"[^a-z0-9._-]+", "-", remote_name.lower()).strip("-") or "kernel")
+
+
+def describe(instance: dict[str, Any], remote_name: str, remote: dict[str, Any]) -> dict[str, Any]:
+    """The local kernelspec (``kernel.json`` content) of the instance's kernelspec ``remote_name``."""
+    spec = remote.get("spec") if isinstance(remote.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    metadata = {k: v for k, v in (spec.get("metadata") or {}).items() if k != "kernel_provisioner"}
+    display = str(spec.get("display_name") or remote_name)
+    metadata["codelab"] = {
+        "instance_id": str(instance.get("id") or ""),
+        "instance_name": str(instance.get("name") or ""),
+        "remote_kernel": remote_name,
+    }
+    metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER, "config": {}}
+    return {
+        "argv": [],
+        "display_name": f"{display} (CodeLab)",
+        "language": str(spec.get("language") or ""),
+        "interrupt_mode": "signal",  # interrupts go over REST (the provisioner's send_signal)
+        "env": {},
+        "metadata": metadata,
+    }
+
+
+async def instance_kernelspecs(instance: dict[str, Any], timeout: float) -> dict[str, dict[str, Any]]:
+    """``{local name: kernel.json}`` for a RUNNING instance (asks its Jupyter server)."""
+    url, token = instance.get("url"), instance.get("token")
+    if not url or not token:
+        return {}
+    remote = InstanceJupyter(jupyter_base(str(url)), str(token), timeout=timeout)
+    specs = await remote.kernelspecs()
+    return {local_name(name): describe(instance, name, value) for name, value in sorted(specs.items())}
+
+
+class KernelSpecSync:
+    """Keeps the server's CodeLab kernelspecs in step with the RUNNING instances (one poll task)."""
+
+    def __init__(self, service: Any, kernel_spec_manager: Any, *, runtime_dir: str | None = None) -> None:
+        self.service = service
+        self.ksm = kernel_spec_manager
+        base = runtime_dir if runtime_dir and os.path.isdir(runtime_dir) else None
+        self.folder = tempfile.mkdtemp(prefix="codelab-kernels-", dir=base)
+        os.chmod(self.folder, 0o700)
+        if self.folder not in self.ksm.kernel_dirs:
+            self.ksm.kernel_dirs.append(self.folder)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        #: the kernelspecs written now: {local name: instance id}
+        self.written: dict[str, str] = {}
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    def poke(self, instance: Any = None) -> None:
+        """Look again soon (an instance was started, stopped or opened)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never dies silently: logged, kept, retried on the next round
+                self.last_error = str(exc)
+                log.warning("CodeLab kernelspecs not refreshed: %s", exc)
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), float(self.service.config.kernel_specs_poll_seconds)
+                )
+
+    async def refresh(self) -> dict[str, str]:
+        """Write the kernelspecs of the RUNNING instances and remove the others: {name: instance id}."""
+        from ..errors import CredentialsError
+
+        try:
+            configured = self.service.resolve_credentials() is not None
+        except CredentialsError:
+            configured = False
+        wanted: dict[str, dict[str, Any]] = {}
+        keep_instances: set[str] = set()
+        if configured:
+            for instance in await self.service.list_instances():
+                if str(instance.get("status") or "").upper() != "RUNNING":
+                    continue
+                full = instance
+                if not instance.get("url") or not instance.get("token"):
+                    full = await self.service.fetch_instance(str(instance.get("id")))
+                try:
+                    specs = await instance_kernelspecs(full, float(self.service.config.request_timeout))
+                except RemoteError as exc:
+                    log.info("CodeLab kernelspecs of %s not read: %s", instance.get("id"), exc.message)
+                    keep_instances.add(str(instance.get("id")))  # a blip does not remove them
+                    continue
+                wanted.update(specs)
+        for name, spec in wanted.items():
+            self._write(name, spec)
+        for name in list(self.written):
+            if name not in wanted and self.written[name] not in keep_instances:
+                self._remove(name)
+        return dict(self.written)
+
+    def _write(self, name: str, spec: dict[str, Any]) -> None:
+        folder = Path(self.folder) / name
+        folder.mkdir(mode=0o700, exist_ok=True)
+        target = folder / "kernel.json"
+        text = json.dumps(spec, indent=1, sort_keys=True)
+        if target.exists() and target.read_text() == text:
+            self.written[name] = spec["metadata"]["codelab"]["instance_id"]
+            return
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kernel.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+        self.written[name] = spec["metadata"]["codelab"]["instance_id"]
+        log.info("CodeLab kernel %s offered (instance %s)", name, self.written[name])
+
+    def _remove(self, name: str) -> None:
+        shutil.rmtree(Path(self.folder) / name, ignore_errors=True)
+        self.written.pop(name, None)
+        log.info("CodeLab kernel %s withdrawn (its instance is not running)", name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(ValueError):
+            self.ksm.kernel_dirs.remove(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.written.clear()

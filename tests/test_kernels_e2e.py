@@ -1,0 +1,261 @@
+"""CodeLab kernels end to end on loopback: a local Jupyter server runs a notebook's kernel on an instance.
+
+Real parts only: a pytest-jupyter server with codelab_ext (``jp_serverapp``, ``jp_fetch``), the
+emulator with a RUNNING instance served by a real Jupyter server (``live_emulator``), the ``codelab``
+kernel provisioner found through its entry point, and a jupyter_client ``AsyncKernelClient`` talking
+to the local ZMQ channels exactly as the server's websocket does. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+import pytest
+
+from codelab_ext import NAMESPACE
+
+from .support.cli import cli_env, run_cli
+from .support.server_config import emulator_server_config
+
+LOCAL_ONLY = "CODELAB_TEST_LOCAL_ONLY_VARIABLE"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def jp_server_config(live_emulator, tmp_path, monkeypatch):
+    # the poll would race the tests' own refresh: they ask for it when they need it
+    return emulator_server_config(
+        live_emulator, monkeypatch, tmp_path, request_timeout=10.0, kernel_specs_poll_seconds=3600.0
+    )
+
+
+def codelab_app(serverapp: Any) -> Any:
+    apps = serverapp.extension_manager.extension_apps["codelab_ext"]
+    return next(iter(apps))
+
+
+async def kernelspecs(jp_fetch: Any) -> dict[str, Any]:
+    response = await jp_fetch("api", "kernelspecs")
+    return json.loads(response.body)["kernelspecs"]  # type: ignore[no-any-return]
+
+
+async def start_remote_kernel(jp_fetch: Any, serverapp: Any, path: str = "") -> tuple[str, Any, Any]:
+    """Start ``codelab-python3`` through the local REST API: (kernel id, kernel manager, ready client)."""
+    await codelab_app(serverapp).kernel_specs.refresh()
+    response = await jp_fetch(
+        "api", "kernels", method="POST", body=json.dumps({"name": "codelab-python3", "path": path})
+    )
+    kernel_id = json.loads(response.body)["id"]
+    km = serverapp.kernel_manager.get_kernel(kernel_id)
+    client = km.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return kernel_id, km, client
+
+
+async def execute(
+    client: Any, code: str, timeout: float = 60.0, on_output: Any = None
+) -> tuple[dict, list[dict]]:
+    """Run ``code``: (execute_reply content, its iopub messages); idle and the reply come in either order."""
+    msg_id = client.execute(code)
+    outputs: list[dict] = []
+    reply: dict | None = None
+    idle = False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    async def next_iopub() -> None:
+        nonlocal idle
+        msg = await client.get_iopub_msg(timeout=max(0.1, deadline - loop.time()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            return
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+        elif msg["msg_type"] in ("stream", "error", "execute_result", "display_data"):
+            outputs.append(msg)
+            if on_output is not None:
+                on_output(msg)
+
+    while not (idle and reply is not None):
+        if loop.time() > deadline:
+            raise TimeoutError(f"no reply and idle within {timeout} s (reply={reply}, idle={idle})")
+        if reply is None:
+            # look at both channels: either may come first
+            with_reply = asyncio.ensure_future(client.get_shell_msg(timeout=max(0.1, deadline - loop.time())))
+            with_io = asyncio.ensure_future(next_iopub())
+            done, _ = await asyncio.wait({with_reply, with_io}, return_when=asyncio.FIRST_COMPLETED)
+            if with_reply in done:
+                msg = with_reply.result()
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    reply = msg["content"]
+            else:
+                with_reply.cancel()
+            if with_io not in done:
+                await with_io
+        else:
+            await next_iopub()
+    return reply, outputs
+
+
+def stdout(outputs: list[dict]) -> str:
+    return "".join(
+        m["content"]["text"]
+        for m in outputs
+        if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+    )
+
+
+async def test_the_instances_kernels_are_offered_while_it_runs(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    specs = codelab_app(jp_serverapp).kernel_specs
+    await specs.refresh()
+    offered = await kernelspecs(jp_fetch)
+    assert "python3" in offered, "local kernels stay beside the CodeLab ones"
+    remote = running_instance.api("GET", "api/kernelspecs").json()["kernelspecs"]["python3"]["spec"]
+    spec = offered["codelab-python3"]["spec"]
+    assert spec["display_name"] == f"{remote['display_name']} (CodeLab)"
+    assert spec["metadata"]["codelab"]["instance_id"] == running_instance.id
+    assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "codelab"
+
+    await jp_fetch(NAMESPACE, "instances", running_instance.id, "stop", method="POST", body="{}")
+    live_emulator.wait_status(running_instance.id, "STOPPED")
+    await specs.refresh()
+    assert not [name for name in await kernelspecs(jp_fetch) if name.startswith("codelab-")]
+
+
+async def test_the_kernel_runs_on_the_instance_in_its_work_folder(
+    jp_fetch, jp_serverapp, jp_root_dir, running_instance, monkeypatch
+):
+    monkeypatch.setenv(LOCAL_ONLY, "must stay here")
+    running_instance.api(
+        "PUT",
+        "api/contents/marker.txt",
+        json={"type": "file", "format": "text", "content": "written on the instance"},
+    ).raise_for_status()
+    assert not (jp_root_dir / "marker.txt").exists()
+    _, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        code = (
+            "import os\n"
+            "print(open('marker.txt').read())\n"
+            "print(os.path.realpath(os.getcwd()))\n"
+            f"print({LOCAL_ONLY!r} in os.environ)\n"
+        )
+        reply, outputs = await execute(client, code)
+        assert reply["status"] == "ok", reply
+        marker, cwd, leaked = stdout(outputs).splitlines()
+        assert marker == "written on the instance"
+        assert cwd == os.path.realpath(running_instance.work_dir)
+        assert cwd != os.path.realpath(jp_root_dir)
+        assert leaked == "False", "no local environment variable reaches the instance"
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(km.kernel_id)
+    kernels = running_instance.api("GET", "api/kernels").json()
+    assert kernels == [], "shutting the local kernel down deletes it on the instance"
+
+
+async def test_interrupt_and_restart_go_to_the_instance(jp_fetch, jp_serverapp, running_instance):
+    kernel_id, _, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        _, outputs = await execute(client, "import os; print(os.getpid())")
+        first_pid = int(stdout(outputs))
+
+        pending = asyncio.ensure_future(execute(client, "import time; time.sleep(60)", timeout=30))
+        await asyncio.sleep(1.0)
+        started = time.monotonic()
+        await jp_fetch("api", "kernels", kernel_id, "interrupt", method="POST", body="")
+        reply, _ = await pending
+        print(f"interrupt of time.sleep(60): {time.monotonic() - started:.2f} s")
+        assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+
+        await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="")
+        reply, outputs = await execute(client, "import os; print(os.getpid())")
+        assert reply["status"] == "ok"
+        assert int(stdout(outputs)) != first_pid, "a restart gives a new process"
+        remote = running_instance.api("GET", "api/kernels").json()
+        assert len(remote) == 1, "a restart keeps one kernel on the instance"
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_a_cut_connection_resumes_without_losing_a_line(jp_fetch, jp_serverapp, running_instance):
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    bridge = km.provisioner.bridge
+    seen = 0
+
+    def cut_midway(msg: dict) -> None:
+        nonlocal seen
+        seen += msg["content"]["text"].count("\n")
+        if seen >= 40 and bridge.reconnects == 0 and bridge.connected:
+            bridge.cut()
+
+    try:
+        code = "import time\nfor i in range(150):\n    print(i, flush=True)\n    time.sleep(0.02)\n"
+        reply, outputs = await execute(client, code, on_output=cut_midway)
+        assert reply["status"] == "ok"
+        assert bridge.reconnects >= 1, "the connection was cut and restored"
+        assert stdout(outputs).split() == [str(i) for i in range(150)]
+        assert await km.is_alive()
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_the_instance_stopping_ends_the_kernel_readably(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        pending = asyncio.ensure_future(execute(client, "import time; time.sleep(60)", timeout=60))
+        await asyncio.sleep(1.0)
+        live_emulator.expire_lease(running_instance.id)
+        reply, outputs = await pending
+        assert reply["status"] == "error" and reply["ename"] == "CodeLabKernelEnded"
+        assert "this kernel has ended" in reply["evalue"]
+        # the cell's output says why, then the kernel's status is dead (published last)
+        while True:
+            msg = await client.get_iopub_msg(timeout=30)
+            outputs.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "dead":
+                break
+        said = [
+            m["content"]["text"]
+            for m in outputs
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+        ]
+        assert any("stopped" in text and "this kernel has ended" in text for text in said), said
+        for _ in range(100):
+            if not await km.is_alive():
+                break
+            await asyncio.sleep(0.1)
+        assert not await km.is_alive()
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+def test_the_cli_lists_the_kernels_of_the_running_instance(live_emulator, running_instance, tmp_path):
+    env = cli_env(tmp_path, live_emulator.url, credentials=True)
+    result = run_cli(env, "kernels", "--json")
+    assert result.returncode == 0, result.stderr
+    kernels = json.loads(result.stdout)["kernels"]
+    python = next(k for k in kernels if k["name"] == "codelab-python3")
+    assert python["instance_id"] == running_instance.id
+    assert python["display_name"].endswith(" (CodeLab)")
+    assert python["remote_kernel"] == "python3"
+
+    table = run_cli(env, "kernels")
+    assert table.returncode == 0 and "codelab-python3" in table.stdout
+
+    live_emulator.expire_lease(running_instance.id)
+    live_emulator.wait_status(running_instance.id, "STOPPED")
+    assert json.loads(run_cli(env, "kernels", "--json").stdout) == {"kernels": []}
+    assert "none of your instances is running" in run_cli(env, "kernels").stdout
