@@ -30,7 +30,12 @@ pytestmark = pytest.mark.slow
 def jp_server_config(live_emulator, tmp_path, monkeypatch):
     # the poll would race the tests' own refresh: they ask for it when they need it
     return emulator_server_config(
-        live_emulator, monkeypatch, tmp_path, request_timeout=10.0, kernel_specs_poll_seconds=3600.0
+        live_emulator,
+        monkeypatch,
+        tmp_path,
+        request_timeout=10.0,
+        kernel_specs_poll_seconds=3600.0,
+        workspace_links_file=str(tmp_path / "links" / "links.json"),
     )
 
 
@@ -159,6 +164,27 @@ async def test_the_kernel_runs_on_the_instance_in_its_work_folder(
         await jp_serverapp.kernel_manager.shutdown_kernel(km.kernel_id)
     kernels = running_instance.api("GET", "api/kernels").json()
     assert kernels == [], "shutting the local kernel down deletes it on the instance"
+
+
+async def test_a_linked_folders_kernel_works_in_its_remote_folder(
+    jp_fetch, jp_serverapp, jp_root_dir, running_instance, tmp_path
+):
+    from codelab_ext.workspace.links import LinkStore
+
+    (jp_root_dir / "proj" / "sub").mkdir(parents=True)
+    LinkStore(tmp_path / "links" / "links.json").put(
+        running_instance.id, jp_root_dir / "proj", "/home/ma-user/work/on-the-instance", root=jp_root_dir
+    )
+    (running_instance.work_dir / "on-the-instance" / "sub").mkdir(parents=True)
+    _, km, client = await start_remote_kernel(jp_fetch, jp_serverapp, path="proj/sub")
+    try:
+        _, outputs = await execute(client, "import os; print(os.path.realpath(os.getcwd()))")
+        assert stdout(outputs).strip() == os.path.realpath(
+            running_instance.work_dir / "on-the-instance" / "sub"
+        )
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(km.kernel_id)
 
 
 async def test_interrupt_and_restart_go_to_the_instance(jp_fetch, jp_serverapp, running_instance):

@@ -8,14 +8,14 @@ service of its own, built from the same Jupyter configuration files as ``jupyter
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CodeLabError
 from ..i18n import Message, tr
-from .remote import WORK_DIR, InstanceJupyter, jupyter_base, remote_path
+from ..workspace.core import WORK_DIR
+from .remote import InstanceJupyter, jupyter_base, remote_path
 
 if TYPE_CHECKING:
     from ..service import CodeLabService
@@ -96,19 +96,14 @@ def remote_folder(instance_id: str, local_cwd: str | None) -> str:
 
 
 def _linked_remote(instance_id: str, local_cwd: str | None) -> str | None:
+    """The instance folder of ``local_cwd`` by the deepest link of ``instance_id`` that holds it."""
     if not local_cwd:
         return None
+    from ..workspace.links import LinkStore
+
     try:
-        # the links of design.md §7, where the workspace module is present
-        LinkStore: Any = importlib.import_module("codelab_ext.workspace").LinkStore
-    except (ImportError, AttributeError):
-        return None
-    try:
-        config = service().config
-        path = getattr(config, "workspace_links_file", "") or None
-        store = LinkStore(Path(path)) if path else LinkStore(LinkStore.default_path())
-        links = store.links(instance_id)
-    except Exception:
+        links = LinkStore(service().config.workspace_links_file or None).links(instance_id)
+    except Exception:  # an unreadable link file: the work folder (the workspace routes report it)
         return None
     cwd = Path(os.path.realpath(local_cwd))
     best: tuple[int, str] | None = None
@@ -117,7 +112,6 @@ def _linked_remote(instance_id: str, local_cwd: str | None) -> str | None:
         if cwd == local or local in cwd.parents:
             below = cwd.relative_to(local).as_posix()
             remote = link.remote if below == "." else f"{link.remote.rstrip('/')}/{below}"
-            depth = len(local.parts)
-            if best is None or depth > best[0]:
-                best = (depth, remote)
+            if best is None or len(local.parts) > best[0]:
+                best = (len(local.parts), remote)
     return best[1] if best else None

@@ -23,9 +23,8 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ..errors import CodeLabError
 from ..i18n import tr
+from ..workspace.core import WORK_DIR
 
-#: the work folder of an instance; its Jupyter server's root (design.md §7)
-WORK_DIR = "/home/ma-user/work"
 #: the kernel websocket protocol that passes message parts through as bytes (no JSON round trip)
 WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 #: the largest REST answer read from an instance (kernelspecs with logos stay far below)
