@@ -217,12 +217,33 @@ export function addCommands(
         }
         return false;
       };
-      if (!focus()) {
-        // signed in: the account section offers other keys
-        document
-          .querySelector<HTMLButtonElement>('[data-action="use-other-keys"]')
-          ?.click();
+      if (focus()) {
+        return;
+      }
+      // signed in from the environment or a profile: the account section offers other keys
+      const other = document.querySelector<HTMLButtonElement>(
+        '[data-action="use-other-keys"]'
+      );
+      if (other) {
+        other.click();
         requestAnimationFrame(() => focus());
+        return;
+      }
+      // signed in with keys stored here: say with which, and show where to sign out
+      const signOut = document.querySelector<HTMLButtonElement>(
+        `#${PANEL_ID} [data-section="account"] [data-action="sign-out"]`
+      );
+      signOut?.focus();
+      signOut?.scrollIntoView({ block: 'center' });
+      const key = model.status?.credentials.access_key;
+      if (model.signedIn && key) {
+        Notification.info(
+          trans.__(
+            'Already signed in to Huawei Cloud with access key %1. To use other keys, sign out in the CodeLab panel first.',
+            key
+          ),
+          { autoClose: 8000 }
+        );
       }
     }
   });

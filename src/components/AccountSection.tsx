@@ -252,7 +252,10 @@ export function AccountSection(props: {
         </dl>
         <div className="jp-CodeLab-actions">
           {source === 'stored' ? (
-            <ActionButton onClick={() => void model.signOut()}>
+            <ActionButton
+              data-action="sign-out"
+              onClick={() => void model.signOut()}
+            >
               {trans.__('Sign out')}
             </ActionButton>
           ) : (
