@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SAMPLE_NOTEBOOKS", "prepare_demo_folders", "run_demo"]
+__all__ = ["SAMPLE_NOTEBOOKS", "prepare_demo_folders", "run_demo", "write_sample_notebooks"]
 
 #: How long JupyterLab may take to write its runtime file (its URL) before the demo gives up.
 START_TIMEOUT = 120.0
@@ -78,9 +78,14 @@ def prepare_demo_folders(base: Path) -> dict[str, Path]:
         "LabApp": {"news_url": None},
     }
     (folders["config"] / "jupyter_server_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    for name, notebook in SAMPLE_NOTEBOOKS.items():
-        (folders["root"] / name).write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
+    write_sample_notebooks(folders["root"])
     return folders
+
+
+def write_sample_notebooks(root: Path) -> None:
+    """The demo's sample notebooks in ``root`` (the browser tests' root folder has them too)."""
+    for name, notebook in SAMPLE_NOTEBOOKS.items():
+        (root / name).write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
 
 
 def _server_url(runtime: Path, pid: int) -> str | None:

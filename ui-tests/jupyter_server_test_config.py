@@ -1,4 +1,5 @@
-"""JupyterLab server for the CodeLab UI tests: the embedded ModelArts emulator, no auth, a throwaway root.
+"""JupyterLab server for the CodeLab UI tests: the embedded ModelArts emulator, no auth, a throwaway root
+whose folder "work" holds the demo's two sample notebooks.
 
 Written for this project after the settings Galata expects (port 8888, no token, the app exposed in the
 browser as ``window.jupyterapp``). It also works from a source tree that was built (``jlpm build``) but not
@@ -33,6 +34,9 @@ c.IdentityProvider.token = ""
 c.ServerApp.password = ""
 c.LabApp.expose_app_in_browser = True
 c.LabServerApp.workspaces_dir = str(WORK / "workspaces")
+# the settings the tests write for real (the interface language: JupyterLab's server translates the
+# settings schemas in the language saved there), never the user's own
+c.LabServerApp.user_settings_dir = str(WORK / "user-settings")
 c.LabApp.news_url = None  # no "notified about Jupyter news?" toast in screenshots
 # Galata's in-browser helpers ship with JupyterLab itself.
 extra_labextensions = [str(Path(jupyterlab.__file__).parent / "galata")]
@@ -52,6 +56,13 @@ try:
     import codelab_ext  # noqa: F401
 except ImportError:
     sys.path.insert(0, str(REPO))
+
+# --- the folder the file browser and the launcher show: "work" (as in a CodeLab instance) with the demo's
+# sample notebooks, the same in every test and screenshot (not a folder named after each test)
+from codelab_ext.demo import write_sample_notebooks  # noqa: E402
+
+(Path(c.ServerApp.root_dir) / "work").mkdir()
+write_sample_notebooks(Path(c.ServerApp.root_dir) / "work")
 
 if not any((Path(p) / "codelab-ext").exists() for p in jupyter_path("labextensions")):
     built = REPO / "codelab_ext" / "labextension"

@@ -4,205 +4,37 @@
  * the same at a 250 px sidebar, axe-core in the light and dark themes, and the README
  * screenshots (one per state).
  */
-import AxeBuilder from '@axe-core/playwright';
-import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { APIRequestContext, Locator, Page } from '@playwright/test';
+import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
-const API = '/codelab';
-const DEFAULT_IMAGE = 'notebook2.0-mul-kernel-cpu-cp36';
-const GPU_IMAGE = 'pytorch1.8-cuda10.2-cudnn7-ubuntu18.04';
-const DEMO_AK = 'CODELABEMULATORDEMO1';
-const DEMO_SK = 'codelabEmulatorDemoSecretKey000000000000';
-const DOCS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
-const BUSY = ['INIT', 'CREATING', 'STARTING', 'STOPPING'];
-
-interface IInstanceLite {
-  id: string;
-  status: string;
-  description?: string;
-  image?: { id: string; name: string };
-}
-
-async function instances(request: APIRequestContext): Promise<IInstanceLite[]> {
-  const response = await request.get(`${API}/instances`);
-  expect(response.ok()).toBeTruthy();
-  return (await response.json()).instances;
-}
-
-/** The embedded emulator's admin routes (its URL is the server's ModelArts endpoint). */
-async function emulator(request: APIRequestContext): Promise<string> {
-  const response = await request.get(`${API}/status`);
-  expect(response.ok()).toBeTruthy();
-  return (await response.json()).modelarts_endpoint.replace(/\/$/, '');
-}
-
-/** No instance at all (the emulator forgets them). */
-async function ensureNone(request: APIRequestContext): Promise<void> {
-  const url = await emulator(request);
-  const response = await request.post(`${url}/_emulator/reset`, { data: {} });
-  expect(response.ok()).toBeTruthy();
-  await expect.poll(async () => (await instances(request)).length).toBe(0);
-}
-
-/** Wait until no instance is starting or stopping; return them. */
-async function settled(request: APIRequestContext): Promise<IInstanceLite[]> {
-  let list: IInstanceLite[] = [];
-  await expect
-    .poll(
-      async () => {
-        list = await instances(request);
-        return list.some(i => BUSY.includes(i.status));
-      },
-      { timeout: 90_000, intervals: [500] }
-    )
-    .toBe(false);
-  return list;
-}
-
-/** An instance that exists but does not run (stop it through the API if needed). */
-async function ensureStopped(request: APIRequestContext): Promise<void> {
-  let list = await settled(request);
-  if (!list.length) {
-    await ensureRunning(request);
-    list = await settled(request);
-  }
-  for (const instance of list) {
-    if (instance.status === 'RUNNING') {
-      await request.post(`${API}/instances/${instance.id}/stop`);
-    }
-  }
-  await settled(request);
-}
-
-/** A running instance with the default image (opened through the API if needed). */
-async function ensureRunning(request: APIRequestContext): Promise<void> {
-  const list = await settled(request);
-  const current = list.find(i => i.status === 'RUNNING');
-  if (current?.image?.name === DEFAULT_IMAGE) {
-    return;
-  }
-  const response = await request.post(`${API}/open`, {
-    data: { image_id: await defaultImageId(request), switch: true }
-  });
-  expect(response.ok()).toBeTruthy();
-  await expect
-    .poll(async () => (await instances(request)).map(i => i.status), {
-      timeout: 90_000,
-      intervals: [500]
-    })
-    .toContain('RUNNING');
-}
-
-async function defaultImageId(request: APIRequestContext): Promise<string> {
-  const response = await request.get(`${API}/images`);
-  const images: { id: string; name: string }[] = (await response.json())
-    .images;
-  const found = images.find(i => i.name === DEFAULT_IMAGE);
-  expect(found).toBeTruthy();
-  return found!.id;
-}
-
-async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
-  await page.evaluate(async () => {
-    await window.jupyterapp.commands.execute('codelab:show-panel');
-  });
-  const panel = page.locator('#codelab-ext-panel');
-  await expect(panel).toBeVisible();
-  await expect(panel.locator('.jp-CodeLab-body')).not.toHaveAttribute(
-    'data-state',
-    'connecting'
-  );
-  return panel;
-}
-
-/** Drag the left sidebar's edge until the CodeLab panel is `width` px wide. */
-async function setSidebarWidth(page: Page, width: number): Promise<void> {
-  const panel = page.locator('#codelab-ext-panel');
-  const handle = page
-    .locator('#jp-main-split-panel > .lm-SplitPanel-handle')
-    .first();
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const box = (await panel.boundingBox())!;
-    const grip = (await handle.boundingBox())!;
-    const y = grip.y + grip.height / 2;
-    const x = grip.x + grip.width / 2;
-    await page.mouse.move(x, y);
-    await page.mouse.down();
-    await page.mouse.move(x + (width - box.width), y, { steps: 5 });
-    await page.mouse.up();
-    const now = (await panel.boundingBox())!.width;
-    if (Math.abs(now - width) <= 2) {
-      return;
-    }
-  }
-  expect(Math.round((await panel.boundingBox())!.width)).toBeCloseTo(width, -1);
-}
-
-/** Each locator is in the viewport, whole (not merely present in the page). */
-async function expectInView(...targets: Locator[]): Promise<void> {
-  for (const target of targets) {
-    await expect(target).toBeInViewport({ ratio: 1 });
-  }
-}
-
-/** axe-core on the CodeLab panel: no serious or critical violation. */
-async function expectAccessible(page: Page, label: string): Promise<void> {
-  const results = await new AxeBuilder({ page })
-    .include('#codelab-ext-panel')
-    .analyze();
-  const bad = results.violations.filter(
-    v => v.impact === 'serious' || v.impact === 'critical'
-  );
-  expect(
-    bad.map(v => `${label}: ${v.id} (${v.impact}) ${v.nodes.map(n => n.target).join(' ')}`)
-  ).toEqual([]);
-  // the whole page has at most one banner landmark (JupyterLab's own top bar)
-  const page_ = await new AxeBuilder({ page })
-    .withRules(['landmark-no-duplicate-banner', 'landmark-unique'])
-    .analyze();
-  expect(page_.violations.map(v => v.id)).toEqual([]);
-}
-
-/** What changes from run to run: hidden in snapshots. */
-function volatile(page: IJupyterLabPageFixture): Locator[] {
-  return [
-    page.locator('.jp-CodeLab-countdown'),
-    page.locator('.jp-CodeLab-stepTime'),
-    page.locator('.jp-CodeLab-sshConfig'),
-    page.locator('.jp-CodeLab-sshCommand'),
-    page.locator('[data-section="instance"] .jp-CodeLab-facts'),
-    page.locator('.jp-CodeLab-statusItem'),
-    page.locator('.jp-CodeLab-launchFooter .jp-CodeLab-error')
-  ];
-}
-
-async function snapshot(
-  page: IJupyterLabPageFixture,
-  target: Locator,
-  name: string
-): Promise<void> {
-  await expect(target).toHaveScreenshot(`${name}.png`, {
-    mask: volatile(page)
-  });
-}
-
-/** The README's picture of a state: the whole 1366x768 window. */
-async function readmeShot(page: Page, name: string): Promise<void> {
-  await page.mouse.move(700, 400); // no hover effect in the panel
-  await page.screenshot({ path: path.join(DOCS, `${name}.png`) });
-}
-
-async function waitState(panel: Locator, state: string): Promise<void> {
-  await expect(panel.locator('.jp-CodeLab-body')).toHaveAttribute(
-    'data-state',
-    state,
-    { timeout: 90_000 }
-  );
-}
+import {
+  API,
+  DEFAULT_IMAGE,
+  GPU_IMAGE,
+  DEMO_AK,
+  DEMO_SK,
+  DOCS,
+  TIDY_FOLDER,
+  IInstanceLite,
+  instances,
+  emulator,
+  ensureNone,
+  ensureRunning,
+  openPanel,
+  setSidebarWidth,
+  expectInView,
+  expectAccessible,
+  snapshot,
+  readmeShot,
+  waitState
+} from './support';
 
 test.describe('CodeLab sidebar at 1366x768', () => {
-  test.use({ autoGoto: true, viewport: { width: 1366, height: 768 } });
+  test.use({
+    autoGoto: true,
+    tmpPath: TIDY_FOLDER,
+    viewport: { width: 1366, height: 768 }
+  });
 
   test('no instance: the picker, the notebook URL and Open, Open always in view', async ({
     page,
@@ -471,6 +303,52 @@ test.describe('CodeLab sidebar at 1366x768', () => {
     await expect(toast).toHaveCount(0);
   });
 
+  test('asks before shortening the lease (409), keeps it unless told, then shortens', async ({
+    page,
+    request
+  }) => {
+    await ensureRunning(request);
+    const id = (await instances(request)).find(i => i.status === 'RUNNING')!.id;
+    const url = await emulator(request);
+    // ten hours left: keeping it "for 2 hours from now" would end it sooner
+    await request.post(`${url}/_emulator/instances/${id}/lease`, {
+      data: { remaining_ms: 10 * 3_600_000 }
+    });
+    await page.reload();
+    const panel = await openPanel(page);
+    await waitState(panel, 'running');
+    const timer = panel.getByRole('timer');
+    await expect(timer).toHaveText(/^(9:59|10:00):\d\d$/);
+    const patches: { shorten?: boolean }[] = [];
+    page.on('request', r => {
+      if (r.method() === 'PATCH' && r.url().endsWith(`/instances/${id}/lease`)) {
+        patches.push(r.postDataJSON());
+      }
+    });
+
+    await panel.getByLabel('Keep running for').selectOption('2');
+    await panel.getByRole('button', { name: 'Extend' }).click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('Shorten the CodeLab lease?');
+    await expect(dialog).toContainText(
+      'Keeping it for 2 hours from now makes it stop sooner than it would.'
+    );
+    // the server's own explanation is shown as it said it
+    await expect(dialog.locator('.jp-CodeLab-dialog p').first()).not.toBeEmpty();
+    await dialog.getByRole('button', { name: 'Keep the current lease' }).click();
+    await expect(dialog).toHaveCount(0);
+    await expect(timer).toHaveText(/^(9:59|10:00):\d\d$/);
+    expect(patches.map(p => p.shorten ?? false)).toEqual([false]);
+    const kept = (await (await request.get(`${API}/instances/${id}`)).json()).lease;
+    expect(kept.remaining_ms).toBeGreaterThan(9 * 3_600_000);
+
+    await panel.getByRole('button', { name: 'Extend' }).click();
+    await dialog.getByRole('button', { name: 'Shorten' }).click();
+    await expect(timer).toHaveText(/^(1:59|2:00):\d\d$/);
+    await expect(page.getByText(/CodeLab now stops at/)).toBeVisible();
+    expect(patches.map(p => p.shorten ?? false)).toEqual([false, false, true]);
+  });
+
   test('asks before switching a running instance to another image (409)', async ({
     page,
     request
@@ -663,9 +541,20 @@ test.describe('CodeLab sidebar at 1366x768', () => {
 
   test('signs out and in again', async ({ page }) => {
     const panel = await openPanel(page);
-    await panel.getByRole('button', { name: 'Sign out' }).click();
+    // "Sign in" while signed in with stored keys: says with which key, shows Sign out
+    await page.evaluate(() => window.jupyterapp.commands.execute('codelab:sign-in'));
+    await expect(
+      page.locator('.Toastify__toast', { hasText: 'Already signed in' })
+    ).toContainText('CODE****EMO1');
+    const signOut = panel.getByRole('button', { name: 'Sign out' });
+    await expect(signOut).toBeFocused();
+    await expectInView(signOut);
+    await signOut.click();
     const form = panel.getByRole('form', { name: 'Sign in to Huawei Cloud' });
     await expect(form).toBeVisible();
+    // signed out, the same command puts the cursor in the form
+    await page.evaluate(() => window.jupyterapp.commands.execute('codelab:sign-in'));
+    await expect(form.getByLabel('Access key (AK)')).toBeFocused();
     await expect(form.getByLabel('Secret key (SK)')).toHaveAttribute(
       'type',
       'password'
