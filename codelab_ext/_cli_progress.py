@@ -7,8 +7,10 @@ Two renderers share one :class:`StepClock` (what was seen when):
 * :class:`TtyProgress` for a terminal: a block redrawn in place (a spinner per running step, a bar for
   the whole start-up, the duration of each step), the cursor hidden while it runs and restored after.
 
-Neither prints the instance's URL or token: the caller does that once, at the end. Nothing here talks
-to the network; this module only imports the standard library.
+Neither prints the instance's URL or token: the caller does that once, at the end. Every word is a
+message (:func:`~codelab_ext.i18n.tr`) rendered in the terminal's language, the status codes too
+(:func:`status_word`). Nothing here talks to the network; this module only imports the standard
+library and codelab_ext's own text helpers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TextIO
 
-from .text import one_line
+from .i18n import Message, tr
+from .text import clip, one_line, pad
 
 __all__ = [
     "STEP_NAMES",
@@ -29,25 +32,55 @@ __all__ = [
     "TtyProgress",
     "format_duration",
     "make_progress",
+    "status_word",
     "step_label",
 ]
 
 #: the four steps of ``action_progress`` (docs/modelarts-api.md)
-STEP_NAMES = {1: "storage", 2: "compute", 3: "network", 4: "instance initialisation"}
+STEP_NAMES = {
+    1: tr("storage"),
+    2: tr("compute"),
+    3: tr("network"),
+    4: tr("instance initialisation"),
+}
 TOTAL_STEPS = 4
+
+#: the status codes of instances and of their steps as a reader sees them (in English: the codes)
+STATUS_WORDS = {
+    "INIT": tr("INIT"),
+    "CREATING": tr("CREATING"),
+    "STARTING": tr("STARTING"),
+    "RUNNING": tr("RUNNING"),
+    "STOPPING": tr("STOPPING"),
+    "STOPPED": tr("STOPPED"),
+    "DELETING": tr("DELETING"),
+    "DELETED": tr("DELETED"),
+    "SNAPSHOTTING": tr("SNAPSHOTTING"),
+    "CREATE_FAILED": tr("CREATE_FAILED"),
+    "START_FAILED": tr("START_FAILED"),
+    "DELETE_FAILED": tr("DELETE_FAILED"),
+    "ERROR": tr("ERROR"),
+    "FROZEN": tr("FROZEN"),
+    "REQUESTED": tr("REQUESTED"),
+    "UNKNOWN": tr("UNKNOWN"),
+    "WAITING": tr("WAITING"),
+    "PROCESSING": tr("PROCESSING"),
+    "COMPLETED": tr("COMPLETED"),
+    "FAILED": tr("FAILED"),
+}
 
 Clock = Callable[[], float]
 
 
-def format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> Message:
     """``3.1 s`` under a minute, ``2 min 05 s`` under an hour, ``1 h 02 min`` beyond."""
     seconds = max(0.0, seconds)
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return tr("{seconds} s", seconds=f"{seconds:.1f}")
     whole = int(seconds)
     if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+        return tr("{minutes} min {seconds} s", minutes=whole // 60, seconds=f"{whole % 60:02d}")
+    return tr("{hours} h {minutes} min", hours=whole // 3600, minutes=f"{whole % 3600 // 60:02d}")
 
 
 def step_label(step: dict[str, Any]) -> str:
@@ -55,7 +88,15 @@ def step_label(step: dict[str, Any]) -> str:
     number = step.get("step")
     if isinstance(number, int) and number in STEP_NAMES:
         return STEP_NAMES[number]
-    return one_line(str(step.get("description") or f"step {number}"), 60)
+    description = step.get("description")
+    if description:
+        return one_line(str(description), 60)
+    return tr("step {number}", number=number)
+
+
+def status_word(code: str) -> str:
+    """A status code (``RUNNING``, ``PROCESSING``) in the reader's language; unknown codes as sent."""
+    return STATUS_WORDS.get(code, code)
 
 
 def _status(value: Any) -> str:
@@ -145,7 +186,7 @@ class PlainProgress:
         status = _status(instance.get("status"))
         if status != self._status:
             self._status = status
-            self._line(f"status: {status} ({elapsed})")
+            self._line(str(tr("status: {status} ({elapsed})", status=status_word(status), elapsed=elapsed)))
         total = max(TOTAL_STEPS, len(steps))
         for index, step in enumerate(steps):
             given = step.get("step")
@@ -153,7 +194,7 @@ class PlainProgress:
             step_status = _status(step.get("status"))
             if self._seen.get(number) != step_status:
                 self._seen[number] = step_status
-                self._line(f"[{number}/{total}] {step_label(step)}: {step_status} ({elapsed})")
+                self._line(f"[{number}/{total}] {step_label(step)}: {status_word(step_status)} ({elapsed})")
 
     def wait(self, seconds: float) -> None:
         if seconds > 0:
@@ -176,12 +217,12 @@ class TtyProgress:
         self,
         stream: TextIO,
         *,
-        title: str = "Opening CodeLab",
+        title: str | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.stream = stream
-        self.title = title
+        self.title = title if title is not None else str(tr("Opening CodeLab"))
         self.clock = StepClock(clock)
         self.sleep = sleep
         self.instance: Mapping[str, Any] = {}
@@ -204,7 +245,8 @@ class TtyProgress:
         bar = self.full * filled + self.empty * (self.BAR_WIDTH - filled)
         status = _status(self.instance.get("status")) if self.instance else "REQUESTED"
         spin = self.spinner[self._frame % len(self.spinner)]
-        lines = [f"{self.title}  {bar} {done}/{total}  {status}  {format_duration(self.clock.elapsed())}"]
+        elapsed = format_duration(self.clock.elapsed())
+        lines = [f"{self.title}  {bar} {done}/{total}  {status_word(status)}  {elapsed}"]
         for index, step in enumerate(steps):
             given = step.get("step")
             number = given if isinstance(given, int) else index + 1
@@ -216,7 +258,8 @@ class TtyProgress:
             }.get(step_status, self.wait_mark)
             duration = self.clock.duration(step, index)
             timing = format_duration(duration) if duration is not None else ""
-            lines.append(f"  {mark} [{number}/{total}] {step_label(step):<24} {step_status:<11} {timing}")
+            label, word = pad(str(step_label(step)), 24), pad(str(status_word(step_status)), 11)
+            lines.append(f"  {mark} [{number}/{total}] {label} {word} {timing}")
         if self.notice:
             lines.append(f"  {self.notice}")
         return lines
@@ -225,7 +268,7 @@ class TtyProgress:
         if self._closed:
             return
         width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
-        lines = [line[:width] for line in self._lines()]  # a wrapped line would break the redraw
+        lines = [clip(line, width) for line in self._lines()]  # a wrapped line would break the redraw
         out = []
         if self._drawn:
             out.append(f"\x1b[{self._drawn}F")  # back to the first line of the previous frame

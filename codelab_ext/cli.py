@@ -7,11 +7,14 @@ rules, client and poll policy as the server extension.
 
 Output contract: results on stdout (``--json`` gives machine-readable JSON where it fits); prompts,
 progress of ``open --json`` and errors on stderr. An error is **one line** ``error: ...`` on stderr
-(no traceback unless ``--debug``) with one of the exit codes below. The secret key, security tokens and
-passwords are never printed or logged; the notebook token is printed only as part of the instance URL
-at the end of ``open``, for the user's own terminal.
+(no traceback unless ``--debug``) with one of the exit codes below. Everything a person reads
+(argparse's own words, table headings and status codes included) is in the terminal's language, the
+``error:`` prefix too; scripts read the exit code or ``--json``, or run with ``LC_ALL=C``. The secret
+key, security tokens and passwords are never printed or logged; the notebook token is printed only as
+part of the instance URL at the end of ``open``, for the user's own terminal.
 
-Start-up stays fast: this module imports only the standard library at import time. ``--help`` and
+Start-up stays fast: this module imports only the standard library (and codelab_ext's own text,
+translation and display helpers) at import time. ``--help`` and
 ``status`` (without ``--check``) never import tornado, the Jupyter server or ``requests``; verbs that
 talk to the cloud import the client when they run.
 
@@ -22,16 +25,18 @@ inside ``url``, the ``token`` field null.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from .text import one_line, printable
+from ._cli_progress import status_word
+from .text import one_line, pad, printable, width
 
 if TYPE_CHECKING:  # imported lazily at run time (fast start)
     from .config import CodeLab
@@ -39,7 +44,7 @@ if TYPE_CHECKING:  # imported lazily at run time (fast start)
     from .modelarts import ModelArtsClient
     from .shapes import Image, Instance
 
-from .i18n import Message, env_language, tr, use_language
+from .i18n import Message, current_language, env_language, tr, tr_n, use_language
 from .opening import SwitchRequired, image_label, plan_open
 
 log = logging.getLogger("codelab_ext.cli")
@@ -124,6 +129,57 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return super()._format_usage(usage, actions, groups, str(tr("usage: ")) if prefix is None else prefix)
 
 
+#: argparse's own messages that a user can meet (its gettext msgids, %-placeholders filled by argparse),
+#: in our catalogue; :meth:`_Parser.parse_known_args` hands them to argparse's gettext hook
+_ARGPARSE_MESSAGES = {
+    message.msgid: message
+    for message in (
+        tr("usage: "),
+        tr("argument %(argument_name)s: %(message)s"),
+        tr("the following arguments are required: %s"),
+        tr("one of the arguments %s is required"),
+        tr("not allowed with argument %s"),
+        tr("ignored explicit argument %r"),
+        tr("expected one argument"),
+        tr("expected at most one argument"),
+        tr("expected at least one argument"),
+        tr("ambiguous option: %(option)s could match %(matches)s"),
+        tr("unexpected option string: %s"),
+        tr("unrecognized arguments: %s"),
+        tr("invalid %(type)s value: %(value)r"),
+        tr("invalid choice: %(value)r (choose from %(choices)s)"),
+        tr("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    )
+}
+_ARGPARSE_PLURALS = {
+    message.msgid: message for message in (tr_n("expected %s argument", "expected %s arguments", 1),)
+}
+
+
+def _argparse_gettext(text: str) -> str:
+    message = _ARGPARSE_MESSAGES.get(text)
+    return text if message is None else str(message)
+
+
+def _argparse_ngettext(singular: str, plural: str, n: int) -> str:
+    message = _ARGPARSE_PLURALS.get(singular)
+    if message is None:
+        return singular if n == 1 else plural
+    return Message(message.msgid, message.plural, n).render(current_language())
+
+
+@contextlib.contextmanager
+def _argparse_in_language() -> Iterator[None]:
+    """argparse's messages through its gettext hook (the module's ``_`` and ``ngettext``), in the
+    terminal's language, for the time of one parse."""
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    argparse._, argparse.ngettext = _argparse_gettext, _argparse_ngettext  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 64 instead of usage dumps and exit 2.
 
@@ -139,6 +195,10 @@ class _Parser(argparse.ArgumentParser):
         for action in self._actions:
             if isinstance(action, argparse._HelpAction):
                 action.help = tr("show this help and exit")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        with _argparse_in_language():
+            return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(tr("{message} (see '{prog} --help')", message=message, prog=self.prog))
@@ -211,7 +271,10 @@ def _common_options(*, suppress: bool) -> _Parser:
         default=default,
         type=_positive_float,
         metavar="SECONDS",
-        help=tr("deadline of each upstream request in seconds: connect, headers and body (default 30)"),
+        help=tr(
+            "deadline of each upstream request in seconds: lookup, connect, TLS, headers and body "
+            "(default 30)"
+        ),
     )
     group.add_argument(
         "-v",
@@ -249,7 +312,7 @@ def build_parser() -> _Parser:
         version=f"codelab_ext {__version__}",
         help=tr("show the version and exit"),
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", metavar=tr("<verb>"), parser_class=_Parser)
     common = _common_options(suppress=True)
 
     def verb(name: str, help_text: Message, description: Message | None = None) -> argparse.ArgumentParser:
@@ -575,7 +638,7 @@ class Context:
             return
         if not self.stdin_is_tty():
             raise CliError(refusal, EXIT_NOT_CONFIRMED)
-        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.write(f"{question} {tr('[y/N]')} ")
         self.stderr.flush()
         answer = self.stdin.readline()
         if answer.strip().lower() not in ("y", "yes", str(tr("y")).lower(), str(tr("yes")).lower()):
@@ -604,15 +667,16 @@ def lease_text(lease: Mapping[str, Any] | None, *, now_ms: float | None = None) 
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires / 1000))
     left = expires - now
     if left <= 0:
-        return f"ended {when}"
-    return f"ends {when} (in {format_duration(left / 1000)})"
+        return tr("ended {when}", when=when)
+    return tr("ends {when} (in {duration})", when=when, duration=format_duration(left / 1000))
 
 
-def table(rows: list[list[str]], headers: list[str]) -> str:
-    """A plain left-aligned text table (two spaces between columns)."""
-    cells = [headers, *rows]
-    widths = [max(len(str(row[i])) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(str(value).ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+def table(rows: list[list[str]], headers: list[str | Message]) -> str:
+    """A plain left-aligned text table (two spaces between columns), aligned in terminal columns
+    (a Chinese character takes two); messages render in the terminal's language."""
+    cells = [[str(value) for value in row] for row in [headers, *rows]]
+    widths = [max(width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(pad(value, widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -820,7 +884,7 @@ def cmd_status(ctx: Context) -> int:
         if status.get("checked"):
             rows.append((tr("check"), tr("the cloud accepted these credentials")))
         for label, value in rows:
-            ctx.out(f"{str(label) + ':':<13}{value}")
+            ctx.out(f"{pad(str(label) + ':', 13)}{value}")
     if not creds_info["configured"]:
         from .errors import CredentialsError
 
@@ -855,12 +919,12 @@ def cmd_images(ctx: Context) -> int:
             str(image.get("tag") or "-"),
             str(image.get("arch") or "-"),
             {"ASCEND": "Ascend"}.get(image_category(image), image_category(image)),
-            "yes" if has_ssh(image) else "no",
+            tr("yes") if has_ssh(image) else tr("no"),
             str(image.get("id") or "-"),
         ]
         for image in images
     ]
-    ctx.out(table(rows, ["NAME", "TAG", "ARCH", "KIND", "SSH", "ID"]))
+    ctx.out(table(rows, [tr("NAME"), tr("TAG"), tr("ARCH"), tr("KIND"), "SSH", "ID"]))
     return EXIT_OK
 
 
@@ -1016,10 +1080,10 @@ def _watch(ctx: Context, instance: Mapping[str, Any], *, title: str, stream: Tex
                 if failures > MAX_POLL_FAILURES:
                     raise
                 retry_after = getattr(exc, "retry_after", None) or 0.0
-                progress.note(f"(polling failed, retrying: {one_line(exc.message)})")
+                progress.note(str(tr("(polling failed, retrying: {reason})", reason=one_line(exc.message))))
                 continue
             if failures:
-                progress.note("(ModelArts answers again)")  # replaces the failure note on screen
+                progress.note(str(tr("(ModelArts answers again)")))  # replaces the failure note on screen
             failures = 0
             current = fingerprint(fresh)
             steady = 0 if (current != last or is_changing(fresh)) else steady + 1
@@ -1036,7 +1100,7 @@ def _watch(ctx: Context, instance: Mapping[str, Any], *, title: str, stream: Tex
                 "instance {instance_id} is still {instance} after {max_wait:g} s; it keeps "
                 "starting: watch it with 'jupyter codelab show {instance_id}'",
                 instance_id=instance_id,
-                instance=_status(instance),
+                instance=status_word(_status(instance)),
                 max_wait=max_wait,
             ),
             EXIT_STILL_STARTING,
@@ -1049,7 +1113,7 @@ def _watch(ctx: Context, instance: Mapping[str, Any], *, title: str, stream: Tex
             tr(
                 "instance {instance_id} failed to start ({instance}): {reason}",
                 instance_id=instance_id,
-                instance=_status(instance),
+                instance=status_word(_status(instance)),
                 reason=one_line(reason),
             ),
             EXIT_INSTANCE_FAILED,
@@ -1063,7 +1127,14 @@ def _failed_step_text(instance: Mapping[str, Any]) -> str | None:
     for step in instance.get("action_progress") or []:
         if str(step.get("status") or "").upper() == "FAILED":
             detail = step.get("description")
-            return f"step {step.get('step')} ({step_label(step)}) failed" + (f": {detail}" if detail else "")
+            if detail:
+                return tr(
+                    "step {number} ({label}) failed: {detail}",
+                    number=step.get("step"),
+                    label=step_label(step),
+                    detail=detail,
+                )
+            return tr("step {number} ({label}) failed", number=step.get("step"), label=step_label(step))
     return None
 
 
@@ -1078,11 +1149,11 @@ def _ssh_hint(ctx: Context, instance: Mapping[str, Any]) -> list[tuple[str | Mes
         command = ssh_command(instance)
         alias = default_alias(ctx.region(ctx.credentials()))
     except NoSshEndpointError as exc:  # e.g. "SSH is not reachable from outside for this instance: ..."
-        return [("ssh", one_line(exc.message))]
+        return [(tr("ssh"), one_line(exc.message))]
     except CodeLabError as exc:
-        return [("ssh", tr("unusable SSH endpoint: {reason}", reason=one_line(str(exc.message))))]
+        return [(tr("ssh"), tr("unusable SSH endpoint: {reason}", reason=one_line(str(exc.message))))]
     return [
-        ("ssh", command),
+        (tr("ssh"), command),
         (
             tr("ssh alias"),
             tr(
@@ -1117,7 +1188,7 @@ def _report_opened(ctx: Context, instance: Mapping[str, Any], *, waited: bool, e
             tr(
                 "CodeLab {instance_id} is {instance}: watch it with '{PROG} show {instance_id}'.",
                 instance_id=instance_id,
-                instance=_status(instance),
+                instance=status_word(_status(instance)),
                 PROG=PROG,
             )
         )
@@ -1138,7 +1209,7 @@ def _report_opened(ctx: Context, instance: Mapping[str, Any], *, waited: bool, e
             )
         )
     for label, value in rows:
-        ctx.out(f"  {str(label) + ':':<11}{value}")
+        ctx.out(f"  {pad(str(label) + ':', 11)}{value}")
     return EXIT_OK
 
 
@@ -1156,14 +1227,14 @@ def cmd_list(ctx: Context) -> int:
     rows = [
         [
             str(instance.get("id") or "-"),
-            _status(instance),
+            status_word(_status(instance)),
             image_label(instance.get("image")),
             str(instance.get("flavor") or "-"),
             lease_text(instance.get("lease")) if _status(instance) == "RUNNING" else "-",
         ]
         for instance in instances
     ]
-    ctx.out(table(rows, ["ID", "STATUS", "IMAGE", "FLAVOR", "LEASE"]))
+    ctx.out(table(rows, ["ID", tr("STATUS"), tr("IMAGE"), tr("FLAVOR"), tr("LEASE")]))
     return EXIT_OK
 
 
@@ -1208,27 +1279,28 @@ def _show_instance(ctx: Context, instance: Mapping[str, Any]) -> None:
     from ._cli_progress import TOTAL_STEPS, step_label
 
     image = instance.get("image") or {}
-    rows = [
-        ("id", instance.get("id")),
-        ("name", instance.get("name")),
-        ("status", _status(instance)),
-        ("image", f"{image_label(image)} ({image.get('id') or '-'}, {image.get('arch') or '-'})"),
-        ("flavor", instance.get("flavor")),
-        ("url", instance.get("url")),
-        ("lease", lease_text(instance.get("lease"))),
+    rows: list[tuple[str | Message, Any]] = [
+        (tr("id"), instance.get("id")),
+        (tr("name"), instance.get("name")),
+        (tr("status"), status_word(_status(instance))),
+        (tr("image"), f"{image_label(image)} ({image.get('id') or '-'}, {image.get('arch') or '-'})"),
+        (tr("flavor"), instance.get("flavor")),
+        (tr("url"), instance.get("url")),
+        (tr("lease"), lease_text(instance.get("lease"))),
     ]
     if instance.get("fail_reason"):
-        rows.append(("fail reason", one_line(instance["fail_reason"])))
+        rows.append((tr("fail reason"), one_line(instance["fail_reason"])))
     rows.extend(_ssh_hint(ctx, instance))
     steps = instance.get("action_progress") or []
     for index, step in enumerate(steps):
         total = max(TOTAL_STEPS, len(steps))
         number = step.get("step") or index + 1
+        step_status = status_word(str(step.get("status") or "-").upper())
         rows.append(
-            (f"step {number}/{total}", f"{step_label(step)}: {str(step.get('status') or '-').upper()}")
+            (tr("step {number}/{total}", number=number, total=total), f"{step_label(step)}: {step_status}")
         )
     for label, value in rows:
-        ctx.out(f"{label + ':':<13}{value if value not in (None, '') else '-'}")
+        ctx.out(f"{pad(str(label) + ':', 13)}{value if value not in (None, '') else '-'}")
 
 
 def cmd_show(ctx: Context) -> int:
@@ -1254,7 +1326,9 @@ def cmd_start(ctx: Context) -> int:
     if ctx.args.wait:
         stream = ctx.stderr if ctx.args.json else ctx.stdout
         try:
-            return _watch(ctx, instance, title="Starting CodeLab", stream=stream, max_wait=ctx.args.max_wait)
+            return _watch(
+                ctx, instance, title=str(tr("Starting CodeLab")), stream=stream, max_wait=ctx.args.max_wait
+            )
         except KeyboardInterrupt:
             raise CliError(
                 tr(
@@ -1268,7 +1342,11 @@ def cmd_start(ctx: Context) -> int:
         ctx.json(public_instance(instance))
     else:
         ctx.out(
-            tr("Instance {instance_id} is {instance}.", instance_id=instance_id, instance=_status(instance))
+            tr(
+                "Instance {instance_id} is {instance}.",
+                instance_id=instance_id,
+                instance=status_word(_status(instance)),
+            )
         )
     return EXIT_OK
 
@@ -1289,7 +1367,7 @@ def cmd_stop(ctx: Context) -> int:
                 tr(
                     "Instance {instance_id} is already {instance}.",
                     instance_id=instance_id,
-                    instance=_status(instance),
+                    instance=status_word(_status(instance)),
                 )
             )
         return EXIT_OK
@@ -1298,7 +1376,7 @@ def cmd_stop(ctx: Context) -> int:
             "Stop CodeLab instance {instance_id} ({status}, image {image})? Unsaved work in its kernels is "
             "lost.",
             instance_id=instance_id,
-            status=_status(instance),
+            status=status_word(_status(instance)),
             image=image_label(instance.get("image")),
         ),
         assume_yes=ctx.args.yes,
@@ -1312,7 +1390,11 @@ def cmd_stop(ctx: Context) -> int:
         ctx.json(public_instance(instance))
     else:
         ctx.out(
-            tr("Instance {instance_id} is {instance}.", instance_id=instance_id, instance=_status(instance))
+            tr(
+                "Instance {instance_id} is {instance}.",
+                instance_id=instance_id,
+                instance=status_word(_status(instance)),
+            )
         )
     return EXIT_OK
 
@@ -1562,8 +1644,8 @@ def _print_error(stream: TextIO, message: str, exc: BaseException | None) -> Non
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
     try:
-        # "error: " stays as it is in every language: scripts look for it
-        stream.write(f"error: {one_line(str(message))}\n")
+        # the exit code is what scripts read (LC_ALL=C gives the English "error: ")
+        stream.write(str(tr("error: {message}", message=one_line(str(message)))) + "\n")
         stream.flush()
     except (OSError, ValueError):
         pass

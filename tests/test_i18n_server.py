@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from codelab_ext import NAMESPACE
 
-from .support.cli import REPO, cli_env, run_cli
+from .support.cli import REPO, cli_env, run_cli, run_in_pty
 from .support.server_config import emulator_server_config
 from .support.sse import SSEStream
 
@@ -133,7 +134,7 @@ def test_a_cli_error_in_chinese_and_in_english(tmp_path):
     zh = run_cli(_env(tmp_path, "zh_CN.UTF-8"), "list")
     assert zh.returncode == 2
     assert zh.stderr == (
-        "error: 未配置华为云凭证。请在 CodeLab 面板中登录、运行“jupyter codelab login”，"
+        "错误：未配置华为云凭证。请在 CodeLab 面板中登录、运行“jupyter codelab login”，"
         "或设置 HUAWEICLOUD_SDK_AK 和 HUAWEICLOUD_SDK_SK。\n"
     )
     en = run_cli(_env(tmp_path, "en_US.UTF-8"), "list")
@@ -152,3 +153,88 @@ def test_language_variable_and_c_locale(tmp_path):
     env = _env(tmp_path, "C.UTF-8")
     env["LANGUAGE"] = "zh_CN"  # ignored in the C locale, as GNU gettext does
     assert "No Huawei Cloud credentials" in run_cli(env, "list").stderr
+
+
+# ------------------------------------------------------------------ CLI: no English label left in Chinese
+
+#: words that are names, not labels: products, services, commands, architectures
+NAMES = {"CodeLab", "ModelArts", "SSH", "ID", "URL", "CPU", "GPU", "Ascend", "ssh", "jupyter", "codelab"}
+
+
+def english_left(text: str) -> set[str]:
+    """The English words of ``text`` once values (ids, URLs, image names, flavors, commands, options,
+    quoted input) and names are taken out: what a Chinese reader would still meet in English."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # the terminal display's escape sequences
+    text = re.sub(r"https?://\S+", " ", text)
+    text = re.sub(r"(?<=[A-Za-z]):(?=\s|$)", " ", text, flags=re.M)  # a label's colon: keep the label
+    text = re.sub(r"jupyter codelab [\w-]+", " ", text)  # a command to run
+    text = re.sub(r"'[^']*'|“[^”]*”", " ", text)  # quoted input and commands
+    # values: anything holding a digit or one of . - _ : / @ = ~ (ids, images, flavors, options, paths)
+    text = re.sub(r"\S*[\d.\-_:/@=~]\S*", " ", text)
+    return {word for word in re.findall(r"[A-Za-z]{2,}", text) if word not in NAMES}
+
+
+def test_argparse_errors_and_usage_in_chinese(tmp_path):
+    zh_env, en_env = _env(tmp_path, "zh_CN.UTF-8"), _env(tmp_path, "en_US.UTF-8")
+    for argv in (
+        ["show"],  # the following arguments are required
+        ["bogus"],  # invalid choice
+        ["open", "--max-wait"],  # expected one argument
+        ["list", "--nope"],  # unrecognized arguments
+        ["open", "--max-wait", "soon"],  # our own type check, inside argparse's "argument ...:"
+    ):
+        zh = run_cli(zh_env, *argv)
+        assert zh.returncode == 64, (argv, zh.stderr)
+        assert zh.stderr.startswith("错误："), zh.stderr
+        assert english_left(zh.stderr) == set(), (argv, zh.stderr)
+        en = run_cli(en_env, *argv)
+        # the same check finds the English words in English
+        assert en.stderr.startswith("error: ") and english_left(en.stderr), en.stderr
+    required = run_cli(zh_env, "show").stderr
+    assert "缺少以下必需参数：ID" in required
+    usage = run_cli(zh_env, "show", "--help").stdout  # metavars (ID, REGION, ...) are placeholders
+    assert usage.startswith("用法：jupyter codelab show") and "usage:" not in usage
+
+
+def test_the_cli_displays_in_chinese_leave_no_english_label(tmp_path, emulator):
+    zh_env = _env(tmp_path, "zh_CN.UTF-8")
+    en_env = _env(tmp_path, "en_US.UTF-8")
+    for env in (zh_env, en_env):
+        env.update(
+            CODELAB_MODELARTS_ENDPOINT=emulator.url,
+            CODELAB_IAM_ENDPOINT=emulator.url,
+            HUAWEICLOUD_SDK_AK="CODELABEMULATORDEMO1",
+            HUAWEICLOUD_SDK_SK="codelabEmulatorDemoSecretKey000000000000",
+        )
+
+    opened = run_cli(zh_env, "open", "--max-wait", "300", timeout=360)  # the plain (pipe) display
+    assert opened.returncode == 0, opened.stderr
+    assert "[1/4] 存储: " in opened.stdout and "[4/4] 实例初始化: 已完成" in opened.stdout
+    assert "状态：运行中" in opened.stdout
+    iid = emulator.instances()[0]["id"]
+    outputs = {
+        "open": opened.stdout + opened.stderr,
+        "images": run_cli(zh_env, "images").stdout,
+        "list": run_cli(zh_env, "list").stdout,
+        "show": run_cli(zh_env, "show", iid).stdout,
+    }
+    assert outputs["images"].splitlines()[0].split() == ["名称", "标签", "架构", "类型", "SSH", "ID"]
+    assert outputs["list"].splitlines()[0].split() == ["ID", "状态", "镜像", "规格", "运行时长"]
+    labels = [line.split(":", 1)[0] for line in outputs["show"].splitlines()]
+    assert labels[:7] == ["ID", "名称", "状态", "镜像", "规格", "URL", "运行时长"], labels
+    assert "状态:        运行中" in outputs["show"]
+
+    # the terminal display, redrawn in place: stop the instance and open it again on a pseudo-terminal
+    stopped = run_cli(zh_env, "stop", iid, "--yes")
+    assert stopped.returncode == 0, stopped.stderr
+    outputs["stop"] = stopped.stdout + stopped.stderr
+    code, raw = run_in_pty(zh_env, "open", "--max-wait", "300", timeout=360)
+    assert code == 0, raw[-2000:]
+    outputs["open (terminal)"] = raw.decode("utf-8", "replace")
+    assert "正在打开 CodeLab" in outputs["open (terminal)"] and "实例初始化" in outputs["open (terminal)"]
+
+    for name, text in outputs.items():
+        assert english_left(text) == set(), (name, english_left(text), text)
+    # the same outputs in English are full of labels the check finds
+    english = run_cli(en_env, "show", iid).stdout + run_cli(en_env, "images").stdout
+    assert {"NAME", "TAG", "ARCH", "name", "status", "lease", "storage", "RUNNING"} <= english_left(english)

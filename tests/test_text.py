@@ -26,3 +26,12 @@ def test_one_line_is_always_one_printable_bounded_line(text, limit):
     assert "\n" not in out and "\r" not in out
     assert all(char.isprintable() for char in out)
     assert len(out) <= limit
+
+
+def test_terminal_width_counts_chinese_characters_as_two_columns():
+    from codelab_ext.text import clip, pad, width
+
+    assert width("状态") == 4 and width("ID") == 2 and width("e\u0301") == 1
+    assert pad("状态", 6) == "状态  " and pad("ID", 6) == "ID    " and pad("太长的标签", 4) == "太长的标签"
+    assert clip("正在打开 CodeLab", 9) == "正在打开 " and clip("abc", 9) == "abc"
+    assert width(clip("状态ab", 3)) == 2
