@@ -1271,7 +1271,7 @@ def cmd_kernels(ctx: Context) -> int:
         )
         return EXIT_OK
     rows = [[k["name"], k["display_name"], k["instance_id"]] for k in kernels]
-    ctx.out(table(rows, ["NAME", "DISPLAY NAME", "INSTANCE"]))
+    ctx.out(table(rows, [tr("NAME"), tr("DISPLAY NAME"), tr("INSTANCE")]))
     return EXIT_OK
 
 
