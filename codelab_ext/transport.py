@@ -38,6 +38,7 @@ import ipaddress
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -280,6 +281,7 @@ class _DeadlineConnectMixin:
                 if isinstance(exc, TimeoutError):
                     break
                 continue
+            sys.audit("http.client.connect", self, self.host, self.port)  # as urllib3's own connect
             return sock
         if error is None or isinstance(error, TimeoutError):
             raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
