@@ -8,8 +8,8 @@
  *
  *   node benchmarks/browser.mjs click-to-running <lab url with token> <runs> <server base> <token>
  *     open the CodeLab panel, then per run: click "Open CodeLab" and time, inside the page, from the
- *     click event to the DOM showing all four steps done on a RUNNING instance. Between runs the
- *     instance is stopped through the REST API.
+ *     click event to the DOM showing the instance RUNNING (the panel laid out for it). Between runs the
+ *     instance is stopped through the REST API and started again with the card's Start.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -28,6 +28,8 @@ const ARGS = [
 ];
 const PANEL_TAB = '.jp-SideBar .lm-TabBar-tab[data-id="codelab-ext-panel"]';
 const OPEN_BUTTON = '#codelab-ext-panel button.jp-CodeLab-openButton';
+const START_BUTTON =
+  '#codelab-ext-panel [data-section="instance"] button:has-text("Start")';
 
 function loadPlaywright() {
   const require = createRequire(path.join(UI_TESTS, 'package.json'));
@@ -116,22 +118,21 @@ async function api(base, token, method, route) {
   return response.json();
 }
 
-/** In the page: record the click and the first DOM state with four steps done on RUNNING. */
+/** In the page: record the next click of a button of the panel and the first DOM state of a RUNNING instance. */
 function armProbe() {
   const panel = document.getElementById('codelab-ext-panel');
-  const button = panel.querySelector('button.jp-CodeLab-openButton');
   const probe = { click: null, done: null, status: null };
   window.__codelabProbe = probe;
   const check = () => {
     if (probe.click === null || probe.done !== null) {
       return;
     }
-    const steps = panel.querySelectorAll(
-      'ol.jp-CodeLab-steps li[data-state="done"]'
-    ).length;
+    // running: the panel lays itself out for a running instance (the steps give way to the
+    // instance card, src/layout.ts) and the card says RUNNING
+    const body = panel.querySelector('.jp-CodeLab-body');
     const card = panel.querySelector('[data-status]');
     const status = card ? card.getAttribute('data-status') : null;
-    if (steps === 4 && status === 'RUNNING') {
+    if (body?.getAttribute('data-state') === 'running' && status === 'RUNNING') {
       probe.done = performance.now();
       probe.status = status;
       observer.disconnect();
@@ -144,13 +145,15 @@ function armProbe() {
     attributes: true,
     characterData: true
   });
-  button.addEventListener(
+  panel.addEventListener(
     'click',
-    () => {
-      probe.click = performance.now();
-      check();
+    event => {
+      if (probe.click === null && event.target.closest('button')) {
+        probe.click = performance.now();
+        check();
+      }
     },
-    { capture: true, once: true }
+    { capture: true }
   );
 }
 
@@ -172,12 +175,13 @@ async function clickToRunning(url, runs, base, token) {
           '#codelab-ext-panel [data-status="STOPPED"]',
           { timeout: 60000 }
         );
-        await page.waitForSelector(`${OPEN_BUTTON}:not([disabled])`, {
+        // stopped: the card's Start is the main action (Open another image is folded)
+        await page.waitForSelector(`${START_BUTTON}:not([disabled])`, {
           timeout: 60000
         });
       }
       await page.evaluate(armProbe);
-      await page.click(OPEN_BUTTON);
+      await page.click(run === 0 ? OPEN_BUTTON : START_BUTTON);
       await page.waitForFunction(
         () => window.__codelabProbe.done !== null,
         null,
