@@ -2,9 +2,10 @@
 
 JupyterLab runs on the embedded emulator (``CODELAB_EMULATOR=1``) at a high speed. ``browser.mjs``
 times, inside the page, from the click event to the first DOM state of a RUNNING instance (the panel
-laid out for it: the steps give way to the instance card); the emulator's own start-up time (its step durations divided by its speed) is then
-subtracted: what is left is what the extension adds (REST round trips, the poll cadence, SSE, React).
-Run 1 creates the instance, the next runs start it again after a stop.
+laid out for it: the steps give way to the instance card); the emulator's own start-up time (its step
+durations divided by its speed) is then subtracted: what is left is what the extension adds (REST round
+trips, the poll cadence, SSE, React). Run 1 creates the instance (Open CodeLab), the next runs start it
+again after a stop (the card's Start).
 
 Target: median (click -> running shown) - emulator start-up <= 1.5 s.
 """
