@@ -795,7 +795,7 @@ def _shadowing_source(ctx: Context) -> str | None:
 
 def cmd_logout(ctx: Context) -> int:
     """Forget the stored keys (other sources are not touched)."""
-    from .credentials import forget_credentials
+    from .credentials import forget_credentials, source_word
     from .errors import CredentialsError
 
     path = ctx.config.credentials_file
@@ -816,7 +816,7 @@ def cmd_logout(ctx: Context) -> int:
         ctx.out(
             tr(
                 "Credentials from {source} (key {value}) are still in use.",
-                source=remaining.source,
+                source=source_word(remaining.source),
                 value=remaining.masked_key or "-",
             )
         )
@@ -869,7 +869,9 @@ def cmd_status(ctx: Context) -> int:
     else:
         if creds_info["configured"]:
             key = creds_info["access_key"] or tr("(IAM user and password)")
-            source: Any = tr("{source} (key {key})", source=creds_info["source"], key=key)
+            from .credentials import source_word
+
+            source: Any = tr("{source} (key {key})", source=source_word(creds_info["source"]), key=key)
         else:
             source = tr("none")
         project = status["project_id"] or tr("(discovered through IAM at first use)")

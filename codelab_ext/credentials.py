@@ -48,6 +48,7 @@ __all__ = [
     "load_stored_credentials",
     "mask_key",
     "resolve_credentials",
+    "source_word",
     "store_credentials",
 ]
 
@@ -58,6 +59,20 @@ SOURCE_KOOCLI_PROFILE = "koocli-profile"
 SOURCE_IAM_PASSWORD = "iam-password"  # noqa: S105 (a source name)
 #: every source, in the order :func:`resolve_credentials` tries them
 SOURCES = (SOURCE_ENVIRONMENT, SOURCE_STORED, SOURCE_SDK_PROFILE, SOURCE_KOOCLI_PROFILE, SOURCE_IAM_PASSWORD)
+#: the sources as a reader sees them (in English: the source names themselves)
+SOURCE_WORDS = {
+    SOURCE_ENVIRONMENT: tr("environment"),
+    SOURCE_STORED: tr("stored"),
+    SOURCE_SDK_PROFILE: tr("sdk-profile"),
+    SOURCE_KOOCLI_PROFILE: tr("koocli-profile"),
+    SOURCE_IAM_PASSWORD: tr("iam-password"),
+}
+
+
+def source_word(source: str) -> str:
+    """A credential source in the reader's language (an unknown one as it is)."""
+    return SOURCE_WORDS.get(source, source)
+
 
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
@@ -162,20 +177,20 @@ class Credentials:
         if self.access_key or self.secret_key:
             if not self.access_key:
                 raise CredentialsError(
-                    tr("{source} credentials: the access key is missing", source=self.source)
+                    tr("{source} credentials: the access key is missing", source=source_word(self.source))
                 )
             if not self.secret_key:
                 raise CredentialsError(
-                    tr("{source} credentials: the secret key is missing", source=self.source)
+                    tr("{source} credentials: the secret key is missing", source=source_word(self.source))
                 )
         elif self.iam_user or self.iam_password:
             if not self.iam_user:
                 raise CredentialsError(
-                    tr("{source} credentials: the IAM user name is missing", source=self.source)
+                    tr("{source} credentials: the IAM user name is missing", source=source_word(self.source))
                 )
             if not self.iam_password:
                 raise CredentialsError(
-                    tr("{source} credentials: the IAM password is missing", source=self.source)
+                    tr("{source} credentials: the IAM password is missing", source=source_word(self.source))
                 )
             if not self.iam_domain:
                 object.__setattr__(self, "iam_domain", self.iam_user)
@@ -184,7 +199,7 @@ class Credentials:
                 tr(
                     "{source} credentials: neither an access key / secret key pair nor an IAM user / "
                     "password",
-                    source=self.source,
+                    source=source_word(self.source),
                 )
             )
 
@@ -198,7 +213,10 @@ class Credentials:
         """(access key, secret key) of AK/SK credentials (``__post_init__`` guarantees both or neither)."""
         if not self.access_key or not self.secret_key:
             raise CredentialsError(
-                tr("{source} credentials hold no access key / secret key pair", source=self.source)
+                tr(
+                    "{source} credentials hold no access key / secret key pair",
+                    source=source_word(self.source),
+                )
             )
         return self.access_key, self.secret_key
 
@@ -206,7 +224,9 @@ class Credentials:
     def password_login(self) -> tuple[str, str]:
         """(IAM user, password) of password credentials."""
         if not self.iam_user or not self.iam_password:
-            raise CredentialsError(tr("{source} credentials hold no IAM user / password", source=self.source))
+            raise CredentialsError(
+                tr("{source} credentials hold no IAM user / password", source=source_word(self.source))
+            )
         return self.iam_user, self.iam_password
 
     @property

@@ -170,7 +170,9 @@ def add_credentials_hint(exc: CodeLabError, credentials: Credentials | None) -> 
     both use it, so the panel and the terminal name the same source. Never adds a secret.
     """
     if exc.status in (401, 403) and exc.code != "ModelArts.6326" and credentials is not None:
-        source = credentials.source or "unknown"
+        from .credentials import source_word  # credentials imports this module
+
+        source = source_word(credentials.source or "unknown")
         masked = credentials.masked_key
         if not exc.credentials_hinted:
             exc.credentials_hinted = True

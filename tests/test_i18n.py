@@ -111,7 +111,7 @@ def test_the_credentials_hint_is_translated_with_the_message():
     add_credentials_hint(exc, Creds())
     add_credentials_hint(exc, Creds())  # once only
     assert exc.message == "Unknown query parameter 'x'. (credentials from environment, key AKAB****WXYZ)"
-    assert exc.message.render(ZH) == "未知的查询参数“x”。（凭证来源：environment，密钥 AKAB****WXYZ）"
+    assert exc.message.render(ZH) == "未知的查询参数“x”。（凭证来源：环境变量，密钥 AKAB****WXYZ）"
 
 
 # ------------------------------------------------------------------------------------ languages
