@@ -30,6 +30,7 @@ SCRIPTS: tuple[tuple[str, float], ...] = (
     ("freshness", 240.0),
     ("instance_start", 300.0),
     ("bounds", 180.0),
+    ("kernels", 180.0),
 )
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 

@@ -83,7 +83,7 @@ class CodeLabApp(ExtensionApp):
         from .kernels.specs import KernelSpecSync
 
         self.kernel_specs = KernelSpecSync(service, ksm, runtime_dir=getattr(serverapp, "runtime_dir", None))
-        service.watchers.listeners.append(self.kernel_specs.poke)
+        service.watchers.listeners.append(self.kernel_specs.on_instance)
         # the poll starts with the server's loop
         IOLoop.current().add_callback(self.kernel_specs.start)
 

@@ -172,8 +172,11 @@ class CodeLab(Configurable):
     ).tag(config=True)
 
     kernel_specs_poll_seconds = Float(
-        15.0,
-        help="How often the server asks which instances run, to add or remove their kernelspecs.",
+        30.0,
+        help=(
+            "How often the server asks ModelArts which instances run, to add or remove their kernelspecs "
+            "(an instance an action answers, or that an open panel watches, is followed at once)."
+        ),
     ).tag(config=True)
 
     kernel_start_timeout = Float(

@@ -174,6 +174,7 @@ class Watcher:
         self.latest = instance
         for sub in list(self.subscribers):
             sub.put(("instance", instance))
+        self.hub._tell_listeners(instance)
         return True
 
     def _publish_error(self, error: CodeLabError) -> None:
@@ -243,7 +244,7 @@ class WatcherHub:
     def __init__(self, fetch: Fetch) -> None:
         self.fetch = fetch
         self.watchers: dict[str, Watcher] = {}
-        #: called with every instance an action answered (e.g. the kernelspecs look again)
+        #: called with every instance an action answered or a poll found changed (the kernelspecs)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def subscribe(self, instance_id: str) -> Subscription:
@@ -254,12 +255,19 @@ class WatcherHub:
 
     def publish(self, instance: dict[str, Any]) -> None:
         """An action answered with a fresh instance: share it and poll again soon."""
-        for listener in list(self.listeners):
-            listener(instance)
         watcher = self.watchers.get(str(instance.get("id")))
         if watcher is not None:
             watcher.publish(instance)
             watcher.poke()
+        else:
+            self._tell_listeners(instance)
+
+    def _tell_listeners(self, instance: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(instance)
+            except Exception:  # a listener never breaks a poll or an action
+                log.warning("codelab: an instance listener failed", exc_info=True)
 
     def poke(self, instance_id: str | None = None) -> None:
         for wid, watcher in list(self.watchers.items()):

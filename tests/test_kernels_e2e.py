@@ -34,6 +34,7 @@ def jp_server_config(live_emulator, tmp_path, monkeypatch):
         monkeypatch,
         tmp_path,
         request_timeout=10.0,
+        kernel_specs=True,
         kernel_specs_poll_seconds=3600.0,
         workspace_links_file=str(tmp_path / "links" / "links.json"),
     )
@@ -66,44 +67,46 @@ async def start_remote_kernel(jp_fetch: Any, serverapp: Any, path: str = "") -> 
 async def execute(
     client: Any, code: str, timeout: float = 60.0, on_output: Any = None
 ) -> tuple[dict, list[dict]]:
-    """Run ``code``: (execute_reply content, its iopub messages); idle and the reply come in either order."""
+    """Run ``code``: (execute_reply content, its iopub messages); idle and the reply come in either order.
+
+    One receive per channel stays pending until it completes (a cancelled receive can lose a message).
+    """
     msg_id = client.execute(code)
     outputs: list[dict] = []
     reply: dict | None = None
     idle = False
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-
-    async def next_iopub() -> None:
-        nonlocal idle
-        msg = await client.get_iopub_msg(timeout=max(0.1, deadline - loop.time()))
-        if msg["parent_header"].get("msg_id") != msg_id:
-            return
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            idle = True
-        elif msg["msg_type"] in ("stream", "error", "execute_result", "display_data"):
-            outputs.append(msg)
-            if on_output is not None:
-                on_output(msg)
-
-    while not (idle and reply is not None):
-        if loop.time() > deadline:
-            raise TimeoutError(f"no reply and idle within {timeout} s (reply={reply}, idle={idle})")
-        if reply is None:
-            # look at both channels: either may come first
-            with_reply = asyncio.ensure_future(client.get_shell_msg(timeout=max(0.1, deadline - loop.time())))
-            with_io = asyncio.ensure_future(next_iopub())
-            done, _ = await asyncio.wait({with_reply, with_io}, return_when=asyncio.FIRST_COMPLETED)
-            if with_reply in done:
-                msg = with_reply.result()
+    shell: asyncio.Future[Any] | None = None
+    iopub: asyncio.Future[Any] | None = None
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while not (idle and reply is not None):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"no reply and idle within {timeout} s (reply={reply}, idle={idle})")
+            if reply is None and shell is None:
+                shell = asyncio.ensure_future(client.get_shell_msg(timeout=left))
+            if not idle and iopub is None:
+                iopub = asyncio.ensure_future(client.get_iopub_msg(timeout=left))
+            waiting = {task for task in (shell, iopub) if task is not None}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if shell in done:
+                msg, shell = shell.result(), None
                 if msg["parent_header"].get("msg_id") == msg_id:
                     reply = msg["content"]
-            else:
-                with_reply.cancel()
-            if with_io not in done:
-                await with_io
-        else:
-            await next_iopub()
+            if iopub in done:
+                msg, iopub = iopub.result(), None
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
+                elif msg["msg_type"] in ("stream", "error", "execute_result", "display_data"):
+                    outputs.append(msg)
+                    if on_output is not None:
+                        on_output(msg)
+    finally:
+        for task in (shell, iopub):
+            if task is not None:
+                task.cancel()
     return reply, outputs
 
 
@@ -128,10 +131,15 @@ async def test_the_instances_kernels_are_offered_while_it_runs(
     assert spec["metadata"]["codelab"]["instance_id"] == running_instance.id
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "codelab"
 
+    # a stop through the server is followed at once (the answer of the action), no refresh asked
     await jp_fetch(NAMESPACE, "instances", running_instance.id, "stop", method="POST", body="{}")
-    live_emulator.wait_status(running_instance.id, "STOPPED")
-    await specs.refresh()
+    for _ in range(100):
+        if not [name for name in await kernelspecs(jp_fetch) if name.startswith("codelab-")]:
+            break
+        await asyncio.sleep(0.1)
     assert not [name for name in await kernelspecs(jp_fetch) if name.startswith("codelab-")]
+    live_emulator.wait_status(running_instance.id, "STOPPED")
+    assert await specs.refresh() == {}
 
 
 async def test_the_kernel_runs_on_the_instance_in_its_work_folder(

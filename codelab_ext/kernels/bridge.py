@@ -281,7 +281,7 @@ class Bridge:
                     "%s: a message from the instance could not be delivered", self.name, exc_info=True
                 )
 
-    async def _to_local(self, channel: str, parts: list[bytes]) -> None:
+    async def _to_local(self, channel: str, parts: list[memoryview]) -> None:
         if len(parts) < 4:
             return
         signature = self.session.sign(parts[:4])
@@ -290,12 +290,12 @@ class Bridge:
             return
         if channel not in CHANNELS:
             return
-        parent = json.loads(parts[1]) if parts[1] else {}
+        parent = json.loads(bytes(parts[1])) if len(parts[1]) else {}
         parent_id = str(parent.get("msg_id", ""))
         waiter = self._waiters.get(parent_id)
         if waiter is not None:
             if not waiter.done():
-                waiter.set_result(json.loads(parts[3]))
+                waiter.set_result(json.loads(bytes(parts[3])))
             return
         if channel == "shell":
             self._executing.pop(parent_id, None)

@@ -180,8 +180,8 @@ class InstanceJupyter:
                 request,
                 subprotocols=[WS_PROTOCOL],
                 max_message_size=MAX_WS_MESSAGE_BYTES,
-                ping_interval=10,
-                ping_timeout=30,
+                ping_interval=20,
+                ping_timeout=20,
             )
         except (OSError, HTTPClientError) as exc:
             status = getattr(exc, "code", 599)
@@ -205,8 +205,9 @@ def pack_ws(channel: str, parts: list[bytes]) -> bytes:
     return b"".join([head, name, *parts])
 
 
-def unpack_ws(data: bytes) -> tuple[str, list[bytes]]:
-    """(channel, parts) of a v1 websocket message; ValueError when it is not one."""
+def unpack_ws(data: bytes) -> tuple[str, list[memoryview]]:
+    """(channel, parts) of a v1 websocket message, the parts as views of ``data`` (no copy); ValueError
+    when it is not one."""
     view = memoryview(data)
     if len(view) < 8:
         raise ValueError("short message")
@@ -217,4 +218,4 @@ def unpack_ws(data: bytes) -> tuple[str, list[bytes]]:
     if offsets[0] != 8 * (count + 1) or offsets != sorted(offsets) or offsets[-1] > len(view):
         raise ValueError("bad offsets")
     channel = bytes(view[offsets[0] : offsets[1]]).decode()
-    return channel, [bytes(view[offsets[i] : offsets[i + 1]]) for i in range(1, count - 1)]
+    return channel, [view[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]

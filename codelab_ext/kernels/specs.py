@@ -86,16 +86,36 @@ class KernelSpecSync:
         #: the kernelspecs written now: {local name: instance id}
         self.written: dict[str, str] = {}
         self.last_error: str | None = None
+        self._followers: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
 
-    def poke(self, instance: Any = None) -> None:
-        """Look again soon (an instance was started, stopped or opened)."""
-        self._wake.set()
+    def on_instance(self, instance: dict[str, Any]) -> None:
+        """An action's answer or a watcher's poll: follow that instance at once (no ModelArts call)."""
+        task = asyncio.ensure_future(self._follow(instance))
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    async def _follow(self, instance: dict[str, Any]) -> None:
+        instance_id = str(instance.get("id") or "")
+        try:
+            specs: dict[str, dict[str, Any]] = {}
+            if str(instance.get("status") or "").upper() == "RUNNING":
+                specs = await instance_kernelspecs(instance, float(self.service.config.request_timeout))
+            for name, spec in specs.items():
+                self._write(name, spec)
+            for name, owner in list(self.written.items()):
+                if owner == instance_id and name not in specs:
+                    self._remove(name)
+        except Exception as exc:  # the periodic refresh tries again
+            log.info("CodeLab kernelspecs of %s not followed: %s", instance_id, exc)
 
     async def _run(self) -> None:
+        # the first look after one period: an action or a watched instance is followed at once anyway
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), float(self.service.config.kernel_specs_poll_seconds))
         while True:
             try:
                 await self.refresh()
@@ -164,6 +184,8 @@ class KernelSpecSync:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        for follower in list(self._followers):
+            follower.cancel()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

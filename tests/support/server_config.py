@@ -20,7 +20,13 @@ CREDENTIAL_ENV = (
 
 
 def codelab_server_config(**codelab: Any) -> dict[str, Any]:
-    """A jp_server_config with codelab_ext enabled, anonymous access refused, and CodeLab settings."""
+    """A jp_server_config with codelab_ext enabled, anonymous access refused, and CodeLab settings.
+
+    The CodeLab kernelspecs are off unless asked (``kernel_specs=True``, tests/test_kernels_e2e.py): they
+    ask each RUNNING instance for its kernelspecs after an action, a call the suites that count upstream
+    requests per route would see.
+    """
+    codelab.setdefault("kernel_specs", False)
     return {
         "ServerApp": {
             "jpserver_extensions": {"codelab_ext": True},
