@@ -87,6 +87,8 @@ class ContentsRemote:
         self.session.get_adapter("http://").init_poolmanager(workers + 2, workers + 2)  # type: ignore[attr-defined]
         self._has_hash: bool | None = None
         self._dirs: set[str] = set()
+        #: part and old files seen by the last scan (absolute paths): only those are looked at again
+        self.leftovers: set[str] = set()
         self._dirs_lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -204,6 +206,7 @@ class ContentsRemote:
 
     def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
         found: dict[str, RemoteFile] = {}
+        self.leftovers = set()
         pending = [""]
         while pending:
             relative = pending.pop()
@@ -227,6 +230,8 @@ class ContentsRemote:
                 if child.get("type") == "directory":
                     if not rules.ignored_dir(name):
                         pending.append(name)
+                elif name.endswith((PART_SUFFIX, OLD_SUFFIX)):
+                    self.leftovers.add(str(PurePosixPath(folder) / name))
                 elif not rules.ignored(name):
                     size = child.get("size")
                     found[name] = RemoteFile(
@@ -291,8 +296,11 @@ class ContentsRemote:
         if response.status_code not in (200, 201):
             raise self._fail(response, path)
 
-    def _rename(self, old: str, new: str) -> dict[str, Any]:
+    def _rename(self, old: str, new: str, *, taken_ok: bool = False) -> dict[str, Any] | None:
+        """Rename ``old`` to ``new``; with ``taken_ok``, None when ``new`` exists (409)."""
         response = self._call("PATCH", "api/contents/", old, json={"path": self._api_path(new)})
+        if taken_ok and response.status_code == 409:
+            return None
         if response.status_code != 200:
             raise self._fail(response, old)
         model = self._json(response)
@@ -306,7 +314,7 @@ class ContentsRemote:
         """Put back what an interrupted rename left: ``<name>.codelab-old`` without ``<name>`` goes
         back to its name; beside ``<name>`` it is removed (the new file made it)."""
         old = path + OLD_SUFFIX
-        if self._model(old) is None:
+        if old not in self.leftovers or self._model(old) is None:
             return
         if self._model(path) is None:
             self._rename(old, path)
@@ -335,7 +343,7 @@ class ContentsRemote:
         chunk = self.chunk_bytes
         count = max(1, -(-size // chunk))
         start = 0
-        if count > 1:
+        if count > 1 and part in self.leftovers:
             start = self._resumable(part, source, size)
         if start:
             on_bytes(start * chunk)
@@ -362,13 +370,12 @@ class ContentsRemote:
             raise TransferFailed(
                 tr("{path} arrived damaged on the instance (sha256 differs); it was not kept", path=path)
             )
-        if self._model(path) is not None:
+        final = self._rename(part, path, taken_ok=True)
+        if final is None:  # the contents API does not rename onto a file: move the old one aside first
             old = path + OLD_SUFFIX
             self._rename(path, old)
-            final = self._rename(part, path)
+            final = self._rename(part, path) or {}
             self.delete(old)
-        else:
-            final = self._rename(part, path)
         return RemoteFile(int(final.get("size") or size), str(final.get("last_modified")), start * chunk)
 
     def _resumable(self, part: str, source: Path, size: int) -> int:
@@ -390,7 +397,7 @@ class ContentsRemote:
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> int:
+    ) -> tuple[int, str | None]:
         if is_hidden(self._api_path(path)):
             raise Refused(
                 tr(
@@ -402,6 +409,8 @@ class ContentsRemote:
         if have > size >= 0:
             part.unlink()
             have = 0
+        if not have and 0 <= size <= self.chunk_bytes:
+            return 0, self._download_whole(path, part, size, on_bytes)
         if have:
             on_bytes(have)
         with open(part, "ab") as handle:
@@ -413,7 +422,38 @@ class ContentsRemote:
                 handle.seek(0)
                 self._stream(path, 0, handle.write, on_bytes, cancel, self.max_file_bytes, expect=size)
             handle.flush()
-        return have
+        return have, None
+
+    def _download_whole(self, path: str, part: Path, size: int, on_bytes: OnBytes) -> str | None:
+        """A small file in one answer with its sha256 (``content=1&format=base64&hash=1``): one
+        request instead of two. Answers the sha256 the server computed, or None (an older server)."""
+        response = self._call(
+            "GET",
+            "api/contents/",
+            path,
+            params={"content": "1", "format": "base64", "type": "file", "hash": "1"},
+            size=size,
+            max_bytes=(self.chunk_bytes * 4) // 3 + 64 * 1024,
+        )
+        if response.status_code != 200:
+            raise self._fail(response, path)
+        model = self._json(response)
+        content = model.get("content") if isinstance(model, dict) else None
+        if not isinstance(content, str):
+            raise TransferFailed(tr("The instance's Jupyter server sent an answer that is not JSON"))
+        try:
+            data = base64.b64decode(content, validate=False)
+        except ValueError:
+            raise TransferFailed(
+                tr("The instance's Jupyter server sent an answer that is not JSON")
+            ) from None
+        with open(part, "wb") as handle:
+            handle.write(data)
+        on_bytes(len(data))
+        digest = model.get("hash")
+        if model.get("hash_algorithm") == "sha256" and isinstance(digest, str) and digest:
+            return digest.lower()
+        return None
 
     def _stream(
         self,

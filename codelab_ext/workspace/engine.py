@@ -371,7 +371,9 @@ class _Run:
         manifest: Manifest,
         result: SyncResult,
         cancel: threading.Event | None,
+        sides: _Sides,
     ) -> None:
+        self.sides = sides
         self.store = store
         self.link = link
         self.remote = remote
@@ -419,13 +421,16 @@ class _Run:
                 self.result.resumed.append({"path": path, "bytes": sent.resumed})
         meter.file_done(path)
 
-    def fetch(self, path: str, target: Path, theirs: RemoteFile, sha: str, meter: Meter) -> Path:
-        """Bring the instance's ``path`` into the part file of ``target``, verified; answers the part."""
+    def fetch(self, path: str, target: Path, theirs: RemoteFile, meter: Meter) -> tuple[Path, str]:
+        """Bring the instance's ``path`` into the part file of ``target``, verified; answers the part
+        and its sha256."""
         target.parent.mkdir(parents=True, exist_ok=True)
         part = _local_part(target)
-        resumed = self.remote.download(
+        resumed, sha = self.remote.download(
             _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
         )
+        if sha is None:
+            sha = self.sides.remote_sha(path)
         if file_sha256(part) != sha:
             with contextlib.suppress(OSError):
                 part.unlink()
@@ -435,13 +440,11 @@ class _Run:
         if resumed:
             with self.lock:
                 self.result.resumed.append({"path": path, "bytes": resumed})
-        return part
+        return part, sha
 
-    def download(
-        self, path: str, theirs: RemoteFile, sha: str, expected: LocalFile | None, meter: Meter
-    ) -> None:
+    def download(self, path: str, theirs: RemoteFile, expected: LocalFile | None, meter: Meter) -> None:
         target = self.folder / path
-        part = self.fetch(path, target, theirs, sha, meter)
+        part, sha = self.fetch(path, target, theirs, meter)
         if _stat(target) != expected:  # the local file changed during the run: keep both
             with self.lock:
                 copy = conflict_copy_name(path, self.moment, lambda name: (self.folder / name).exists())
@@ -459,14 +462,15 @@ class _Run:
         meter.file_done(path)
 
     def conflict(
-        self, path: str, theirs: RemoteFile, sha: str, up: bool, local_sha: str, taken: set[str], meter: Meter
+        self, path: str, theirs: RemoteFile, up: bool, local_sha: str, taken: set[str], meter: Meter
     ) -> None:
         with self.lock:
             copy = conflict_copy_name(
                 path, self.moment, lambda name: name in taken or (self.folder / name).exists()
             )
             taken.add(copy)
-        os.replace(self.fetch(path, self.folder / copy, theirs, sha, meter), self.folder / copy)
+        part, sha = self.fetch(path, self.folder / copy, theirs, meter)
+        os.replace(part, self.folder / copy)
         with self.lock:
             self.result.conflicts.append({"path": path, "copy": copy})
         # the instance's version is safe beside the local file: the entry says "the instance has
@@ -549,26 +553,22 @@ def run(
         meter.state.bytes_total = upload_bytes + sum(remote_files[path].size for path in decided.download)
         meter.state.bytes_total += sum(remote_files[path].size for path in decided.conflicts)
         stop = _Either(cancel)
-        state = _Run(store, link, remote, manifest, result, stop)  # type: ignore[arg-type]
+        sides = _Sides(folder, remote, link.remote, decided)
+        state = _Run(store, link, remote, manifest, result, stop, sides)  # type: ignore[arg-type]
         for path, entry in decided.record.items():
             state.manifest.entries[path] = entry
         for path in decided.forget:
             state.manifest.entries.pop(path, None)
-        sides = _Sides(folder, remote, link.remote, decided)
         taken: set[str] = set()
         jobs: list[tuple[str, Callable[[], None]]] = []
         for path in decided.upload:
             jobs.append((path, functools.partial(state.upload, path, sides.local_sha(path), meter)))
 
         def download(path: str) -> Callable[[], None]:
-            return lambda: state.download(
-                path, remote_files[path], sides.remote_sha(path), local.get(path), meter
-            )
+            return lambda: state.download(path, remote_files[path], local.get(path), meter)
 
         def conflict(path: str) -> Callable[[], None]:
-            return lambda: state.conflict(
-                path, remote_files[path], sides.remote_sha(path), up, sides.local_sha(path), taken, meter
-            )
+            return lambda: state.conflict(path, remote_files[path], up, sides.local_sha(path), taken, meter)
 
         jobs += [(path, download(path)) for path in decided.download]
         jobs += [(path, conflict(path)) for path in decided.conflicts]

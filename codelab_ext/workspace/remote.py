@@ -70,9 +70,10 @@ class Remote(Protocol):
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> int:
+    ) -> tuple[int, str | None]:
         """Append the instance file ``path`` to the local ``part`` from ``part``'s current size on;
-        answers how many bytes were already there (resumed)."""
+        answers how many bytes were already there (resumed) and the sha256 the instance gave with
+        the bytes, if it did (else the caller asks :meth:`sha256`)."""
         ...
 
     def delete(self, path: str) -> None: ...

@@ -292,7 +292,7 @@ class SftpRemote:
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> int:
+    ) -> tuple[int, str | None]:
         real = self._real(path)
         have = part.stat().st_size if part.exists() else 0
         if have > size:
@@ -330,7 +330,7 @@ class SftpRemote:
             raise TransferFailed(
                 tr("Receiving {path} failed: {error}", path=path, error=str(exc)[:300])
             ) from None
-        return have
+        return have, None
 
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):

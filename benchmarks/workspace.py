@@ -1,0 +1,165 @@
+"""Workspace throughput: push and pull of a 200 MB folder of 1,000 files, and a re-sync of one change.
+
+One emulated instance behind its real Jupyter server (a subprocess on 127.0.0.1). The baseline is a
+plain contents-API transfer of the same bytes to the same server in the same run: one
+``PUT api/contents/<file>`` (base64, whole file) per file for the upload, one ``GET files/<file>``
+per file for the download, one after the other, with no verification, no temporary name and no
+manifest. The workspace does more (sha256 checked by the server, a temporary name and a rename,
+the manifest) and sends several files at a time (``c.CodeLab.workspace_parallel_transfers``).
+Baseline and workspace runs alternate (two of each, the better of each kept) so that machine noise
+falls on both.
+
+Targets: throughput of push and of pull at least 0.8 x the plain transfer (reported as the time
+ratio workspace / plain, at most 1.25), and a sync with one file changed in 1,000 within 1 s.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from _harness import Report, run_report
+
+FILES = 1000
+FILE_BYTES = 200 * 1000  # 1,000 files of 200 kB: 200 MB
+#: workspace time / plain time (throughput at least 0.8 x)
+TARGET_TIME_RATIO = 1 / 0.8
+TARGET_RESYNC_SECONDS = 1.0
+
+
+def _make_folder(folder: Path) -> None:
+    for index in range(FILES):
+        sub = folder / f"part-{index // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"file-{index:04d}.bin").write_bytes(os.urandom(FILE_BYTES))
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+
+
+def _plain_upload(session: requests.Session, base: str, token: str, folder: Path, remote: str) -> float:
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    names = _files(folder)
+    started = time.perf_counter()
+    made: set[str] = set()
+    for name in names:
+        parts = f"{remote}/{name}".split("/")
+        for depth in range(1, len(parts)):
+            folder_path = "/".join(parts[:depth])
+            if folder_path not in made:
+                session.put(
+                    f"{base}api/contents/{quote(folder_path)}", json={"type": "directory"}, headers=headers, timeout=60
+                ).raise_for_status()
+                made.add(folder_path)
+        body = {"type": "file", "format": "base64", "content": base64.b64encode((folder / name).read_bytes()).decode()}
+        response = session.put(f"{base}api/contents/{quote(remote + '/' + name)}", json=body, headers=headers, timeout=60)
+        response.raise_for_status()
+    return time.perf_counter() - started
+
+
+def _plain_download(session: requests.Session, base: str, token: str, names: list[str], remote: str, into: Path) -> float:
+    headers = {"Authorization": f"token {token}"}
+    started = time.perf_counter()
+    for name in names:
+        response = session.get(f"{base}files/{quote(remote + '/' + name)}", headers=headers, timeout=60)
+        response.raise_for_status()
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(response.content)
+    return time.perf_counter() - started
+
+
+def bench(report: Report) -> None:
+    from codelab_ext.emulator.testing import running_emulator
+    from codelab_ext.workspace import LinkStore, Workspace
+
+    with tempfile.TemporaryDirectory(prefix="codelab-bench-ws-") as tmp, running_emulator(
+        speed=1000.0, instance_servers=True, lab=False
+    ) as emu:
+        root = Path(tmp)
+        running = emu.running_instance()
+        instance = {"id": running.id, "url": running.url, "token": running.token}
+        local = root / "proj"
+        _make_folder(local)
+        names = _files(local)
+        total = sum((local / name).stat().st_size for name in names)
+        report.figure("files", len(names))
+        report.figure("bytes", total, "B")
+        session = requests.Session()
+        session.trust_env = False
+        store = LinkStore(root / "state" / "links.json")
+        plain_up: list[float] = []
+        ours_up: list[float] = []
+        plain_down: list[float] = []
+        ours_down: list[float] = []
+        with Workspace(store, instance) as ws:
+            for round_ in range(2):
+                plain_up.append(_plain_upload(session, running.base_url, running.token, local, f"plain-{round_}"))
+                link = store.put(running.id, local, f"ours-{round_}")
+                started = time.perf_counter()
+                result = ws.push(link)
+                ours_up.append(time.perf_counter() - started)
+                if not result.ok or len(result.pushed) != FILES:
+                    raise RuntimeError(f"push did not send everything: {result.to_json()['skipped'][:3]}")
+                into = root / f"plain-down-{round_}"
+                plain_down.append(_plain_download(session, running.base_url, running.token, names, f"ours-{round_}", into))
+                shutil.rmtree(into)
+                pulled = root / f"pulled-{round_}"
+                pulled.mkdir()
+                back = store.put(running.id, pulled, f"ours-{round_}")
+                started = time.perf_counter()
+                result = ws.pull(back)
+                ours_down.append(time.perf_counter() - started)
+                if not result.ok or len(result.pulled) != FILES:
+                    raise RuntimeError(f"pull did not bring everything: {result.to_json()['skipped'][:3]}")
+                if round_ == 0:
+                    shutil.rmtree(pulled)
+                    store.delete(back.id)
+                shutil.rmtree(running.work_dir / f"plain-{round_}")
+            # a re-sync with one file changed in 1,000 (the last pushed link, in step)
+            link = store.get(running.id, local)
+            assert link is not None
+            time.sleep(2.1)  # past the racy window of the entries just written
+            ws.sync(link)  # settles the entries of files written in the last two seconds
+            (local / names[len(names) // 2]).write_bytes(os.urandom(FILE_BYTES))
+            times = []
+            for _ in range(3):
+                started = time.perf_counter()
+                result = ws.sync(link)
+                times.append(time.perf_counter() - started)
+                if len(times) == 1 and result.pushed != [names[len(names) // 2]]:
+                    raise RuntimeError(f"the re-sync sent {result.pushed}")
+            resync = times[0]
+            report.figure("re-sync of a folder in step (no change), median of 2", sorted(times[1:])[0], "s")
+        mb = total / 1e6
+        up_plain, up_ours = min(plain_up), min(ours_up)
+        down_plain, down_ours = min(plain_down), min(ours_down)
+        report.figure("plain contents-API upload (best of 2)", mb / up_plain, "MB/s")
+        report.figure("workspace push (best of 2)", mb / up_ours, "MB/s")
+        report.figure("plain files/ download (best of 2)", mb / down_plain, "MB/s")
+        report.figure("workspace pull (best of 2)", mb / down_ours, "MB/s")
+        report.figure("push throughput / plain upload", up_plain / up_ours, "x")
+        report.figure("pull throughput / plain download", down_plain / down_ours, "x")
+        report.target("push time / plain upload time (throughput >= 0.8 x)", up_ours / up_plain, TARGET_TIME_RATIO, "x")
+        report.target("pull time / plain download time (throughput >= 0.8 x)", down_ours / down_plain, TARGET_TIME_RATIO, "x")
+        report.target("sync with 1 file changed in 1,000", resync, TARGET_RESYNC_SECONDS, "s")
+        report.note(
+            f"{os.cpu_count()} CPUs; the instance's Jupyter server, the emulator and this process share them"
+        )
+
+
+def main() -> int:
+    return run_report("workspace", bench)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
