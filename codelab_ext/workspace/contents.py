@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -85,6 +86,7 @@ class ContentsRemote:
         self.session.trust_env = False
         # room for the parallel transfers of one run
         self.session.get_adapter("http://").init_poolmanager(workers + 2, workers + 2)  # type: ignore[attr-defined]
+        self.workers = max(1, int(workers))
         self._has_hash: bool | None = None
         self._dirs: set[str] = set()
         #: part and old files seen by the last scan (absolute paths): only those are looked at again
@@ -204,39 +206,51 @@ class ContentsRemote:
                 tr("The instance's Jupyter server answered HTTP {status}", status=response.status_code)
             )
 
+    def _listing(self, folder: str, relative: str) -> dict[str, Any] | None:
+        """One folder's model with its listing (None: the link's folder does not exist)."""
+        absolute = str(PurePosixPath(folder) / relative) if relative else folder
+        response = self._call(
+            "GET", "api/contents/", absolute, params={"content": "1"}, max_bytes=MAX_LISTING_BYTES
+        )
+        if response.status_code == 404 and not relative:
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, absolute)
+        model = self._json(response)
+        if not isinstance(model, dict) or model.get("type") != "directory":
+            if not relative:
+                raise TransferFailed(tr("{path} on the instance is a file, not a folder", path=folder))
+            return {}
+        return model
+
     def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
+        """The folders of one depth are listed at the same time (``workers`` at once): the server
+        answers a listing at a few hundred files a second, mostly waiting for its own threads."""
         found: dict[str, RemoteFile] = {}
         self.leftovers = set()
-        pending = [""]
-        while pending:
-            relative = pending.pop()
-            absolute = str(PurePosixPath(folder) / relative) if relative else folder
-            response = self._call(
-                "GET", "api/contents/", absolute, params={"content": "1"}, max_bytes=MAX_LISTING_BYTES
-            )
-            if response.status_code == 404 and not relative:
-                return {}
-            if response.status_code != 200:
-                raise self._fail(response, absolute)
-            model = self._json(response)
-            if not isinstance(model, dict) or model.get("type") != "directory":
-                if not relative:
-                    raise TransferFailed(tr("{path} on the instance is a file, not a folder", path=folder))
-                continue
-            for child in model.get("content") or []:
-                if not isinstance(child, dict) or not isinstance(child.get("name"), str):
-                    continue
-                name = relative + "/" + child["name"] if relative else child["name"]
-                if child.get("type") == "directory":
-                    if not rules.ignored_dir(name):
-                        pending.append(name)
-                elif name.endswith((PART_SUFFIX, OLD_SUFFIX)):
-                    self.leftovers.add(str(PurePosixPath(folder) / name))
-                elif not rules.ignored(name):
-                    size = child.get("size")
-                    found[name] = RemoteFile(
-                        int(size) if isinstance(size, int) else -1, str(child.get("last_modified"))
-                    )
+        level = [""]
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="codelab-listing") as pool:
+            while level:
+                models = list(pool.map(lambda relative: self._listing(folder, relative), level))
+                deeper: list[str] = []
+                for relative, model in zip(level, models, strict=True):
+                    if model is None:
+                        return {}
+                    for child in model.get("content") or []:
+                        if not isinstance(child, dict) or not isinstance(child.get("name"), str):
+                            continue
+                        name = relative + "/" + child["name"] if relative else child["name"]
+                        if child.get("type") == "directory":
+                            if not rules.ignored_dir(name):
+                                deeper.append(name)
+                        elif name.endswith((PART_SUFFIX, OLD_SUFFIX)):
+                            self.leftovers.add(str(PurePosixPath(folder) / name))
+                        elif not rules.ignored(name):
+                            size = child.get("size")
+                            found[name] = RemoteFile(
+                                int(size) if isinstance(size, int) else -1, str(child.get("last_modified"))
+                            )
+                level = deeper
         return found
 
     def exists(self, path: str) -> bool:

@@ -384,17 +384,21 @@ class _Run:
         self.lock = threading.Lock()
         self.saved_at = time.monotonic()
         self.moment = time.time()
+        #: the manifest differs from the file
+        self.dirty = False
 
     def save(self, *, force: bool = False) -> None:
         with self.lock:
-            if not force and time.monotonic() - self.saved_at < SAVE_EVERY:
+            if not self.dirty or (not force and time.monotonic() - self.saved_at < SAVE_EVERY):
                 return
             self.saved_at = time.monotonic()
+            self.dirty = False
             snapshot = Manifest(dict(self.manifest.entries))
         self.store.save_manifest(self.link, snapshot)
 
     def remember(self, path: str, entry: Entry | None) -> None:
         with self.lock:
+            self.dirty = True
             if entry is None:
                 self.manifest.entries.pop(path, None)
             else:
@@ -559,6 +563,7 @@ def run(
             state.manifest.entries[path] = entry
         for path in decided.forget:
             state.manifest.entries.pop(path, None)
+        state.dirty = bool(decided.record or decided.forget)
         taken: set[str] = set()
         jobs: list[tuple[str, Callable[[], None]]] = []
         for path in decided.upload:
