@@ -171,3 +171,65 @@ def test_cli_push_pull_json(running_instance: Any, live_emulator: Any, local: Pa
     assert deleted.returncode == 0, deleted.stderr
     assert not (local / "keep.txt").exists()
     assert "keep.txt" in deleted.stdout
+
+
+def test_ignore_rules_hidden_files_and_the_push_cap(
+    running_instance: Any, store: LinkStore, local: Path
+) -> None:
+    from codelab_ext.workspace import PushTooLarge
+
+    (local / ".codelabignore").write_text("*.log\nbuild/\n!keep.log\n")
+    (local / "run.log").write_text("noise")
+    (local / "keep.log").write_text("wanted")
+    (local / "build").mkdir()
+    (local / "build" / "out.o").write_bytes(b"\0")
+    (local / ".venv-like").mkdir()
+    (local / ".venv-like" / "pyvenv.cfg").write_text("home = /usr\n")
+    (local / "main.py").write_text("print(1)\n")
+    link = store.put(running_instance.id, local, "ignored")
+    remote = running_instance.work_dir / "ignored"
+    config = _small_chunks()
+    config.workspace_max_push_bytes = 20  # smaller than what is to be sent
+    with Workspace(store, _instance(running_instance), config=config) as ws:
+        # a push over the cap sends nothing
+        with pytest.raises(PushTooLarge):
+            ws.push(link)
+        assert not remote.exists() or not any(remote.iterdir())
+    with Workspace(store, _instance(running_instance), config=_small_chunks()) as ws:
+        result = ws.push(link)
+    # the hidden .codelabignore cannot go through the contents API: skipped, so not everything arrived
+    assert sorted(result.pushed) == ["keep.log", "main.py"]
+    assert [item["path"] for item in result.skipped] == [".codelabignore"]
+    assert "hidden" in result.skipped[0]["reason"] and result.ok is False
+    # (the instance's Jupyter keeps its own .ipynb_checkpoints)
+    assert sorted(p.name for p in remote.rglob("*") if ".ipynb_checkpoints" not in p.parts) == [
+        "keep.log",
+        "main.py",
+    ]
+
+
+def test_pull_conflict_keeps_both_and_status_says_what_waits(
+    running_instance: Any, store: LinkStore, local: Path
+) -> None:
+    (local / "n.ipynb").write_text("base")
+    link = store.put(running_instance.id, local, "both")
+    remote = running_instance.work_dir / "both"
+    with Workspace(store, _instance(running_instance)) as ws:
+        assert ws.push(link).ok
+        (local / "n.ipynb").write_text("local edit")
+        (remote / "n.ipynb").write_text("instance edit")
+        (remote / "new.csv").write_text("1")
+        status = ws.status(link).to_json()
+        assert status["local"]["changed"] == ["n.ipynb"]
+        assert status["remote"] == {"changed": ["n.ipynb"], "added": ["new.csv"], "deleted": []}
+        assert status["conflicts"] == ["n.ipynb"] and status["not_home"] == ["n.ipynb", "new.csv"]
+        result = ws.pull(link)
+        assert result.ok and result.pulled == ["new.csv"]
+        [conflict] = result.conflicts
+        assert (local / "n.ipynb").read_text() == "local edit"
+        assert (local / conflict["copy"]).read_text() == "instance edit"
+        # the instance was not touched by a pull; the local edit and the copy now wait to be pushed
+        assert (remote / "n.ipynb").read_text() == "instance edit"
+        after = ws.status(link).to_json()
+        assert after["local"]["changed"] == ["n.ipynb"] and after["local"]["added"] == [conflict["copy"]]
+        assert after["not_home"] == [] and after["conflicts"] == []
