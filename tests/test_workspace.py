@@ -233,3 +233,22 @@ def test_pull_conflict_keeps_both_and_status_says_what_waits(
         after = ws.status(link).to_json()
         assert after["local"]["changed"] == ["n.ipynb"] and after["local"]["added"] == [conflict["copy"]]
         assert after["not_home"] == [] and after["conflicts"] == []
+
+
+def test_cli_sync_speaks_the_terminals_language(
+    running_instance: Any, live_emulator: Any, tmp_path: Path
+) -> None:
+    from .support.cli import cli_env, run_cli
+
+    env = cli_env(
+        tmp_path / "home", live_emulator.url, credentials=True, LANGUAGE="zh_CN", LC_ALL="zh_CN.UTF-8"
+    )
+    missing = run_cli(env, "sync", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1
+    assert "不存在" in missing.stderr, missing.stderr
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    synced = run_cli(env, "sync", str(folder))
+    assert synced.returncode == 0, synced.stderr
+    assert "已向 /home/ma-user/work/zh" in synced.stdout and "sha256" in synced.stdout
