@@ -31,6 +31,7 @@ SCRIPTS: tuple[tuple[str, float], ...] = (
     ("instance_start", 300.0),
     ("bounds", 180.0),
     ("kernels", 180.0),
+    ("workspace", 900.0),
 )
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -57,16 +56,27 @@ def _plain_upload(session: requests.Session, base: str, token: str, folder: Path
             folder_path = "/".join(parts[:depth])
             if folder_path not in made:
                 session.put(
-                    f"{base}api/contents/{quote(folder_path)}", json={"type": "directory"}, headers=headers, timeout=60
+                    f"{base}api/contents/{quote(folder_path)}",
+                    json={"type": "directory"},
+                    headers=headers,
+                    timeout=60,
                 ).raise_for_status()
                 made.add(folder_path)
-        body = {"type": "file", "format": "base64", "content": base64.b64encode((folder / name).read_bytes()).decode()}
-        response = session.put(f"{base}api/contents/{quote(remote + '/' + name)}", json=body, headers=headers, timeout=60)
+        body = {
+            "type": "file",
+            "format": "base64",
+            "content": base64.b64encode((folder / name).read_bytes()).decode(),
+        }
+        response = session.put(
+            f"{base}api/contents/{quote(remote + '/' + name)}", json=body, headers=headers, timeout=60
+        )
         response.raise_for_status()
     return time.perf_counter() - started
 
 
-def _plain_download(session: requests.Session, base: str, token: str, names: list[str], remote: str, into: Path) -> float:
+def _plain_download(
+    session: requests.Session, base: str, token: str, names: list[str], remote: str, into: Path
+) -> float:
     headers = {"Authorization": f"token {token}"}
     started = time.perf_counter()
     for name in names:
@@ -82,9 +92,10 @@ def bench(report: Report) -> None:
     from codelab_ext.emulator.testing import running_emulator
     from codelab_ext.workspace import LinkStore, Workspace
 
-    with tempfile.TemporaryDirectory(prefix="codelab-bench-ws-") as tmp, running_emulator(
-        speed=1000.0, instance_servers=True, lab=False
-    ) as emu:
+    with (
+        tempfile.TemporaryDirectory(prefix="codelab-bench-ws-") as tmp,
+        running_emulator(speed=1000.0, instance_servers=True, lab=False) as emu,
+    ):
         root = Path(tmp)
         running = emu.running_instance()
         instance = {"id": running.id, "url": running.url, "token": running.token}
@@ -103,7 +114,9 @@ def bench(report: Report) -> None:
         ours_down: list[float] = []
         with Workspace(store, instance) as ws:
             for round_ in range(2):
-                plain_up.append(_plain_upload(session, running.base_url, running.token, local, f"plain-{round_}"))
+                plain_up.append(
+                    _plain_upload(session, running.base_url, running.token, local, f"plain-{round_}")
+                )
                 link = store.put(running.id, local, f"ours-{round_}")
                 started = time.perf_counter()
                 result = ws.push(link)
@@ -111,7 +124,9 @@ def bench(report: Report) -> None:
                 if not result.ok or len(result.pushed) != FILES:
                     raise RuntimeError(f"push did not send everything: {result.to_json()['skipped'][:3]}")
                 into = root / f"plain-down-{round_}"
-                plain_down.append(_plain_download(session, running.base_url, running.token, names, f"ours-{round_}", into))
+                plain_down.append(
+                    _plain_download(session, running.base_url, running.token, names, f"ours-{round_}", into)
+                )
                 shutil.rmtree(into)
                 pulled = root / f"pulled-{round_}"
                 pulled.mkdir()
@@ -149,8 +164,15 @@ def bench(report: Report) -> None:
         report.figure("workspace pull (best of 2)", mb / down_ours, "MB/s")
         report.figure("push throughput / plain upload", up_plain / up_ours, "x")
         report.figure("pull throughput / plain download", down_plain / down_ours, "x")
-        report.target("push time / plain upload time (throughput >= 0.8 x)", up_ours / up_plain, TARGET_TIME_RATIO, "x")
-        report.target("pull time / plain download time (throughput >= 0.8 x)", down_ours / down_plain, TARGET_TIME_RATIO, "x")
+        report.target(
+            "push time / plain upload time (throughput >= 0.8 x)", up_ours / up_plain, TARGET_TIME_RATIO, "x"
+        )
+        report.target(
+            "pull time / plain download time (throughput >= 0.8 x)",
+            down_ours / down_plain,
+            TARGET_TIME_RATIO,
+            "x",
+        )
         report.target("sync with 1 file changed in 1,000", resync, TARGET_RESYNC_SECONDS, "s")
         report.note(
             f"{os.cpu_count()} CPUs; the instance's Jupyter server, the emulator and this process share them"
