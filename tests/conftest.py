@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +121,17 @@ def jp_fetch(jp_fetch: Any) -> Any:
         return jp_fetch(*parts, headers=headers, **kwargs)
 
     return fetch
+
+
+@pytest.fixture
+def instance_sshd(running_instance: Any, live_emulator: Any, tmp_path: Path) -> Any:
+    """A real OpenSSH server whose logins land in the instance's work folder, as its SSH endpoint."""
+    import getpass
+
+    from tests.support.sshd import start_sshd
+
+    with start_sshd(
+        tmp_path / "sshd-root", user=getpass.getuser(), work_dir=running_instance.work_dir
+    ) as sshd:
+        live_emulator.set_ssh_endpoint(running_instance.id, sshd.host, sshd.port)
+        yield sshd

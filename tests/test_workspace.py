@@ -79,20 +79,6 @@ class _small_chunks:
     workspace_parallel_transfers = 4
 
 
-@pytest.fixture
-def instance_sshd(running_instance: Any, live_emulator: Any, tmp_path: Path) -> Any:
-    """A real OpenSSH server whose logins land in the instance's work folder, as its SSH endpoint."""
-    import getpass
-
-    from .support.sshd import start_sshd
-
-    with start_sshd(
-        tmp_path / "sshd-root", user=getpass.getuser(), work_dir=running_instance.work_dir
-    ) as sshd:
-        live_emulator.set_ssh_endpoint(running_instance.id, sshd.host, sshd.port)
-        yield sshd
-
-
 def _ssh_instance(running: Any, sshd: Any, *, url: str | None = None) -> dict[str, Any]:
     return {
         "id": running.id,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,47 @@ def _apply(root: Path, op: str, name: str, other: str, content: bytes) -> None:
 def test_sync_never_loses_a_version(
     running_instance: Any, tmp_path: Path, initial: list[str], rounds: list[tuple[list[Any], bool]]
 ) -> None:
+    instance = {"id": running_instance.id, "url": running_instance.url, "token": running_instance.token}
+    _check_rounds(running_instance, tmp_path, initial, rounds, lambda store: Workspace(store, instance))
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(initial=st.lists(st.sampled_from(NAMES), unique=True), rounds=ROUNDS)
+def test_sync_never_loses_a_version_over_sftp(
+    running_instance: Any,
+    instance_sshd: Any,
+    tmp_path: Path,
+    initial: list[str],
+    rounds: list[tuple[list[Any], bool]],
+) -> None:
+    instance = {
+        "id": running_instance.id,
+        "ssh": {"host": instance_sshd.host, "port": instance_sshd.port, "user": instance_sshd.user},
+    }
+
+    def open_workspace(store: LinkStore) -> Workspace:
+        return Workspace(
+            store,
+            instance,
+            transport="sftp",
+            identity_file=str(instance_sshd.client_key_path),
+            known_hosts=str(tmp_path / "known_hosts"),
+        )
+
+    _check_rounds(running_instance, tmp_path, initial, rounds, open_workspace)
+
+
+def _check_rounds(
+    running_instance: Any,
+    tmp_path: Path,
+    initial: list[str],
+    rounds: list[tuple[list[Any], bool]],
+    open_workspace: Callable[[LinkStore], Workspace],
+) -> None:
     n = next(_example)
     local = tmp_path / f"prop-{n}"
     local.mkdir()
@@ -74,8 +116,7 @@ def test_sync_never_loses_a_version(
         _apply(local, "write", name, name, f"v{next(counter)} initial {name}\n".encode())
     store = LinkStore(tmp_path / f"state-{n}" / "links.json")
     link = store.put(running_instance.id, local)
-    instance = {"id": running_instance.id, "url": running_instance.url, "token": running_instance.token}
-    with Workspace(store, instance) as ws:
+    with open_workspace(store) as ws:
         assert ws.push(link).ok
         in_step = set(_contents(local).values())
         for ops, delete in rounds:
