@@ -148,7 +148,7 @@ def plan_open(
                 "Your CodeLab instance {instance} ({status}) runs image '{running}'. Opening '{image}' "
                 "switches it to that image and restarts it: its kernels and terminals stop and "
                 "anything not saved is lost.",
-                instance=current.get("id") or current.get("name") or "?",
+                instance=current.get("name") or current.get("id") or "?",
                 status=_status(current) or "?",
                 running=image_label(running),
                 image=image_label(image) if image else (wanted or tr("the default image")),

@@ -2,36 +2,23 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { statusLabel } from './labels';
-import { imageLabel } from './logic';
-import { IImage, IInstance } from './tokens';
+import { IInstance } from './tokens';
 
-/** Ask before `open` restarts the running instance with another image (409). */
+/**
+ * Ask before `open` restarts the running instance with another image (409
+ * `codelab.switch_required`). `message` is the server's explanation (which
+ * instance, which images, what is lost); the panel adds nothing to the rule.
+ */
 export async function confirmSwitch(
   trans: TranslationBundle,
-  running: IInstance,
-  target: IImage | null
+  message: string
 ): Promise<boolean> {
-  const current = imageLabel(running.image) || trans.__('its current image');
-  const next = imageLabel(target) || trans.__('the selected image');
   const result = await showDialog({
     title: trans.__('Switch CodeLab to another image?'),
     body: (
       <div className="jp-CodeLab-dialog">
-        <p>
-          {trans.__(
-            'Your CodeLab instance %1 (%2) uses %3.',
-            running.name || running.id,
-            statusLabel(trans, running.status),
-            current
-          )}
-        </p>
-        <p>
-          {trans.__(
-            'Opening %1 restarts that instance with the new image: its kernels and terminals stop and anything not saved in its notebooks is lost. Save your work there first.',
-            next
-          )}
-        </p>
+        <p>{message}</p>
+        <p>{trans.__('Save your work there first.')}</p>
       </div>
     ),
     buttons: [

@@ -157,7 +157,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
       serverSettings: app.serviceManager.serverSettings,
       translator,
       state: stateDB,
-      confirmSwitch: (running, target) => confirmSwitch(trans, running, target),
+      confirmSwitch: (_running, _target, message) =>
+        confirmSwitch(trans, message),
       confirmShorten: (_current, hours, message) =>
         confirmShorten(trans, hours, message),
       saveIdentityFile: path => {

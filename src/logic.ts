@@ -58,24 +58,12 @@ export function imageLabel(image: IImage | null | undefined): string {
 }
 
 /**
- * The id of the default image: the one the server marks as default, else the
- * multi-kernel CPU image, else the first CPU image of the catalogue.
+ * The id of the default image: the one the server marks `default` (the image
+ * `POST open` opens when it names none; the server's rule, `opening.py`), or
+ * null when it marks none.
  */
 export function defaultImageId(images: IImage[]): string | null {
-  const marked = images.find(
-    image => (image as IImage & { default?: unknown }).default === true
-  );
-  if (marked) {
-    return marked.id;
-  }
-  const multiKernel = images.find(
-    image =>
-      imageCategory(image) === 'CPU' && /mul(ti)?-?kernel/i.test(image.name)
-  );
-  if (multiKernel) {
-    return multiKernel.id;
-  }
-  return images.find(image => imageCategory(image) === 'CPU')?.id ?? null;
+  return images.find(image => image.default === true)?.id ?? null;
 }
 
 /**

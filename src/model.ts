@@ -81,7 +81,8 @@ export interface ICodeLabModelOptions {
   /** Asked before `open` switches a running instance to another image (409). */
   confirmSwitch?: (
     running: IInstance,
-    target: IImage | null
+    target: IImage | null,
+    message: string
   ) => Promise<boolean>;
   /**
    * Asked when the server refuses an extension because it would shorten the
@@ -307,7 +308,10 @@ export class CodeLabModel implements ICodeLabModel {
   /** Whether `open` can run now. */
   get canOpen(): boolean {
     return (
-      this.signedIn && !this._opening && this._shareCheck.kind !== 'invalid'
+      this.signedIn &&
+      !this._opening &&
+      this._shareCheck.kind !== 'invalid' &&
+      this.selectedImageId !== null
     );
   }
 
@@ -511,10 +515,16 @@ export class CodeLabModel implements ICodeLabModel {
       this._changed();
       return false;
     }
+    // always a named image: a blank one is the default image to the server (a switch of a running
+    // instance of another image), so nothing is sent before the catalogue names one
+    const imageId = this.selectedImageId;
+    if (imageId === null) {
+      return false;
+    }
     // the URL as typed: the server normalises it (and refuses it with a message if it must)
     const shareUrl = this._shareUrl.trim();
     const request = {
-      image_id: this.selectedImageId ?? undefined,
+      image_id: imageId,
       share_url: shareUrl || undefined
     };
     this._opening = true;
@@ -531,7 +541,11 @@ export class CodeLabModel implements ICodeLabModel {
         }
         const running = error.body?.instance ?? this._instance;
         const accepted = running
-          ? await this._options.confirmSwitch(running, this.selectedImage)
+          ? await this._options.confirmSwitch(
+              running,
+              this.selectedImage,
+              error.message
+            )
           : true;
         if (!accepted) {
           if (running) {

@@ -125,6 +125,8 @@ export interface IImage {
    * lists none for it (absent when the flavors could not be read).
    */
   free_flavor?: IFreeFlavor | null;
+  /** In `GET images`: the image `POST open` opens when it names none (the server's choice). */
+  default?: boolean;
 }
 
 /** The lease (auto-stop timer) of an instance. */

@@ -367,7 +367,7 @@ def test_switching_a_running_instance_asks_first(env: dict[str, str], running: d
     other = next(i for i in _images(env) if i["id"] != running["image"]["id"])
     refused = run_cli(env, "open", "--image", other["id"])  # stdin is not a terminal and no --yes
     error = assert_one_line_error(refused, cli.EXIT_NOT_CONFIRMED)
-    assert "--yes" in error and running["id"] in error
+    assert "--yes" in error and running["name"] in error
     assert run_json(env, "show", running["id"])["image"]["id"] == running["image"]["id"]
 
     switched = run_cli(env, "open", "--image", other["id"], "--yes")
@@ -390,7 +390,7 @@ def test_an_open_naming_no_image_asks_before_switching_a_gpu_instance(
     # no --image is the default (CPU) image: another image, so it asks (no terminal, no --yes: refused)
     refused = run_cli(env, "open", *extra)
     error = assert_one_line_error(refused, cli.EXIT_NOT_CONFIRMED)
-    assert "--yes" in error and instance["id"] in error and gpu["name"] in error
+    assert "--yes" in error and instance["name"] in error and gpu["name"] in error
     assert "notebook2.0-mul-kernel-cpu-cp36" in error
     after = run_json(env, "show", instance["id"])
     assert after["status"] == "RUNNING" and after["image"]["id"] == gpu["id"]

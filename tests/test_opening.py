@@ -68,7 +68,7 @@ def test_the_default_image_on_a_live_gpu_instance_is_a_switch_to_confirm(
     error = refused.value
     assert (error.status, error.code, error.details["instance"]) == (409, "codelab.switch_required", current)
     assert f"{GPU['name']}:{GPU['tag']}" in error.message and CPU["name"] in error.message
-    assert "inst-1" in error.message and status in error.message
+    assert "notebook-codelab-0001" in error.message and status in error.message
     plan = plan_open([current], image_id, CATALOGUE, confirmed=True)
     assert (plan.image_id, plan.instance, plan.switch) == (DEFAULT_IMAGE_ID, current, True)
 

@@ -21,6 +21,7 @@ export const IMAGES: IImage[] = [
   {
     id: 'cpu-default',
     category: 'CPU',
+    default: true,
     name: 'notebook2.0-mul-kernel-cpu-cp36',
     tag: '3.3.2',
     arch: 'x86_64',

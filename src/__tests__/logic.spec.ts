@@ -29,14 +29,16 @@ describe('images', () => {
     expect(groupImages(IMAGES, 'nothing-like-this', null)).toEqual([]);
   });
 
-  it('finds the default multi-kernel CPU image', () => {
+  it('takes the default image the server marks, guessing none from names', () => {
     expect(defaultImageId(IMAGES)).toBe('cpu-default');
     expect(
-      defaultImageId([
-        { ...IMAGES[3] },
-        { ...IMAGES[0], default: true } as never
-      ])
+      defaultImageId([{ ...IMAGES[3] }, { ...IMAGES[0], default: true }])
     ).toBe('gpu-1');
+    // a multi-kernel CPU image the server did not mark is not the default here
+    expect(
+      defaultImageId(IMAGES.map(image => ({ ...image, default: false })))
+    ).toBeNull();
+    expect(defaultImageId([])).toBeNull();
   });
 
   it("lists an image in the server's category, never guessing one from its name", () => {

@@ -357,7 +357,12 @@ describe('CodeLabModel', () => {
       await model.refresh();
       model.selectImage('gpu-1');
       expect(await model.open()).toBe(true);
-      expect(confirmSwitch).toHaveBeenCalledWith(current, IMAGES[0]);
+      // the dialog shows what the server said
+      expect(confirmSwitch).toHaveBeenCalledWith(
+        current,
+        IMAGES[0],
+        'A CodeLab instance is running'
+      );
       expect(server.callsTo('POST open').map(c => c.body)).toEqual([
         { image_id: 'gpu-1' },
         { image_id: 'gpu-1', switch: true }
@@ -379,6 +384,51 @@ describe('CodeLabModel', () => {
       expect(server.callsTo('POST open')).toHaveLength(1);
       expect(model.openError).toBeNull();
       expect(model.instance?.status).toBe('RUNNING');
+      model.dispose();
+    });
+
+    it('opens a deep link with only a share URL on the named default image, never a blank one; a running GPU instance asks and is kept', async () => {
+      const gpu = running(Date.now(), 3_600_000);
+      gpu.image = IMAGES[0];
+      const message =
+        "Your CodeLab instance inst-1 (RUNNING) runs image 'pytorch1.8…'. Opening 'notebook2.0-mul-kernel-cpu-cp36:3.3.2' switches it…";
+      server.on('POST open', () => ({
+        status: 409,
+        body: { message, code: 'codelab.switch_required', instance: gpu }
+      }));
+      confirmSwitch.mockResolvedValue(false);
+      const model = makeModel();
+      await model.refresh();
+      model.prefill({ shareUrl: 'https://example.com/a.ipynb' });
+      expect(await model.open()).toBe(false);
+      expect(server.callsTo('POST open').map(c => c.body)).toEqual([
+        { image_id: 'cpu-default', share_url: 'https://example.com/a.ipynb' }
+      ]);
+      expect(confirmSwitch).toHaveBeenCalledWith(gpu, IMAGES[1], message);
+      expect(model.instance?.image?.id).toBe('gpu-1');
+      expect(model.instance?.status).toBe('RUNNING');
+      model.dispose();
+    });
+
+    it('sends nothing while no image is named (the catalogue marks no default)', async () => {
+      server.on('GET images', () => ({
+        status: 200,
+        body: { images: IMAGES.map(image => ({ ...image, default: false })) }
+      }));
+      const model = makeModel();
+      await model.refresh();
+      expect(model.selectedImageId).toBeNull();
+      expect(model.canOpen).toBe(false);
+      expect(await model.open()).toBe(false);
+      expect(server.callsTo('POST open')).toHaveLength(0);
+      // once the user picks one, it is sent by its id
+      server.on('POST open', () => ({ status: 200, body: instance() }));
+      model.selectImage('cpu-2');
+      expect(model.canOpen).toBe(true);
+      expect(await model.open()).toBe(true);
+      expect(server.callsTo('POST open').map(c => c.body)).toEqual([
+        { image_id: 'cpu-2' }
+      ]);
       model.dispose();
     });
 

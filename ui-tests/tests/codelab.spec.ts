@@ -17,6 +17,7 @@ import {
   TIDY_FOLDER,
   IInstanceLite,
   instances,
+  settled,
   emulator,
   ensureNone,
   ensureRunning,
@@ -363,7 +364,11 @@ test.describe('CodeLab sidebar at 1366x768', () => {
 
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('Switch CodeLab to another image?');
-    await expect(dialog).toContainText('restarts that instance');
+    // the server's message (409 codelab.switch_required), not a panel copy of the rule
+    await expect(dialog).toContainText(
+      'switches it to that image and restarts it'
+    );
+    await expect(dialog).toContainText(GPU_IMAGE);
     await expect(dialog.locator('.jp-Dialog-content')).toHaveScreenshot(
       'dialog-switch.png'
     );
@@ -504,6 +509,67 @@ test.describe('CodeLab sidebar at 1366x768', () => {
     expect(running?.description ?? '').toContain(
       'https://raw.githubusercontent.com/o/r/main/demo.ipynb'
     );
+  });
+
+  test('a deep link with only a share URL never switches a running GPU instance silently', async ({
+    page,
+    request
+  }) => {
+    // Given a GPU instance running
+    const images: { id: string; name: string }[] = (
+      await (await request.get(`${API}/images`)).json()
+    ).images;
+    const gpu = images.find(i => i.name === GPU_IMAGE)!;
+    await settled(request);
+    const opened = await request.post(`${API}/open`, {
+      data: { image_id: gpu.id, switch: true }
+    });
+    expect(opened.ok()).toBeTruthy();
+    await expect
+      .poll(
+        async () =>
+          (await instances(request))
+            .filter(i => i.status === 'RUNNING')
+            .map(i => i.image?.name),
+        { timeout: 90_000, intervals: [500] }
+      )
+      .toEqual([GPU_IMAGE]);
+    const before = (await instances(request))[0];
+
+    // When the deep link names only a notebook and the user opens it
+    await page.goto(
+      '?codelab-share=' +
+        encodeURIComponent('https://github.com/o/r/blob/main/demo.ipynb')
+    );
+    const panel = page.locator('#codelab-ext-panel');
+    await expect(panel).toBeVisible();
+    await waitState(panel, 'running');
+    await panel.getByRole('button', { name: 'Open another image' }).click();
+    // the panel names the image the server marks as default (never a blank image_id)
+    await expect(panel.locator('.jp-CodeLab-chosenName')).toContainText(
+      DEFAULT_IMAGE
+    );
+    const sent = page.waitForRequest(
+      r => r.url().endsWith('/codelab/open') && r.method() === 'POST'
+    );
+    await panel.getByRole('button', { name: 'Open with this image' }).click();
+    const body = (await sent).postDataJSON();
+    expect(body.image_id).toBeTruthy();
+    expect(body.switch).toBeUndefined();
+
+    // Then the server's 409 is shown, and keeping the instance changes nothing
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('Switch CodeLab to another image?');
+    await expect(dialog).toContainText(GPU_IMAGE);
+    await expect(dialog).toContainText(DEFAULT_IMAGE);
+    await dialog.getByRole('button', { name: 'Keep current instance' }).click();
+    await expect(dialog).toHaveCount(0);
+    await waitState(panel, 'running');
+    const after = (await instances(request))[0];
+    expect(after.id).toBe(before.id);
+    expect(after.status).toBe('RUNNING');
+    expect(after.image?.name).toBe(GPU_IMAGE);
+    expect(after.update_at).toBe(before.update_at);
   });
 
   test('menu, shortcut and commands', async ({ page, request }) => {

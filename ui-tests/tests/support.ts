@@ -27,6 +27,7 @@ export interface IInstanceLite {
   status: string;
   description?: string;
   image?: { id: string; name: string };
+  update_at?: number;
 }
 
 export async function instances(request: APIRequestContext): Promise<IInstanceLite[]> {
