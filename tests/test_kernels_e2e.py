@@ -293,3 +293,36 @@ def test_the_cli_lists_the_kernels_of_the_running_instance(live_emulator, runnin
     live_emulator.wait_status(running_instance.id, "STOPPED")
     assert json.loads(run_cli(env, "kernels", "--json").stdout) == {"kernels": []}
     assert "none of your instances is running" in run_cli(env, "kernels").stdout
+
+
+async def test_input_and_two_restarts_at_once(jp_fetch, jp_serverapp, running_instance):
+    kernel_id, _, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        # input(): the instance's input_request reaches this client on stdin, the answer goes back
+        msg_id = client.execute("print('got', input('name? '))", allow_stdin=True)
+        request = await client.get_stdin_msg(timeout=30)
+        assert request["msg_type"] == "input_request" and request["content"]["prompt"] == "name? "
+        assert request["parent_header"]["msg_id"] == msg_id
+        client.input("codelab")
+        while True:
+            msg = await client.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                assert msg["content"]["text"] == "got codelab\n"
+                break
+
+        # two restarts racing: one kernel stays on the instance, a new process, and it answers. (The
+        # kernel manager may refuse the second with a 500 of its own: jupyter_client's pending-start
+        # future, the same for a local kernel; at least one restart goes through.)
+        _, outputs = await execute(client, "import os; print(os.getpid())")
+        before = int(stdout(outputs))
+        answers = await asyncio.gather(
+            jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="", raise_error=False),
+            jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="", raise_error=False),
+        )
+        assert 200 in [answer.code for answer in answers]
+        reply, outputs = await execute(client, "import os; print(os.getpid())")
+        assert reply["status"] == "ok" and int(stdout(outputs)) != before
+        assert len(running_instance.api("GET", "api/kernels").json()) == 1
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)

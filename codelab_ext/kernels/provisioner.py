@@ -57,8 +57,8 @@ class CodeLabProvisioner(KernelProvisionerBase):
     bridge: Bridge | None = None
     remote: InstanceJupyter | None = None
     remote_kernel_id: str | None = None
-    #: set between a restart's shutdown and its launch: the old process counts as ended
-    _restarting = False
+    #: restarts between their shutdown and their launch: meanwhile the old process counts as ended
+    _restarts_pending = 0
     _exit_code: int | None = None
     _lock: asyncio.Lock | None = None
     _cwd: str | None = None
@@ -94,7 +94,7 @@ class CodeLabProvisioner(KernelProvisionerBase):
     async def poll(self) -> int | None:
         if self.bridge is None:
             return 0 if self._exit_code is None else self._exit_code
-        if self._restarting:
+        if self._restarts_pending:
             return 0
         if self._exit_code is not None:
             return self._exit_code
@@ -139,16 +139,19 @@ class CodeLabProvisioner(KernelProvisionerBase):
     async def _launch(self) -> None:
         instance_id, remote_kernel = self.target
         config = self._config()
-        if self._restarting and self.remote is not None and self.remote_kernel_id and self.bridge is not None:
+        live = self.bridge is not None and self.bridge.ended is None
+        if live and self.remote is not None and self.remote_kernel_id and self.bridge is not None:
+            # a launch while the kernel lives on the instance is a restart (the manager launches again
+            # only after a shutdown with restart=True): a new process, the same kernel and connection
             try:
                 await self.remote.restart(self.remote_kernel_id, timeout=float(config.kernel_start_timeout))
             finally:
-                self._restarting = False
+                self._restarts_pending = max(0, self._restarts_pending - 1)
             if not self.bridge.connected:
                 await self.bridge.attach(self.remote, self.remote_kernel_id)
             await self.bridge.kernel_info(float(config.kernel_start_timeout))
             return
-        self._restarting = False
+        self._restarts_pending = 0
         remote, _instance = await instances.instance_jupyter(instance_id)
         path = instances.remote_folder(instance_id, self._cwd)
         kernel_id = await remote.start_kernel(remote_kernel, path)
@@ -221,7 +224,8 @@ class CodeLabProvisioner(KernelProvisionerBase):
         await self._stop(restart)
 
     async def terminate(self, restart: bool = False) -> None:
-        await self._stop(restart)
+        # jupyter_client's graceful shutdown sends its SIGTERM without the restart flag
+        await self._stop(restart or self._restarts_pending > 0)
 
     async def kill(self, restart: bool = False) -> None:
         await self._stop(restart)
@@ -229,7 +233,8 @@ class CodeLabProvisioner(KernelProvisionerBase):
     async def _stop(self, restart: bool) -> None:
         if restart:
             # the process is replaced by launch_kernel's REST restart: connection and kernel id stay
-            self._restarting = self.bridge is not None and self.bridge.ended is None
+            if self.bridge is not None and self.bridge.ended is None:
+                self._restarts_pending += 1
             return
         async with self._lifecycle():
             remote, kernel_id = self.remote, self.remote_kernel_id
