@@ -1,11 +1,13 @@
 """CodeLab kernels: the bridge against a client talking straight to the instance's kernel websocket.
 
-One emulated instance served by a real Jupyter server (the emulator in a thread of this process), one
-kernel on it. Path A: the ``codelab`` provisioner under a jupyter_client ``AsyncKernelManager`` and an
+One emulated instance served by a real Jupyter server (the emulator in a thread of this process), two
+kernels of the same kernelspec on it (one per path: the instance's server sends each output to every
+connection of a kernel, so a shared kernel would make each path receive the other's outputs too).
+Path A: the ``codelab`` provisioner under a jupyter_client ``AsyncKernelManager`` and an
 ``AsyncKernelClient`` on its local ZMQ channels (what the local Jupyter server does for a notebook).
-Path B, the baseline: a websocket client on the same kernel (protocol v1, its own session), as a
-browser opened on the instance would be. Both run the same cells on the same kernel, alternating, so
-machine noise hits both alike.
+Path B, the baseline: a websocket client on its kernel (protocol v1), as a
+browser opened on the instance would be. Both run the same cells, alternating, so machine noise hits
+both alike.
 
 Figures: execute round trip of a trivial cell (``pass``: execute_request until both the reply and the
 idle status arrived, in either order), medians and p95; a 10 MB output (a display_data: the instance's
@@ -139,8 +141,9 @@ async def measure(report: Report, handle: Any, running: Any, folder: Path) -> No
     try:
         await client.wait_for_ready(timeout=60)
         remote = InstanceJupyter(jupyter_base(str(full["url"])), str(full["token"]))
-        kernel_id = km.provisioner.remote_kernel_id  # type: ignore[union-attr]
-        direct_ws = await remote.connect(kernel_id, "bench-direct", timeout=30)
+        # a kernel of its own: the instance's server sends each output to every connection of a kernel
+        direct_kernel = await remote.start_kernel("python3", "")
+        direct_ws = await remote.connect(direct_kernel, "bench-direct", timeout=30)
         direct = Direct(direct_ws)
         for _ in range(WARMUP):
             await bridge_run(client, "pass")
@@ -166,6 +169,7 @@ async def measure(report: Report, handle: Any, running: Any, folder: Path) -> No
     finally:
         if direct_ws is not None:
             direct_ws.close()
+            await remote.delete(direct_kernel)
         client.stop_channels()
         await km.shutdown_kernel()
         instances.unregister(service)
