@@ -233,8 +233,16 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
     }
 
     if (settingRegistry) {
-      settingRegistry
-        .load(PLUGIN_ID)
+      // JupyterLab's list of every plugin's settings (what the registry starts from) leaves an
+      // extension's schema in English; fetching the plugin alone has the server translate it
+      // (codelab_ext.i18n.serve_settings_translations), for the settings editor
+      const english = translator.languageCode.toLowerCase().startsWith('en');
+      (english
+        ? settingRegistry.load(PLUGIN_ID)
+        : settingRegistry
+            .reload(PLUGIN_ID)
+            .then(() => settingRegistry.load(PLUGIN_ID))
+      )
         .then(loaded => {
           settings = loaded;
           const apply = () =>
