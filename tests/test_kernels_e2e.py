@@ -232,7 +232,14 @@ async def test_a_cut_connection_resumes_without_losing_a_line(jp_fetch, jp_serve
             bridge.cut()
 
     try:
-        code = "import time\nfor i in range(150):\n    print(i, flush=True)\n    time.sleep(0.02)\n"
+        # the cut comes in the pause after line 39, so no message is on the wire when it breaks (one
+        # the instance's server is writing at that very instant is lost to jupyter_server's resume,
+        # which buffers only once it sees the close: see docs/architecture.md); lines 40 to 149 are
+        # printed while the bridge reconnects and must all come back from the instance's buffer
+        code = (
+            "import time\nfor i in range(150):\n    print(i, flush=True)\n"
+            "    time.sleep(2.0 if i == 39 else 0.02)\n"
+        )
         reply, outputs = await execute(client, code, on_output=cut_midway)
         assert reply["status"] == "ok"
         assert bridge.reconnects >= 1, "the connection was cut and restored"
