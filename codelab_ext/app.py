@@ -73,6 +73,8 @@ class CodeLabApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Once the server's loop runs: a Ctrl-C without a terminal stops the server cleanly."""
+        if self.service is not None:
+            self.service.workspace.start_guard()  # pulls linked folders back before their leases end
         self._handle_sigint(serverapp)
 
     def _start_kernel_specs(self, serverapp: Any) -> None:

@@ -139,6 +139,34 @@ class CodeLab(Configurable):
         help="How long the server keeps the image catalogue before asking ModelArts again.",
     ).tag(config=True)
 
+    pull_before_stop = Bool(
+        True,
+        help=(
+            "With a linked workspace folder, pull the instance's changes back before a Stop, before a "
+            "switch to another image and pull_before_lease_end_minutes before the lease ends. When the "
+            "pull cannot finish, Stop and switch answer 409 with the files not yet home and stop only "
+            "when asked again with leave_files. Off: nothing is pulled unasked."
+        ),
+    ).tag(config=True)
+
+    pull_before_lease_end_minutes = Float(
+        10.0,
+        help="How many minutes before the lease ends the server pulls a linked folder back by itself.",
+    ).tag(config=True)
+
+    pull_before_stop_timeout = Float(
+        120.0,
+        help=(
+            "Seconds a Stop or a switch waits for the pull of the linked folder before answering with "
+            "the files not yet home."
+        ),
+    ).tag(config=True)
+
+    workspace_guard_interval = Float(
+        30.0,
+        help="Seconds between two looks of the lease guard at the leases of linked instances.",
+    ).tag(config=True)
+
     emulator = Bool(
         help=(
             "Start the embedded ModelArts emulator on a free loopback port and point everything "

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "codelab"
 HEARTBEAT_SECONDS = 15.0
 #: watcher event kinds → SSE event names ("error" would clash with EventSource's own error event)
-SSE_EVENT_NAMES = {"instance": "instance", "error": "upstream-error"}
+SSE_EVENT_NAMES = {"instance": "instance", "error": "upstream-error", "workspace": "workspace"}
 ID = r"(?P<instance_id>[^/]+)"
 
 
@@ -215,8 +215,12 @@ class OpenHandler(CodeLabHandler):
     @authorized
     @codelab_errors
     async def post(self) -> None:
-        image_id, share_url, switch = validate_open(self.json_body())
-        instance = await self.service.open(image_id, share_url, switch)
+        from .workspace_service import take_leave_files
+
+        body = self.json_body()
+        leave_files = take_leave_files(body)
+        image_id, share_url, switch = validate_open(body)
+        instance = await self.service.open(image_id, share_url, switch, leave_files)
         self.write_json(public_instance(instance))
 
 
@@ -243,8 +247,11 @@ class InstanceActionHandler(CodeLabHandler):
     @authorized
     @codelab_errors
     async def post(self, instance_id: str, verb: str) -> None:
-        self.json_body()  # a body, if any, must at least be a JSON object
-        instance = await self.service.action(self.instance_id(instance_id), verb)
+        from .workspace_service import take_leave_files
+
+        body = self.json_body()  # a body, if any, must at least be a JSON object
+        leave_files = take_leave_files(body) if verb == "stop" else False
+        instance = await self.service.action(self.instance_id(instance_id), verb, leave_files)
         self.write_json(public_instance(instance))
 
 
@@ -395,6 +402,8 @@ class OpenAPIHandler(CodeLabHandler):
 
 def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
     """Every route, relative to ``{base_url}codelab/``."""
+    from .workspace_handlers import workspace_routes
+
     return [
         ("status", StatusHandler),
         ("credentials", CredentialsHandler),
@@ -410,5 +419,6 @@ def route_table() -> list[tuple[str, type[CodeLabHandler]]]:
         (f"instances/{ID}/ssh-config", SshConfigHandler),
         (f"instances/{ID}/ssh-config/install", SshInstallHandler),
         (f"instances/{ID}/ssh-command", SshCommandHandler),
+        *workspace_routes(),
         ("openapi.json", OpenAPIHandler),
     ]

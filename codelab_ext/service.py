@@ -81,6 +81,10 @@ class CodeLabService:
             max_workers=POLL_WORKERS, thread_name_prefix=f"{self.thread_name_prefix}-poll"
         )
         self.watchers = WatcherHub(self.poll_instance)
+        from .workspace_service import WorkspaceService
+
+        #: links, transfer jobs and the lease guard (design.md §7)
+        self.workspace = WorkspaceService(self)
         self._shares: dict[str, asyncio.Semaphore] = {}
         self._instance_locks: dict[int, asyncio.Lock] = {}
         self._opens: dict[tuple[Any, ...], asyncio.Future[dict[str, Any]]] = {}
@@ -319,20 +323,25 @@ class CodeLabService:
     async def list_instances(self) -> list[dict[str, Any]]:
         return await self.call("list_instances")
 
-    async def open(self, image_id: str | None, share_url: str | None, switch: bool) -> dict[str, Any]:
+    async def open(
+        self, image_id: str | None, share_url: str | None, switch: bool, leave_files: bool = False
+    ) -> dict[str, Any]:
         """Open (or reuse, or switch) the free instance; never switches a live one without ``switch``.
+
+        A switch first pulls a linked folder back (:meth:`WorkspaceService.guard`), unless
+        ``leave_files``.
 
         Identical concurrent opens share one upstream call; different ones wait for each other
         (:meth:`instance_lock`), and each re-checks the instance when its turn comes.
         """
-        key = (id(self.client()), image_id, share_url, switch)
+        key = (id(self.client()), image_id, share_url, switch, leave_files)
         pending = self._opens.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._opens[key] = future
         try:
-            instance = await self._open(image_id, share_url, switch)
+            instance = await self._open(image_id, share_url, switch, leave_files)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
@@ -344,21 +353,31 @@ class CodeLabService:
             if self._opens.get(key) is future:
                 del self._opens[key]
 
-    async def _open(self, image_id: str | None, share_url: str | None, switch: bool) -> dict[str, Any]:
+    async def _open(
+        self, image_id: str | None, share_url: str | None, switch: bool, leave_files: bool
+    ) -> dict[str, Any]:
         from .share_url import normalise_share_url
 
         async with self.instance_lock():
             # the rule lives in opening.plan_open; the catalogue only when the default image is asked for
             images = await self.images({}) if not image_id else self._cached_images()
             plan = plan_open(await self.list_instances(), image_id, images, confirmed=switch)
+            if plan.switch and plan.instance is not None and plan.instance.get("id"):
+                # a switch restarts the instance: pull a linked folder back first (or ask)
+                await self.workspace.guard(str(plan.instance["id"]), "switch", leave_files=leave_files)
             instance = await self.call("open", image_id=plan.image_id, share_url=share_url)
         if share_url:
             instance = {**instance, "share_url": normalise_share_url(share_url)}
         self.watchers.publish(instance)
         return instance
 
-    async def action(self, instance_id: str, verb: str) -> dict[str, Any]:
-        """Start or stop, serialised with opens; a refusal (already there) carries the current instance."""
+    async def action(self, instance_id: str, verb: str, leave_files: bool = False) -> dict[str, Any]:
+        """Start or stop, serialised with opens; a refusal (already there) carries the current instance.
+
+        A Stop first pulls a linked folder back (:meth:`WorkspaceService.guard`), unless ``leave_files``.
+        """
+        if verb == "stop":
+            await self.workspace.guard(instance_id, "stop", leave_files=leave_files)
         async with self.instance_lock():
             try:
                 instance = await self.call(verb, instance_id)
@@ -440,6 +459,7 @@ class CodeLabService:
 
     async def stop(self, wait: float = STOP_WAIT_SECONDS) -> None:
         """:meth:`close`, then wait (at most ``wait`` seconds) for the watcher tasks and executor threads."""
+        await self.workspace.close(wait)
         tasks = self.watchers.tasks()
         self.close()
         if tasks:

@@ -148,4 +148,5 @@ WatchEvent = Union[
     tuple[Literal["instance"], dict[str, Any]],
     tuple[Literal["error"], dict[str, Any]],
     tuple[Literal["closed"], dict[str, Any]],
+    tuple[Literal["workspace"], dict[str, Any]],
 ]

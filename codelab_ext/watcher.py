@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from .errors import CodeLabError, NotFoundError, UpstreamError
 from .i18n import tr
@@ -268,6 +268,14 @@ class WatcherHub:
                 listener(instance)
             except Exception:  # a listener never breaks a poll or an action
                 log.warning("codelab: an instance listener failed", exc_info=True)
+
+    def announce(self, instance_id: str, kind: Literal["workspace"], data: dict[str, Any]) -> None:
+        """Fan another kind of event out to the viewers of an instance (e.g. ``workspace``, a transfer's
+        progress); nothing is kept for later subscribers, and nobody watching is fine."""
+        watcher = self.watchers.get(instance_id)
+        if watcher is not None:
+            for sub in list(watcher.subscribers):
+                sub.put((kind, data))
 
     def poke(self, instance_id: str | None = None) -> None:
         for wid, watcher in list(self.watchers.items()):
