@@ -52,7 +52,8 @@ export interface ICodeLabAPI {
   instances(): Promise<IInstance[]>;
   instance(id: string): Promise<IInstance>;
   start(id: string): Promise<IInstance>;
-  stop(id: string): Promise<IInstance>;
+  /** `leaveFiles`: stop even though the linked folder's changes could not be pulled back. */
+  stop(id: string, leaveFiles?: boolean): Promise<IInstance>;
   /** Set the lease duration; `shorten` confirms one that ends sooner (else 409). */
   extend(id: string, durationMs: number, shorten?: boolean): Promise<ILease>;
   /** The SSH config block (text); 404 when the instance has no SSH endpoint. */
@@ -141,9 +142,10 @@ export class CodeLabClient implements ICodeLabAPI {
     });
   }
 
-  stop(id: string): Promise<IInstance> {
+  stop(id: string, leaveFiles = false): Promise<IInstance> {
     return this._request<IInstance>(instancePath(id, 'stop'), {
-      method: 'POST'
+      method: 'POST',
+      body: leaveFiles ? { leave_files: true } : undefined
     });
   }
 

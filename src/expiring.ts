@@ -11,12 +11,27 @@ import { CodeLabModel } from './model';
 
 let toastId: string | null = null;
 let lastText = '';
+/** The files of the linked folder the lease guard could not bring home (null: none). */
+let notHomeOf: () => string[] | null = () => null;
 
 function message(trans: TranslationBundle, remainingMs: number): string {
-  return trans.__(
+  const text = trans.__(
     'CodeLab stops in %1 unless you extend it.',
     formatCountdown(remainingMs)
   );
+  const files = notHomeOf();
+  if (!files) {
+    return text;
+  }
+  const listed = files.slice(0, 5).join(', ') + (files.length > 5 ? ', …' : '');
+  return files.length
+    ? `${text} ${trans._n(
+        '%1 changed file is not home yet: %2.',
+        '%1 changed files are not home yet: %2.',
+        files.length,
+        listed
+      )}`
+    : `${text} ${trans.__('Your changes there could not be pulled back yet.')}`;
 }
 
 /** Show the toast (or bring the existing one up to date). */
@@ -40,8 +55,12 @@ export function showExpiringToast(
 /** Follow the model: update the toast every second, dismiss it when the warning no longer holds. */
 export function followExpiringToast(
   model: CodeLabModel,
-  trans: TranslationBundle
+  trans: TranslationBundle,
+  notHome?: () => string[] | null
 ): void {
+  if (notHome) {
+    notHomeOf = notHome;
+  }
   const follow = () => {
     if (!toastId) {
       return;

@@ -7,6 +7,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { FileBrowser, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
@@ -36,6 +37,10 @@ import {
   PLUGIN_ID
 } from './tokens';
 import { CodeLabPanel, CodeLabStatusItem } from './widgets/CodeLabPanel';
+import { WorkspaceClient } from './workspace/api';
+import { addWorkspaceCommands } from './workspace/commands';
+import { confirmFilesNotHome } from './workspace/dialogs';
+import { WorkspaceModel } from './workspace/model';
 
 // The token and the shapes other plugins use with it (`requires: [ICodeLabModel]`).
 export * from './tokens';
@@ -137,7 +142,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
     ISettingRegistry,
     IStateDB,
     ILauncher,
-    IStatusBar
+    IStatusBar,
+    IDefaultFileBrowser
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -147,7 +153,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
     settingRegistry: ISettingRegistry | null,
     stateDB: IStateDB | null,
     launcher: ILauncher | null,
-    statusBar: IStatusBar | null
+    statusBar: IStatusBar | null,
+    fileBrowser: FileBrowser | null
   ): ICodeLabModel => {
     translator = translator ?? nullTranslator;
     const trans = translator.load('codelab_ext');
@@ -161,6 +168,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
         confirmSwitch(trans, message),
       confirmShorten: (_current, hours, message) =>
         confirmShorten(trans, hours, message),
+      confirmFilesNotHome: (instance, body) =>
+        confirmFilesNotHome(trans, instance, body),
       saveIdentityFile: path => {
         void settings?.set('identityFile', path).catch(reason => {
           console.warn('codelab-ext: could not save the identity file', reason);
@@ -168,7 +177,14 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
       }
     });
     model.notice.connect((_, notice) => showNotice(app, trans, notice));
-    followExpiringToast(model, trans);
+    const workspace = new WorkspaceModel({
+      codelab: model,
+      api: new WorkspaceClient({
+        serverSettings: app.serviceManager.serverSettings,
+        translator
+      })
+    });
+    followExpiringToast(model, trans, () => workspace.notHome);
 
     const client = new CodeLabClient({
       serverSettings: app.serviceManager.serverSettings,
@@ -202,7 +218,17 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
           );
         }
       },
-      installer
+      installer,
+      {
+        model: workspace,
+        actions: {
+          currentFolder: () => fileBrowser?.model.path ?? null,
+          openFile: path =>
+            void app.commands.execute('docmanager:open', { path }),
+          extend: () =>
+            void app.commands.execute(CommandIDs.extend, { hours: 1 })
+        }
+      }
     );
     panel.id = PANEL_ID;
     panel.title.icon = codelabIcon;
@@ -211,6 +237,7 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
     restorer?.add(panel, PANEL_ID);
 
     addCommands(app, model, trans, palette, installer);
+    addWorkspaceCommands(app, model, workspace, trans, fileBrowser, palette);
 
     launcher?.add({
       command: CommandIDs.showPanel,

@@ -37,6 +37,7 @@ import {
   ICodeLabNotice,
   ICodeLabSettings,
   ICredentialsInput,
+  IErrorBody,
   IImage,
   IInstance,
   ILease,
@@ -94,6 +95,16 @@ export interface ICodeLabModelOptions {
     hours: number,
     message: string
   ) => Promise<boolean>;
+  /**
+   * Asked when a Stop or a switch is refused because the linked folder's
+   * changes could not be pulled back (409 `codelab.files_not_home`): `body`
+   * lists the files. 'extend' keeps the instance one more hour, 'leave' stops
+   * (or switches) anyway, 'cancel' does nothing.
+   */
+  confirmFilesNotHome?: (
+    instance: IInstance | null,
+    body: IErrorBody
+  ) => Promise<'extend' | 'leave' | 'cancel'>;
   /** Persists the identity file path (the plugin writes the setting). */
   saveIdentityFile?: (path: string) => void;
   /** Milliseconds between polls while the event stream is down. */
@@ -132,6 +143,8 @@ export class CodeLabModel implements ICodeLabModel {
       state: options.state ?? null,
       confirmSwitch: options.confirmSwitch ?? (async () => false),
       confirmShorten: options.confirmShorten ?? (async () => false),
+      confirmFilesNotHome:
+        options.confirmFilesNotHome ?? (async () => 'cancel' as const),
       saveIdentityFile: options.saveIdentityFile ?? (() => undefined),
       pollInterval: options.pollInterval ?? 3000,
       retryInterval: options.retryInterval ?? 1000,
@@ -553,7 +566,13 @@ export class CodeLabModel implements ICodeLabModel {
           }
           return false;
         }
-        result = await this._api.open({ ...request, switch: true });
+        result = await this._leavingFiles(
+          leave => this._api.open({ ...request, switch: true, ...leave }),
+          running
+        );
+        if (result === null) {
+          return false;
+        }
       }
       this._sentShareUrl = result.share_url ?? request.share_url ?? null;
       this._startWatching(result, true);
@@ -586,7 +605,15 @@ export class CodeLabModel implements ICodeLabModel {
     }
     await this._action('stop', async () => {
       this._stopRequested = true;
-      this._setInstance(await this._api.stop(id));
+      const stopped = await this._leavingFiles(
+        leave => this._api.stop(id, leave.leave_files),
+        this._instance
+      );
+      if (stopped === null) {
+        this._stopRequested = false;
+        return;
+      }
+      this._setInstance(stopped);
     });
   }
 
@@ -764,6 +791,41 @@ export class CodeLabModel implements ICodeLabModel {
     } catch (error) {
       this._streamError = messageOf(error);
       this._changed();
+    }
+  }
+
+  /**
+   * Send a Stop or a switch; when the server answers that the linked folder's
+   * changes are not home (409 `codelab.files_not_home`), ask: extend (null),
+   * leave them on the instance (sent again with `leave_files`), or cancel (null).
+   */
+  private async _leavingFiles<T>(
+    send: (leave: { leave_files?: boolean }) => Promise<T>,
+    instance: IInstance | null
+  ): Promise<T | null> {
+    try {
+      return await send({});
+    } catch (error) {
+      if (
+        !(error instanceof CodeLabAPIError) ||
+        error.status !== 409 ||
+        error.code !== 'codelab.files_not_home' ||
+        !error.body
+      ) {
+        throw error;
+      }
+      const choice = await this._options.confirmFilesNotHome(
+        instance,
+        error.body
+      );
+      if (choice === 'leave') {
+        return await send({ leave_files: true });
+      }
+      if (choice === 'extend') {
+        this._busy = null;
+        await this.extend(1);
+      }
+      return null;
     }
   }
 

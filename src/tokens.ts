@@ -236,6 +236,8 @@ export interface IOpenRequest {
   image_id?: string;
   share_url?: string;
   switch?: boolean;
+  /** With `switch`: do not wait for the linked folder's changes (they stay on the instance). */
+  leave_files?: boolean;
 }
 
 /** Query of `GET images`. */
@@ -273,6 +275,9 @@ export interface IErrorBody {
   instance?: IInstance;
   /** With a 409 of `PATCH lease`: the lease the instance has now (it would be shortened). */
   lease?: ILease;
+  /** With a 409 `codelab.files_not_home`: the files changed on the instance and not pulled back. */
+  files?: string[];
+  files_count?: number;
 }
 
 /** The user settings of the plugin (schema/plugin.json). */

@@ -16,6 +16,8 @@ import { LaunchSection } from './LaunchSection';
 import { ProgressSteps } from './ProgressSteps';
 import { SshSection } from './SshSection';
 import { useModel } from './useModel';
+import { IWorkspaceActions, WorkspaceSection } from './WorkspaceSection';
+import { WorkspaceModel } from '../workspace/model';
 
 /** What the panel's buttons do that needs the application (dialogs, clipboard). */
 export interface IPanelActions {
@@ -48,8 +50,10 @@ export function CodeLabSidebar(props: {
   trans: TranslationBundle;
   actions: IPanelActions;
   installer: SshInstaller;
+  /** The Workspace section (under the instance card while it runs). */
+  workspace?: { model: WorkspaceModel; actions: IWorkspaceActions };
 }): JSX.Element {
-  const { model, trans, actions, installer } = props;
+  const { model, trans, actions, installer, workspace } = props;
   useModel(model);
   const layout = modelLayout(model);
   const topRef = useRef<HTMLDivElement>(null);
@@ -92,15 +96,23 @@ export function CodeLabSidebar(props: {
         );
       case 'instance':
         return (
-          <InstanceCard
-            key={id}
-            model={model}
-            trans={trans}
-            state={layout.state}
-            onExtend={actions.extend}
-            onStop={actions.stop}
-            onStart={actions.start}
-          />
+          <React.Fragment key={id}>
+            <InstanceCard
+              model={model}
+              trans={trans}
+              state={layout.state}
+              onExtend={actions.extend}
+              onStop={actions.stop}
+              onStart={actions.start}
+            />
+            {workspace && layout.state === 'running' && (
+              <WorkspaceSection
+                model={workspace.model}
+                trans={trans}
+                actions={workspace.actions}
+              />
+            )}
+          </React.Fragment>
         );
       case 'ssh':
         return (

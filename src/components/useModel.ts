@@ -4,7 +4,7 @@ import { useEffect, useReducer } from 'react';
 import { CodeLabModel } from '../model';
 
 /** Re-render the calling component whenever `signal` fires. */
-function useSignal(signal: ISignal<unknown, unknown>): void {
+export function useSignal(signal: ISignal<unknown, unknown>): void {
   const [, bump] = useReducer((n: number) => n + 1, 0);
   useEffect(() => {
     const onEmit = () => bump();

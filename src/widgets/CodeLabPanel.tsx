@@ -7,6 +7,8 @@ import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { StatusBarCountdown } from '../components/StatusBarCountdown';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
+import { IWorkspaceActions } from '../components/WorkspaceSection';
+import { WorkspaceModel } from '../workspace/model';
 
 /** The CodeLab sidebar widget: renders the model, refreshes it when shown. */
 export class CodeLabPanel extends ReactWidget {
@@ -14,7 +16,11 @@ export class CodeLabPanel extends ReactWidget {
     readonly model: CodeLabModel,
     private readonly trans: TranslationBundle,
     private readonly actions: IPanelActions,
-    private readonly installer: SshInstaller
+    private readonly installer: SshInstaller,
+    private readonly workspace?: {
+      model: WorkspaceModel;
+      actions: IWorkspaceActions;
+    }
   ) {
     super();
     this.addClass('jp-CodeLabPanel');
@@ -23,6 +29,7 @@ export class CodeLabPanel extends ReactWidget {
   protected override onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.model.refresh();
+    void this.workspace?.model.refresh();
   }
 
   protected render(): JSX.Element {
@@ -32,6 +39,7 @@ export class CodeLabPanel extends ReactWidget {
         trans={this.trans}
         actions={this.actions}
         installer={this.installer}
+        workspace={this.workspace}
       />
     );
   }

@@ -1,0 +1,316 @@
+import '@testing-library/jest-dom';
+import { nullTranslator } from '@jupyterlab/translation';
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import React from 'react';
+
+import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
+import { IWorkspaceActions } from '../components/WorkspaceSection';
+import { CodeLabModel, ICodeLabModelOptions } from '../model';
+import { SshInstaller } from '../sshinstall';
+import { IWorkspace, IWorkspaceJob, WorkspaceClient } from '../workspace/api';
+import { WorkspaceModel } from '../workspace/model';
+import { FakeEventSource, FakeServer, running } from './fakes';
+
+const trans = nullTranslator.load('codelab_ext');
+const WS = 'instances/i-1/workspace';
+
+function workspace(overrides: Partial<IWorkspace> = {}): IWorkspace {
+  return {
+    instance_id: 'i-1',
+    link: {
+      id: 'l1',
+      instance_id: 'i-1',
+      local: 'projects/demo',
+      local_path: '/home/me/projects/demo',
+      remote: '/home/ma-user/work/demo',
+      created_at: 1_700_000_000_000,
+      last_sync: null,
+      last_result: null
+    },
+    waiting: {
+      local: ['a.ipynb', 'data/x.csv'],
+      remote: ['out.png'],
+      conflicts: []
+    },
+    waiting_error: null,
+    job: null,
+    pull_before_stop: true,
+    ...overrides
+  };
+}
+
+function job(overrides: Partial<IWorkspaceJob> = {}): IWorkspaceJob {
+  return {
+    id: 'w1',
+    instance_id: 'i-1',
+    kind: 'push',
+    trigger: 'user',
+    state: 'running',
+    started_at: 1_700_000_000_000,
+    finished_at: null,
+    progress: {
+      phase: 'transfer',
+      files_done: 1,
+      files_total: 2,
+      bytes_done: 512,
+      bytes_total: 2048
+    },
+    result: null,
+    error: null,
+    not_home: null,
+    open_url: null,
+    ...overrides
+  };
+}
+
+describe('WorkspaceSection', () => {
+  let server: FakeServer;
+  let actions: jest.Mocked<IPanelActions>;
+  let wsActions: jest.Mocked<IWorkspaceActions>;
+  const models: { dispose(): void }[] = [];
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    jest.setSystemTime(1_700_000_000_000);
+    server = new FakeServer();
+    FakeEventSource.instances = [];
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: [running(Date.now(), 3_600_000)] }
+    }));
+    actions = {
+      open: jest.fn(),
+      start: jest.fn(),
+      stop: jest.fn(),
+      extend: jest.fn(),
+      installSshConfig: jest.fn(),
+      copySshConfig: jest.fn(),
+      copySshCommand: jest.fn()
+    };
+    wsActions = {
+      currentFolder: jest.fn(() => 'projects/demo'),
+      openFile: jest.fn(),
+      extend: jest.fn()
+    };
+  });
+
+  afterEach(() => {
+    while (models.length) {
+      models.pop()?.dispose();
+    }
+    jest.useRealTimers();
+  });
+
+  async function renderPanel(
+    options: Pick<ICodeLabModelOptions, 'confirmFilesNotHome'> = {}
+  ) {
+    const model = new CodeLabModel({
+      serverSettings: server.settings(),
+      createEventSource: url => new FakeEventSource(url),
+      confirmFilesNotHome: options.confirmFilesNotHome
+    });
+    const ws = new WorkspaceModel({
+      codelab: model,
+      api: new WorkspaceClient({ serverSettings: server.settings() })
+    });
+    models.push(ws, model);
+    render(
+      <CodeLabSidebar
+        model={model}
+        trans={trans}
+        actions={actions}
+        installer={new SshInstaller(jest.fn())}
+        workspace={{ model: ws, actions: wsActions }}
+      />
+    );
+    await act(async () => {
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    return { model, ws };
+  }
+
+  function section(): HTMLElement {
+    return screen.getByRole('region', { name: 'Workspace' });
+  }
+
+  it('shows the linked folder and what waits on each side, then pushes with a progress bar', async () => {
+    let current = job();
+    let started = false;
+    // the server answers the running job, else the newest one
+    server.on(`GET ${WS}`, () => ({
+      status: 200,
+      body: workspace({ job: started ? current : null })
+    }));
+    server.on(`POST ${WS}/push`, () => {
+      started = true;
+      return { status: 202, body: { job: current } };
+    });
+    server.on(`GET ${WS}/jobs/w1`, () => ({
+      status: 200,
+      body: { job: current }
+    }));
+    await renderPanel();
+
+    const box = within(section());
+    expect(box.getByTestId('workspace-local')).toHaveTextContent(
+      'projects/demo'
+    );
+    expect(box.getByText('/home/ma-user/work/demo')).toBeInTheDocument();
+    expect(box.getByText('never')).toBeInTheDocument();
+    expect(box.getByTestId('workspace-waiting')).toHaveTextContent(
+      'Waiting: 2 to push, 1 to pull'
+    );
+    expect(
+      box.getByRole('list', { name: 'Changed on the instance, to pull' })
+    ).toHaveTextContent('out.png');
+
+    await act(async () => {
+      fireEvent.click(box.getByRole('button', { name: 'Push' }));
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    const bar = box.getByRole('progressbar');
+    expect(bar).toHaveAttribute('value', '0.25');
+    expect(
+      box.getByText(/Pushing… 1 of 2 files · 512 B of 2 KB/)
+    ).toBeInTheDocument();
+    expect(box.getByRole('button', { name: 'Pull' })).toBeDisabled();
+
+    current = job({
+      state: 'done',
+      finished_at: Date.now(),
+      progress: { phase: 'done', files_done: 2, files_total: 2 },
+      result: {
+        pushed: ['a.ipynb', 'data/x.csv'],
+        pulled: [],
+        conflicts: [],
+        skipped: []
+      }
+    });
+    await act(async () => {
+      await jest.advanceTimersByTimeAsync(1100);
+    });
+    expect(box.queryByRole('progressbar')).toBeNull();
+    expect(box.getByTestId('workspace-result')).toHaveTextContent(
+      '2 files pushed · 0 files pulled'
+    );
+    expect(server.callsTo(`POST ${WS}/push`)[0].body).toEqual({});
+  });
+
+  it('lists conflicts with both copies openable', async () => {
+    server.on(`GET ${WS}`, () => ({
+      status: 200,
+      body: workspace({
+        job: job({
+          kind: 'sync',
+          state: 'done',
+          result: {
+            pushed: [],
+            pulled: [],
+            conflicts: [
+              { path: 'a.ipynb', copy: 'a (CodeLab 2026-12-02 013000).ipynb' }
+            ],
+            skipped: []
+          }
+        })
+      })
+    }));
+    await renderPanel();
+    const box = within(section());
+    expect(box.getByText('1 conflict', { exact: false })).toBeInTheDocument();
+    fireEvent.click(
+      box.getByRole('button', { name: 'Open your copy of a.ipynb' })
+    );
+    fireEvent.click(
+      box.getByRole('button', { name: "Open the instance's copy of a.ipynb" })
+    );
+    expect(wsActions.openFile.mock.calls).toEqual([
+      ['projects/demo/a.ipynb'],
+      ['projects/demo/a (CodeLab 2026-12-02 013000).ipynb']
+    ]);
+  });
+
+  it('lists what the lease guard could not bring home and offers Extend', async () => {
+    server.on(`GET ${WS}`, () => ({
+      status: 200,
+      body: workspace({
+        job: job({
+          kind: 'pull',
+          trigger: 'lease',
+          state: 'failed',
+          error: { message: 'The instance did not answer.' },
+          not_home: ['results/model.pt', 'train.ipynb']
+        })
+      })
+    }));
+    const { ws } = await renderPanel();
+    const alert = within(section()).getAllByRole('alert');
+    const warning = alert.find(a => a.textContent?.includes('not home yet'));
+    expect(warning).toHaveTextContent(
+      '2 changed files on the instance are not home yet:'
+    );
+    expect(warning).toHaveTextContent('results/model.pt');
+    expect(ws.notHome).toEqual(['results/model.pt', 'train.ipynb']);
+    fireEvent.click(
+      within(warning!).getByRole('button', { name: 'Extend 1 hour' })
+    );
+    expect(wsActions.extend).toHaveBeenCalledTimes(1);
+  });
+
+  it('links the folder shown in the file browser when nothing is linked', async () => {
+    server.on(`GET ${WS}`, () => ({
+      status: 200,
+      body: workspace({ link: null, waiting: null })
+    }));
+    server.on(`PUT ${WS}`, () => ({ status: 200, body: workspace() }));
+    await renderPanel();
+    const box = within(section());
+    await act(async () => {
+      fireEvent.click(box.getByRole('button', { name: 'Link current folder' }));
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    expect(server.callsTo(`PUT ${WS}`)[0].body).toEqual({
+      local: 'projects/demo'
+    });
+    expect(box.getByTestId('workspace-local')).toHaveTextContent(
+      'projects/demo'
+    );
+  });
+
+  it('a Stop refused with files not home asks, and stops with leave_files when told to', async () => {
+    server.on(`GET ${WS}`, () => ({ status: 200, body: workspace() }));
+    let stops = 0;
+    server.on('POST instances/i-1/stop', call => {
+      stops++;
+      if (!(call.body as { leave_files?: boolean } | undefined)?.leave_files) {
+        return {
+          status: 409,
+          body: {
+            message: '1 changed file(s) on the instance are not home yet.',
+            code: 'codelab.files_not_home',
+            files: ['out.png'],
+            files_count: 1
+          }
+        };
+      }
+      return {
+        status: 200,
+        body: { ...running(Date.now(), 3_600_000), status: 'STOPPING' }
+      };
+    });
+    const ask = jest.fn(async () => 'leave' as const);
+    const { model } = await renderPanel({ confirmFilesNotHome: ask });
+    await act(async () => {
+      await model.stop();
+    });
+    expect(ask).toHaveBeenCalledTimes(1);
+    const calls = ask.mock.calls as unknown as [unknown, { files: string[] }][];
+    expect(calls[0][1].files).toEqual(['out.png']);
+    expect(stops).toBe(2);
+    expect(server.callsTo('POST instances/i-1/stop')[1].body).toEqual({
+      leave_files: true
+    });
+    expect(model.instance?.status).toBe('STOPPING');
+    expect(model.actionError).toBeNull();
+  });
+});
