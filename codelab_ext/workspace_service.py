@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .errors import CodeLabError, ConflictError, NotFoundError, ValidationError
-from .i18n import tr
+from .i18n import tr, tr_n
 
 if TYPE_CHECKING:
     from .service import CodeLabService
@@ -153,9 +153,12 @@ def files_not_home_error(instance_id: str, files: list[str], reason: Any, job: J
     """409 ``codelab.files_not_home``: what a Stop or a switch answers when the pull did not finish."""
     listed = sorted(files)[:MAX_LISTED]
     if files:
-        message = tr(
-            "{count} changed file(s) on the instance are not home yet ({reason}). Extend the lease and "
+        message = tr_n(
+            "{count} changed file on the instance is not home yet ({reason}). Extend the lease and "
+            "pull again, or stop anyway (send leave_files: true): the file stays on the instance.",
+            "{count} changed files on the instance are not home yet ({reason}). Extend the lease and "
             "pull again, or stop anyway (send leave_files: true): the files stay on the instance.",
+            len(files),
             count=len(files),
             reason=reason,
         )
@@ -181,22 +184,12 @@ def workspace_error(exc: Exception) -> CodeLabError:
     """A :mod:`codelab_ext.workspace` error as the REST API answers it (a user's mistake is never a 500)."""
     if isinstance(exc, CodeLabError):
         return exc
-    from . import workspace as lib
-
     message = getattr(exc, "message", None) or tr("The workspace transfer failed.")
-    table: tuple[tuple[type[BaseException], int, str], ...] = (
-        (lib.LinkNotFound, 404, "codelab.workspace.no_link"),
-        (lib.LinkInvalid, 400, "codelab.workspace.invalid"),
-        (lib.Busy, 409, "codelab.workspace.busy"),
-        (lib.PushTooLarge, 413, "codelab.workspace.too_large"),
-        (lib.Cancelled, 409, "codelab.workspace.cancelled"),
-        (lib.RouteRefused, 502, "codelab.workspace.unreachable"),
-        (lib.TransferFailed, 502, "codelab.workspace.failed"),
-    )
-    for cls, status, code in table:
-        if isinstance(exc, cls):
-            return CodeLabError(message, status=status, code=code)
-    return CodeLabError(message, status=502, code="codelab.workspace.failed")
+    status = int(getattr(exc, "status", 502) or 502)
+    # LinkNotFound -> codelab.workspace.link_not_found, Busy -> codelab.workspace.busy, ...
+    name = type(exc).__name__
+    code = "codelab.workspace." + "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return CodeLabError(message, status=status, code=code)
 
 
 def is_running(instance: Mapping[str, Any]) -> bool:
@@ -250,8 +243,7 @@ class WorkspaceService:
         if self._store is None:
             from .workspace import LinkStore
 
-            path = getattr(self.config, "workspace_links_file", "") or LinkStore.default_path()
-            self._store = LinkStore(Path(path))
+            self._store = LinkStore(self.config.workspace_links_file or None)
         return self._store
 
     async def _lib(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -284,7 +276,9 @@ class WorkspaceService:
                 data[key] = int(data[key] * 1000)
         return data
 
-    async def describe(self, instance_id: str, root_dir: str | None, *, waiting: bool = True) -> dict[str, Any]:
+    async def describe(
+        self, instance_id: str, root_dir: str | None, *, waiting: bool = True
+    ) -> dict[str, Any]:
         """``GET …/workspace``: the link, what waits on each side (when the instance runs and ``waiting``:
         a comparison over the network), the newest job."""
         self.start_guard()  # (a server whose start hook did not run, e.g. under pytest-jupyter)
@@ -428,8 +422,22 @@ class WorkspaceService:
             loop.call_soon_threadsafe(apply)
 
         try:
-            job.result, job.not_home = await self.service.run(self._transfer, job, link, instance, progress)
-            job.state = "done"
+            result, job.not_home = await self.service.run(self._transfer, job, link, instance, progress)
+            job.result = result
+            if result.get("ok", True):
+                job.state = "done"
+            else:  # "done" means every planned transfer finished and was verified
+                job.state = "failed"
+                skipped = result.get("skipped") or []
+                job.error = {
+                    "message": tr_n(
+                        "{count} file was not transferred (see skipped).",
+                        "{count} files were not transferred (see skipped).",
+                        len(skipped),
+                        count=len(skipped),
+                    ),
+                    "code": "codelab.workspace.incomplete",
+                }
         except Exception as exc:
             job.state = "failed"
             error = exc if isinstance(exc, CodeLabError) else None

@@ -1,0 +1,338 @@
+"""The workspace routes and the lease guard, against a real emulated instance (a real Jupyter server).
+
+Given a Jupyter server with codelab_ext pointed at the emulator, whose RUNNING instance is served by
+its own Jupyter server, the tests link a folder under the Jupyter root, push, pull and sync through
+``codelab/instances/{id}/workspace``, and check the files on both sides. The lease guard is driven
+through the emulator's lease admin route (a lease that ends in nine minutes) and a short guard interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codelab_ext import NAMESPACE
+
+from .support.server_config import emulator_server_config, store_demo_credentials
+
+
+@pytest.fixture
+def jp_server_config(live_emulator, tmp_path, monkeypatch):
+    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    return emulator_server_config(
+        live_emulator,
+        monkeypatch,
+        tmp_path,
+        creds,
+        request_timeout=10.0,
+        workspace_links_file=str(tmp_path / "links" / "links.json"),
+        workspace_guard_interval=0.2,
+        pull_before_stop_timeout=60.0,
+    )
+
+
+@pytest.fixture
+def api(jp_fetch):
+    async def call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None):
+        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
+        if body is not None:
+            kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = ""
+            kwargs["allow_nonstandard_methods"] = True
+        response = await jp_fetch(NAMESPACE, *path.split("/"), params=params, **kwargs)
+        text = response.body.decode()
+        ctype = response.headers.get("Content-Type", "")
+        data = json.loads(text) if ctype.startswith("application/json") and text else text
+        return response.code, data
+
+    return call
+
+
+@pytest.fixture
+def project(jp_root_dir: Path) -> Path:
+    folder = jp_root_dir / "projects" / "demo"
+    (folder / "data").mkdir(parents=True)
+    (folder / "train.ipynb").write_text(json.dumps({"cells": [], "nbformat": 4, "nbformat_minor": 5}))
+    (folder / "data" / "x.csv").write_text("a,b\n1,2\n")
+    return folder
+
+
+async def wait_job(api, instance_id: str, job: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while job["state"] == "running":
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.1)
+        code, body = await api("GET", f"instances/{instance_id}/workspace/jobs/{job['id']}")
+        assert code == 200, body
+        job = body["job"]
+    return job
+
+
+async def run(api, instance_id: str, kind: str, body: Any = None) -> dict[str, Any]:
+    code, answer = await api("POST", f"instances/{instance_id}/workspace/{kind}", body)
+    assert code == 202, answer
+    assert answer["job"]["kind"] == kind and answer["job"]["trigger"] == "user"
+    return await wait_job(api, instance_id, answer["job"])
+
+
+async def linked(api, running_instance, project: Path) -> dict[str, Any]:
+    code, body = await api("PUT", f"instances/{running_instance.id}/workspace", {"local": "projects/demo"})
+    assert code == 200, body
+    return body
+
+
+async def test_link_push_edit_on_the_instance_and_pull_back(api, running_instance, project):
+    iid = running_instance.id
+    code, body = await api("GET", f"instances/{iid}/workspace")
+    assert code == 200 and body["link"] is None and body["pull_before_stop"] is True
+
+    body = await linked(api, running_instance, project)
+    assert body["link"]["local"] == "projects/demo"
+    assert body["link"]["remote"] == "/home/ma-user/work/demo"
+    assert body["link"]["last_sync"] is None
+    assert body["waiting"]["local"] == ["data/x.csv", "train.ipynb"]
+    assert running_instance.token not in json.dumps(body)
+
+    job = await run(api, iid, "push", {"open": "train.ipynb"})
+    assert job["state"] == "done", job
+    assert sorted(job["result"]["pushed"]) == ["data/x.csv", "train.ipynb"]
+    assert job["progress"]["files_done"] == job["progress"]["files_total"] == 2
+    remote = running_instance.work_dir / "demo"
+    assert (remote / "data" / "x.csv").read_text() == "a,b\n1,2\n"
+    # the one URL with the instance token: the user opens the instance's JupyterLab at the notebook
+    assert job["open_url"].split("?")[0].endswith(f"/{iid}/lab/tree/demo/train.ipynb")
+    assert f"token={running_instance.token}" in job["open_url"]
+
+    (remote / "results.txt").write_text("accuracy 0.93\n")
+    code, body = await api("GET", f"instances/{iid}/workspace")
+    assert code == 200
+    assert body["waiting"] == {"local": [], "remote": ["results.txt"], "conflicts": []}
+    assert body["link"]["last_sync"] is not None
+    assert body["job"]["id"] == job["id"]
+
+    job = await run(api, iid, "pull")
+    assert job["state"] == "done" and job["result"]["pulled"] == ["results.txt"], job
+    assert (project / "results.txt").read_text() == "accuracy 0.93\n"
+
+
+async def test_a_file_changed_on_both_sides_keeps_both_and_sync_reports_the_copy(
+    api, running_instance, project
+):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    (project / "data" / "x.csv").write_text("local edit\n")
+    (running_instance.work_dir / "demo" / "data" / "x.csv").write_text("instance edit\n")
+    _, body = await api("GET", f"instances/{iid}/workspace")
+    assert body["waiting"]["conflicts"] == ["data/x.csv"]
+
+    job = await run(api, iid, "sync")
+    assert job["state"] == "done", job
+    [conflict] = job["result"]["conflicts"]
+    assert conflict["path"] == "data/x.csv"
+    assert (project / "data" / "x.csv").read_text() == "local edit\n"
+    assert (project / conflict["copy"]).read_text() == "instance edit\n"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"local": "../outside"}, "local"),
+        ({"local": "/etc"}, "local"),
+        ({"local": "projects/demo/train.ipynb"}, "local"),
+        ({"local": "projects/missing"}, "local"),
+        ({"local": 3}, "local"),
+        ({"local": "projects/demo", "colour": "red"}, "colour"),
+        ({}, "local"),
+    ],
+)
+async def test_bad_links_are_400_and_store_nothing(api, running_instance, project, body, field):
+    iid = running_instance.id
+    code, answer = await api("PUT", f"instances/{iid}/workspace", body)
+    assert code == 400, answer
+    assert answer["message"]
+    code, answer = await api("GET", f"instances/{iid}/workspace")
+    assert code == 200 and answer["link"] is None
+
+
+async def test_user_mistakes_on_the_routes_are_never_500(api, running_instance, project):
+    iid = running_instance.id
+    code, body = await api("POST", f"instances/{iid}/workspace/push")
+    assert code == 404 and body["code"] == "codelab.workspace.no_link"
+    await linked(api, running_instance, project)
+    code, body = await api("POST", f"instances/{iid}/workspace/push", {"open": "../../etc/passwd"})
+    assert code == 400 and "open" in body["message"]
+    code, body = await api("POST", f"instances/{iid}/workspace/pull", {"open": "x"})
+    assert code == 400
+    code, body = await api("POST", f"instances/{iid}/workspace/push", "[1]")
+    assert code == 400
+    code, body = await api("GET", f"instances/{iid}/workspace/jobs/w999999")
+    assert code == 404
+    code, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "maybe"})
+    assert code == 400
+    code, body = await api("POST", f"instances/{iid}/stop", {"leave_files": "yes"})
+    assert code == 400 and "leave_files" in body["message"]
+    code, body = await api("GET", "instances/no-such-instance/workspace")
+    assert code == 200 and body["link"] is None  # nothing linked there; nothing asked upstream
+    code, body = await api("PUT", "instances/no-such-instance/workspace", {"local": "projects/demo"})
+    assert code == 404
+
+
+async def test_delete_forgets_the_link_and_touches_no_file(api, running_instance, project):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    code, _ = await api("DELETE", f"instances/{iid}/workspace")
+    assert code == 204
+    code, body = await api("GET", f"instances/{iid}/workspace")
+    assert body["link"] is None
+    assert (project / "train.ipynb").exists()
+    assert (running_instance.work_dir / "demo" / "train.ipynb").exists()
+
+
+async def test_stop_pulls_the_linked_folder_back_first(api, running_instance, project):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    (running_instance.work_dir / "demo" / "model.txt").write_text("weights\n")
+
+    code, body = await api("POST", f"instances/{iid}/stop")
+    assert code == 200, body
+    assert body["status"] in ("STOPPING", "STOPPED")
+    assert (project / "model.txt").read_text() == "weights\n"
+    code, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+    assert body["job"]["trigger"] == "stop" and body["job"]["state"] == "done"
+    assert body["job"]["result"]["pulled"] == ["model.txt"]
+
+
+@pytest.fixture
+def small_cap_config(live_emulator, tmp_path, monkeypatch):
+    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    return emulator_server_config(
+        live_emulator,
+        monkeypatch,
+        tmp_path,
+        creds,
+        request_timeout=10.0,
+        workspace_links_file=str(tmp_path / "links" / "links.json"),
+        workspace_max_push_bytes=4096,
+        workspace_guard_interval=0.2,
+    )
+
+
+class TestFilesNotHome:
+    """A pull that cannot bring everything home (a file over the size cap): Stop asks first."""
+
+    @pytest.fixture
+    def jp_server_config(self, small_cap_config):
+        return small_cap_config
+
+    async def test_stop_answers_409_with_the_files_not_home_until_told_to_leave_them(
+        self, api, running_instance, project, live_emulator
+    ):
+        iid = running_instance.id
+        await linked(api, running_instance, project)
+        assert (await run(api, iid, "push"))["state"] == "done"
+        remote = running_instance.work_dir / "demo"
+        (remote / "big.bin").write_bytes(b"\0" * 20_000)
+
+        code, body = await api("POST", f"instances/{iid}/stop")
+        assert code == 409, body
+        assert body["code"] == "codelab.files_not_home"
+        assert body["files"] == ["big.bin"] and body["files_count"] == 1
+        assert body["job"]["trigger"] == "stop"
+        assert live_emulator.instances()[0]["status"] == "RUNNING"  # nothing was stopped
+        assert not (project / "big.bin").exists()
+
+        code, body = await api("POST", f"instances/{iid}/stop", {"leave_files": True})
+        assert code == 200, body
+        assert (remote / "big.bin").stat().st_size == 20_000  # left on the instance, not lost
+
+    async def test_the_lease_guard_pulls_before_the_lease_ends_and_says_what_is_not_home(
+        self, api, running_instance, project, live_emulator
+    ):
+        iid = running_instance.id
+        await linked(api, running_instance, project)
+        assert (await run(api, iid, "push"))["state"] == "done"
+        remote = running_instance.work_dir / "demo"
+        (remote / "notes.md").write_text("# done\n")
+        (remote / "big.bin").write_bytes(b"\0" * 20_000)
+
+        live_emulator.set_lease_remaining(iid, 9 * 60 * 1000)
+        deadline = time.monotonic() + 60
+        while True:
+            _, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+            job = body["job"]
+            if job and job["trigger"] == "lease" and job["state"] != "running":
+                break
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(0.1)
+        assert (project / "notes.md").read_text() == "# done\n"  # what could come home did
+        assert job["state"] == "failed" and job["not_home"] == ["big.bin"], job
+
+        # once per lease: the guard does not pull again and again for the same lease end
+        await asyncio.sleep(1.0)
+        _, again = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+        assert again["job"]["id"] == job["id"]
+
+
+async def test_the_lease_guard_leaves_a_lease_far_from_its_end_alone(api, running_instance, project):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    (running_instance.work_dir / "demo" / "later.txt").write_text("x\n")
+    await asyncio.sleep(1.5)  # several looks of the guard (every 0.2 s)
+    _, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+    assert body["job"]["trigger"] == "user"
+    assert not (project / "later.txt").exists()
+
+
+@pytest.fixture
+def guard_off_config(live_emulator, tmp_path, monkeypatch):
+    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    return emulator_server_config(
+        live_emulator,
+        monkeypatch,
+        tmp_path,
+        creds,
+        workspace_links_file=str(tmp_path / "links" / "links.json"),
+        pull_before_stop=False,
+    )
+
+
+class TestGuardOff:
+    @pytest.fixture
+    def jp_server_config(self, guard_off_config):
+        return guard_off_config
+
+    async def test_with_the_guard_off_stop_pulls_nothing(self, api, running_instance, project):
+        iid = running_instance.id
+        body = await linked(api, running_instance, project)
+        assert body["pull_before_stop"] is False
+        assert (await run(api, iid, "push"))["state"] == "done"
+        (running_instance.work_dir / "demo" / "left.txt").write_text("x\n")
+        code, body = await api("POST", f"instances/{iid}/stop")
+        assert code == 200
+        assert not (project / "left.txt").exists()
+
+
+async def test_a_switch_to_another_image_pulls_the_linked_folder_back_first(api, running_instance, project):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    (running_instance.work_dir / "demo" / "plot.png").write_bytes(b"\x89PNG")
+    code, answer = await api("GET", "images")
+    current = running_instance.body["image"]["id"]
+    other = next(image["id"] for image in answer["images"] if image["id"] != current)
+
+    code, body = await api("POST", "open", {"image_id": other, "switch": True})
+    assert code == 200, body
+    assert (project / "plot.png").read_bytes() == b"\x89PNG"
+    code, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+    assert body["job"]["trigger"] == "switch" and body["job"]["state"] == "done"
