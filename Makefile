@@ -64,6 +64,7 @@ system-deps:
 
 test-ui: setup system-deps
 	cd ui-tests && $(BIN)/jlpm install && $(BIN)/jlpm playwright test
+	cd ui-tests && CODELAB_EMULATOR_INSTANCE_SERVERS=1 $(BIN)/jlpm playwright test
 
 check-wheel: setup
 	tests/check_wheel.sh

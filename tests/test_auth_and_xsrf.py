@@ -42,9 +42,14 @@ TEMP_ACCOUNT = Account(
 )
 
 
-def _concrete(path: str) -> str:
+def _concrete(path: str) -> list[str]:
+    """The URLs of a route pattern: ids filled in, one URL per word of a choice (``start|stop``)."""
     path = re.sub(r"\(\?P<instance_id>[^)]*\)", FAKE_ID, path)
-    return re.sub(r"\(\?P<verb>start\|stop\)", "start", path)
+    path = re.sub(r"\(\?P<job_id>[^)]*\)", "w1", path)
+    choice = re.search(r"\(\?P<\w+>([\w|]+)\)", path)
+    if choice is None:
+        return [path]
+    return [path.replace(choice.group(0), word) for word in choice.group(1).split("|")]
 
 
 #: every (route, verb) the extension implements, with ``instances/{id}/stop`` next to ``start``
@@ -52,9 +57,7 @@ ROUTE_VERBS: list[tuple[str, str]] = []
 for _path, _handler in route_table():
     for _method in METHODS:
         if _method.lower() in _handler.__dict__:
-            ROUTE_VERBS.append((_concrete(_path), _method))
-            if "(?P<verb>" in _path:
-                ROUTE_VERBS.append((_concrete(_path).replace("/start", "/stop"), _method))
+            ROUTE_VERBS.extend((url, _method) for url in _concrete(_path))
 UNSAFE_ROUTE_VERBS = [(path, method) for path, method in ROUTE_VERBS if method in UNSAFE]
 
 #: a body each unsafe route would accept (so a refusal is never about the body)

@@ -21,19 +21,22 @@ from codelab_ext import NAMESPACE
 from .support.server_config import emulator_server_config, store_demo_credentials
 
 
+def workspace_config(live_emulator, tmp_path, monkeypatch, **codelab: Any) -> dict[str, Any]:
+    """A server on the live emulator, its links in the test's folder, the guard looking every 0.2 s."""
+    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
+    settings: dict[str, Any] = {
+        "request_timeout": 10.0,
+        "workspace_links_file": str(tmp_path / "links" / "links.json"),
+        "workspace_guard_interval": 0.2,
+        "pull_before_stop_timeout": 60.0,
+        **codelab,
+    }
+    return emulator_server_config(live_emulator, monkeypatch, tmp_path, creds, **settings)
+
+
 @pytest.fixture
 def jp_server_config(live_emulator, tmp_path, monkeypatch):
-    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
-    return emulator_server_config(
-        live_emulator,
-        monkeypatch,
-        tmp_path,
-        creds,
-        request_timeout=10.0,
-        workspace_links_file=str(tmp_path / "links" / "links.json"),
-        workspace_guard_interval=0.2,
-        pull_before_stop_timeout=60.0,
-    )
+    return workspace_config(live_emulator, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -213,17 +216,7 @@ async def test_stop_pulls_the_linked_folder_back_first(api, running_instance, pr
 
 @pytest.fixture
 def small_cap_config(live_emulator, tmp_path, monkeypatch):
-    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
-    return emulator_server_config(
-        live_emulator,
-        monkeypatch,
-        tmp_path,
-        creds,
-        request_timeout=10.0,
-        workspace_links_file=str(tmp_path / "links" / "links.json"),
-        workspace_max_push_bytes=4096,
-        workspace_guard_interval=0.2,
-    )
+    return workspace_config(live_emulator, tmp_path, monkeypatch, workspace_max_push_bytes=4096)
 
 
 class TestFilesNotHome:
@@ -295,15 +288,7 @@ async def test_the_lease_guard_leaves_a_lease_far_from_its_end_alone(api, runnin
 
 @pytest.fixture
 def guard_off_config(live_emulator, tmp_path, monkeypatch):
-    creds = store_demo_credentials(tmp_path / "store" / "credentials.json")
-    return emulator_server_config(
-        live_emulator,
-        monkeypatch,
-        tmp_path,
-        creds,
-        workspace_links_file=str(tmp_path / "links" / "links.json"),
-        pull_before_stop=False,
-    )
+    return workspace_config(live_emulator, tmp_path, monkeypatch, pull_before_stop=False)
 
 
 class TestGuardOff:

@@ -4,11 +4,19 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
+// workspace.spec.ts needs a real Jupyter server behind each emulated instance; the other specs time
+// the panel without one. `make test-ui` runs both sets, one server each.
+const instanceServers = process.env.CODELAB_EMULATOR_INSTANCE_SERVERS === '1';
+const WORKSPACE_SPECS = ['**/workspace.spec.ts'];
+
 module.exports = {
   ...baseConfig,
   // One emulator holds one free instance: the tests take turns.
   workers: 1,
   fullyParallel: false,
+  ...(instanceServers
+    ? { testMatch: WORKSPACE_SPECS }
+    : { testIgnore: WORKSPACE_SPECS }),
   retries: process.env.CI ? 1 : 0,
   reporter: [['list'], ['html', { open: 'never' }]],
   timeout: 120000,

@@ -245,12 +245,17 @@ export function addWorkspaceCommands(
       }
     }
   });
-  app.contextMenu.addItem({
-    command: WorkspaceCommandIDs.openInCodeLab,
-    selector:
-      '.jp-DirListing-item[data-isdir="true"], .jp-DirListing-item[data-file-type="notebook"]',
-    rank: 3
-  });
+  // a notebook or a folder of the file browser (a context-menu selector takes no comma)
+  for (const selector of [
+    '.jp-DirListing-item[data-isdir="true"]',
+    '.jp-DirListing-item[data-file-type="notebook"]'
+  ]) {
+    app.contextMenu.addItem({
+      command: WorkspaceCommandIDs.openInCodeLab,
+      selector,
+      rank: 3
+    });
+  }
 
   const transfer = (
     id: string,

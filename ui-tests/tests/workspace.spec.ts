@@ -1,0 +1,158 @@
+/**
+ * Open in CodeLab from the file browser, in a real browser against JupyterLab on the
+ * ModelArts emulator whose instance is served by a real Jupyter server
+ * (CODELAB_EMULATOR_INSTANCE_SERVERS=1; see playwright.config.js): the notebook's folder
+ * is linked and pushed by the Jupyter server, the instance opens at the notebook in a
+ * new tab, and the Workspace section shows the link in the viewport at 1366x768 and at
+ * a 250 px sidebar, light and dark, with no serious axe-core violation.
+ */
+import AxeBuilder from '@axe-core/playwright';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { APIRequestContext, Locator, Page } from '@playwright/test';
+import * as path from 'path';
+
+const API = '/codelab';
+const DOCS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
+const NOTEBOOK = JSON.stringify({
+  cells: [
+    {
+      cell_type: 'markdown',
+      metadata: {},
+      source: ['# Trained on CodeLab']
+    }
+  ],
+  metadata: {},
+  nbformat: 4,
+  nbformat_minor: 5
+});
+
+interface IInstanceLite {
+  id: string;
+  status: string;
+}
+
+async function instances(request: APIRequestContext): Promise<IInstanceLite[]> {
+  const response = await request.get(`${API}/instances`);
+  expect(response.ok()).toBeTruthy();
+  return (await response.json()).instances;
+}
+
+/** A running instance (opened through the API), its id. */
+async function runningInstance(request: APIRequestContext): Promise<string> {
+  const status = await (await request.get(`${API}/status`)).json();
+  const emulator = status.modelarts_endpoint.replace(/\/$/, '');
+  expect((await request.post(`${emulator}/_emulator/reset`, { data: {} })).ok()).toBeTruthy();
+  expect((await request.post(`${API}/open`, { data: {} })).ok()).toBeTruthy();
+  let id = '';
+  await expect
+    .poll(
+      async () => {
+        const running = (await instances(request)).find(i => i.status === 'RUNNING');
+        id = running?.id ?? '';
+        return id;
+      },
+      { timeout: 120_000, intervals: [500] }
+    )
+    .not.toBe('');
+  return id;
+}
+
+async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
+  await page.evaluate(async () => {
+    await window.jupyterapp.commands.execute('codelab:show-panel');
+  });
+  const panel = page.locator('#codelab-ext-panel');
+  await expect(panel).toBeVisible();
+  return panel;
+}
+
+/** Drag the left sidebar's edge until the CodeLab panel is `width` px wide. */
+async function setSidebarWidth(page: Page, width: number): Promise<void> {
+  const panel = page.locator('#codelab-ext-panel');
+  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const box = (await panel.boundingBox())!;
+    const grip = (await handle.boundingBox())!;
+    const y = grip.y + grip.height / 2;
+    const x = grip.x + grip.width / 2;
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.move(x + (width - box.width), y, { steps: 5 });
+    await page.mouse.up();
+    if (Math.abs((await panel.boundingBox())!.width - width) <= 2) {
+      return;
+    }
+  }
+  expect(Math.round((await panel.boundingBox())!.width)).toBeCloseTo(width, -1);
+}
+
+async function expectAccessible(page: Page, label: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).include('#codelab-ext-panel').analyze();
+  const bad = results.violations.filter(
+    v => v.impact === 'serious' || v.impact === 'critical'
+  );
+  expect(
+    bad.map(v => `${label}: ${v.id} (${v.impact}) ${v.nodes.map(n => n.target).join(' ')}`)
+  ).toEqual([]);
+}
+
+test.describe('Open in CodeLab', () => {
+  test.setTimeout(300_000);
+
+  test('pushes a notebook from the file browser and opens the instance at it', async ({
+    page,
+    request
+  }) => {
+    const status = await (await request.get(`${API}/status`)).json();
+    expect(status.emulator).toBe(true);
+    const id = await runningInstance(request);
+
+    await page.contents.createDirectory('demo');
+    await page.contents.uploadContent(NOTEBOOK, 'text', 'demo/train.ipynb');
+    await page.filebrowser.openDirectory('demo');
+    const item = page.locator('.jp-DirListing-item[data-file-type="notebook"]', {
+      hasText: 'train.ipynb'
+    });
+    await expect(item).toBeVisible();
+    await item.click({ button: 'right' });
+    const entry = page.getByRole('menuitem', { name: 'Open in CodeLab' });
+    await expect(entry).toBeVisible();
+
+    const popup = page.waitForEvent('popup');
+    await entry.click();
+    const tab = await popup;
+    await tab.waitForURL(/\/lab\/tree\/demo\/train\.ipynb\?token=/, { timeout: 120_000 });
+    await tab.close();
+
+    // the server pushed the folder: nothing waits to be pushed any more
+    const answer = await (await request.get(`${API}/instances/${id}/workspace`)).json();
+    expect(answer.link.local).toBe('demo');
+    expect(answer.link.remote).toBe('/home/ma-user/work/demo');
+    expect(answer.job.state).toBe('done');
+    expect(answer.job.result.pushed).toContain('train.ipynb');
+    expect(answer.waiting.local).toEqual([]);
+
+    // the Workspace section, in view at 1366x768 and at a 250 px sidebar, light and dark
+    const panel = await openPanel(page);
+    const section = panel.locator('[data-section="workspace"]');
+    await expect(section.getByTestId('workspace-local')).toHaveText('demo');
+    await expect(section.getByTestId('workspace-waiting')).toContainText('0 to push');
+    await section.scrollIntoViewIfNeeded();
+    for (const width of [320, 250]) {
+      await setSidebarWidth(page, width);
+      for (const name of ['Sync', 'Push', 'Pull']) {
+        await expect(section.getByRole('button', { name, exact: true })).toBeInViewport({
+          ratio: 1
+        });
+      }
+      const box = (await section.boundingBox())!;
+      expect(box.width).toBeLessThanOrEqual(width + 1);
+      await expectAccessible(page, `workspace light ${width}px`);
+    }
+    await page.mouse.move(700, 400);
+    await page.screenshot({ path: path.join(DOCS, 'panel-workspace.png') });
+    await page.theme.setDarkTheme();
+    await expectAccessible(page, 'workspace dark 250px');
+    await page.theme.setLightTheme();
+  });
+});
