@@ -246,10 +246,13 @@ export function addWorkspaceCommands(
     }
   });
   // a notebook or a folder of the file browser (a context-menu selector takes no comma)
-  for (const selector of [
-    '.jp-DirListing-item[data-isdir="true"]',
-    '.jp-DirListing-item[data-file-type="notebook"]'
-  ]) {
+  const selectors = browser
+    ? [
+        '.jp-DirListing-item[data-isdir="true"]',
+        '.jp-DirListing-item[data-file-type="notebook"]'
+      ]
+    : [];
+  for (const selector of selectors) {
     app.contextMenu.addItem({
       command: WorkspaceCommandIDs.openInCodeLab,
       selector,
