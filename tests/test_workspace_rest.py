@@ -215,16 +215,19 @@ async def test_stop_pulls_the_linked_folder_back_first(api, running_instance, pr
 
 
 @pytest.fixture
-def small_cap_config(live_emulator, tmp_path, monkeypatch):
-    return workspace_config(live_emulator, tmp_path, monkeypatch, workspace_max_push_bytes=4096)
+def short_wait_config(live_emulator, tmp_path, monkeypatch):
+    # a Stop waits 1 s for the pull; 64 KiB pieces make a 200 MB file take far longer than that
+    return workspace_config(
+        live_emulator, tmp_path, monkeypatch, pull_before_stop_timeout=1.0, workspace_chunk_bytes=65536
+    )
 
 
 class TestFilesNotHome:
-    """A pull that cannot bring everything home (a file over the size cap): Stop asks first."""
+    """A pull that cannot finish before the Stop's deadline: Stop asks first, and loses nothing."""
 
     @pytest.fixture
-    def jp_server_config(self, small_cap_config):
-        return small_cap_config
+    def jp_server_config(self, short_wait_config):
+        return short_wait_config
 
     async def test_stop_answers_409_with_the_files_not_home_until_told_to_leave_them(
         self, api, running_instance, project, live_emulator
@@ -233,7 +236,8 @@ class TestFilesNotHome:
         await linked(api, running_instance, project)
         assert (await run(api, iid, "push"))["state"] == "done"
         remote = running_instance.work_dir / "demo"
-        (remote / "big.bin").write_bytes(b"\0" * 20_000)
+        with (remote / "big.bin").open("wb") as handle:
+            handle.truncate(200 * 1024 * 1024)
 
         code, body = await api("POST", f"instances/{iid}/stop")
         assert code == 409, body
@@ -241,38 +245,40 @@ class TestFilesNotHome:
         assert body["files"] == ["big.bin"] and body["files_count"] == 1
         assert body["job"]["trigger"] == "stop"
         assert live_emulator.instances()[0]["status"] == "RUNNING"  # nothing was stopped
-        assert not (project / "big.bin").exists()
+        assert not (project / "big.bin").exists()  # no half file in place of the file
+        assert body["job"]["state"] == "failed"
 
         code, body = await api("POST", f"instances/{iid}/stop", {"leave_files": True})
         assert code == 200, body
-        assert (remote / "big.bin").stat().st_size == 20_000  # left on the instance, not lost
+        assert (remote / "big.bin").stat().st_size == 200 * 1024 * 1024  # left on the instance, not lost
 
-    async def test_the_lease_guard_pulls_before_the_lease_ends_and_says_what_is_not_home(
-        self, api, running_instance, project, live_emulator
-    ):
-        iid = running_instance.id
-        await linked(api, running_instance, project)
-        assert (await run(api, iid, "push"))["state"] == "done"
-        remote = running_instance.work_dir / "demo"
-        (remote / "notes.md").write_text("# done\n")
-        (remote / "big.bin").write_bytes(b"\0" * 20_000)
 
-        live_emulator.set_lease_remaining(iid, 9 * 60 * 1000)
-        deadline = time.monotonic() + 60
-        while True:
-            _, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
-            job = body["job"]
-            if job and job["trigger"] == "lease" and job["state"] != "running":
-                break
-            assert time.monotonic() < deadline, body
-            await asyncio.sleep(0.1)
-        assert (project / "notes.md").read_text() == "# done\n"  # what could come home did
-        assert job["state"] == "failed" and job["not_home"] == ["big.bin"], job
+async def test_the_lease_guard_pulls_before_the_lease_ends_once_per_lease(
+    api, running_instance, project, live_emulator
+):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    (running_instance.work_dir / "demo" / "notes.md").write_text("# done\n")
 
-        # once per lease: the guard does not pull again and again for the same lease end
-        await asyncio.sleep(1.0)
-        _, again = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
-        assert again["job"]["id"] == job["id"]
+    live_emulator.set_lease_remaining(iid, 9 * 60 * 1000)
+    deadline = time.monotonic() + 60
+    while True:
+        _, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+        job = body["job"]
+        if job and job["trigger"] == "lease" and job["state"] != "running":
+            break
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.1)
+    assert job["state"] == "done" and job["result"]["pulled"] == ["notes.md"], job
+    assert (project / "notes.md").read_text() == "# done\n"
+
+    # once per lease end: the guard does not pull again and again for the same lease
+    (running_instance.work_dir / "demo" / "later.txt").write_text("x\n")
+    await asyncio.sleep(1.0)
+    _, again = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
+    assert again["job"]["id"] == job["id"]
+    assert not (project / "later.txt").exists()
 
 
 async def test_the_lease_guard_leaves_a_lease_far_from_its_end_alone(api, running_instance, project):
