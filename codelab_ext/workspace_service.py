@@ -48,6 +48,8 @@ TRIGGERS = ("user", "open", "stop", "switch", "lease")
 KEEP_JOBS = 32
 #: the most paths listed in a ``files_not_home`` answer (the count is always exact)
 MAX_LISTED = 200
+#: how long a Stop waits for a cancelled pull to end before answering (it stops between pieces)
+CANCEL_WAIT_SECONDS = 60.0
 #: the longest path the API accepts, in characters
 MAX_PATH = 4096
 _job_numbers = itertools.count(1)
@@ -527,13 +529,15 @@ class WorkspaceService:
                 else:
                     raise files_not_home_error(instance_id, [], exc.message, None) from None
         if not await self._wait(job, deadline):
-            job.cancel.set()
-            await self._wait(job, time.monotonic() + 15.0)
+            job.cancel.set()  # the run stops between pieces; nothing half-written is left in place
+            await self._wait(job, time.monotonic() + CANCEL_WAIT_SECONDS)
             files = job.not_home
-            if files is None:
-                files = await self._not_home(instance, link) or []
-            reason = tr("the pull did not finish within {seconds} s", seconds=round(timeout))
-            raise files_not_home_error(instance_id, files, reason, job)
+            if files is None and job.done.is_set():  # (a run still going holds the link: no status now)
+                files = await self._not_home(instance, link)
+            files = files or []
+            if not (job.state == "done" and (job.result or {}).get("ok", True)):  # (it may end just then)
+                reason = tr("the pull did not finish within {seconds} s", seconds=round(timeout))
+                raise files_not_home_error(instance_id, files, reason, job)
         if job.state == "done" and (job.result or {}).get("ok", True):
             return
         reason = (job.error or {}).get("message") or tr("not every file could be brought back")
