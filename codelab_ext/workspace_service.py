@@ -46,6 +46,9 @@ KINDS = ("push", "pull", "sync")
 TRIGGERS = ("user", "open", "stop", "switch", "lease")
 #: jobs remembered per service (the newest ones; a poll of an older one answers 404)
 KEEP_JOBS = 32
+#: a job's kind as the word a message says (the placeholder is translated with the sentence)
+_KIND_NOUNS: dict[str, Any] = {"push": tr("push"), "pull": tr("pull"), "sync": tr("sync")}
+
 #: the most paths listed in a ``files_not_home`` answer (the count is always exact)
 MAX_LISTED = 200
 #: how long a Stop waits for a cancelled pull to end before answering (it stops between pieces)
@@ -239,6 +242,9 @@ class WorkspaceService:
         #: instance id → the lease end (epoch ms) the guard already pulled for
         self._guarded: dict[str, Any] = {}
         self._guard_task: asyncio.Task[None] | None = None
+        #: link id → the instance-side changes not yet local at the last comparison (what a Stop
+        #: refused names when the instance stops answering mid-pull and no comparison can be made then)
+        self._known_not_home: dict[str, list[str]] = {}
 
     # ----------------------------------------------------------------- links
     def store(self) -> Any:
@@ -307,6 +313,7 @@ class WorkspaceService:
             answer["waiting_error"] = exc.message
             return answer
         answer["waiting"] = waiting_of(status)
+        self._known_not_home[link.id] = [str(p) for p in status.get("not_home") or []]
         return answer
 
     def _status(self, instance: Mapping[str, Any], link: Any) -> dict[str, Any]:
@@ -342,6 +349,7 @@ class WorkspaceService:
         link = await self.link_of(instance_id)
         if link is None:
             return False
+        self._known_not_home.pop(link.id, None)
         return bool(await self._lib(self.store().delete, link.id))
 
     # ----------------------------------------------------------------- jobs
@@ -361,8 +369,9 @@ class WorkspaceService:
         return job.to_json()
 
     def _busy(self, job: Job) -> ConflictError:
+        kind = _KIND_NOUNS.get(job.kind, job.kind)
         return ConflictError(
-            tr("A {kind} of the linked folder is already running; wait for it to end.", kind=job.kind),
+            tr("A {kind} of the linked folder is already running; wait for it to end.", kind=kind),
             code="codelab.workspace.busy",
             details={"job": job.to_json()},
         )
@@ -426,6 +435,10 @@ class WorkspaceService:
         try:
             result, job.not_home = await self.service.run(self._transfer, job, link, instance, progress)
             job.result = result
+            if job.not_home is not None:
+                self._known_not_home[link.id] = list(job.not_home)
+            elif job.kind in ("pull", "sync") and result.get("ok", True):
+                self._known_not_home[link.id] = []  # everything that waited came home
             if result.get("ok", True):
                 job.state = "done"
             else:  # "done" means every planned transfer finished and was verified
@@ -455,7 +468,7 @@ class WorkspaceService:
                     log.warning("codelab: workspace %s of %s failed", job.kind, job.instance_id, exc_info=exc)
             job.error = error.to_json()
             if job.kind in ("pull", "sync"):
-                job.not_home = await self._not_home(instance, link)
+                job.not_home = await self._not_home(instance, link, job)
         finally:
             job.finished_at = now_ms()
             if self._running.get(job.instance_id) is job:
@@ -482,8 +495,19 @@ class WorkspaceService:
             job.open_url = remote_open_url(instance, f"{link.remote.rstrip('/')}/{job.open_path}")
         return result, not_home
 
-    async def _not_home(self, instance: Mapping[str, Any], link: Any) -> list[str] | None:
-        """What still waits on the instance after a pull that did not finish (None: unknown)."""
+    def _last_known_not_home(self, link: Any, job: Job | None) -> list[str] | None:
+        """The instance-side changes the last comparison saw, less what ``job`` brought home since."""
+        known = self._known_not_home.get(link.id)
+        if known is None:
+            return None
+        pulled = set((job.result or {}).get("pulled") or []) if job is not None else set()
+        return [path for path in known if path not in pulled]
+
+    async def _not_home(
+        self, instance: Mapping[str, Any], link: Any, job: Job | None = None
+    ) -> list[str] | None:
+        """What still waits on the instance after a pull that did not finish: a comparison now, else
+        the last one (less what ``job`` pulled since); None when neither is known."""
 
         def read() -> list[str]:
             from .workspace import Workspace
@@ -495,9 +519,11 @@ class WorkspaceService:
                 ws.close()
 
         try:
-            return await self.service.run(read)
-        except Exception:
-            return None
+            files = await self.service.run(read)
+        except Exception:  # (the instance does not answer: what the last comparison saw)
+            return self._last_known_not_home(link, job)
+        self._known_not_home[link.id] = files
+        return files
 
     # ----------------------------------------------------------------- the lease guard
     async def guard(self, instance_id: str, trigger: str, *, leave_files: bool = False) -> None:
@@ -533,7 +559,9 @@ class WorkspaceService:
             await self._wait(job, time.monotonic() + CANCEL_WAIT_SECONDS)
             files = job.not_home
             if files is None and job.done.is_set():  # (a run still going holds the link: no status now)
-                files = await self._not_home(instance, link)
+                files = await self._not_home(instance, link, job)
+            if files is None:
+                files = self._last_known_not_home(link, job)
             files = files or []
             if not (job.state == "done" and (job.result or {}).get("ok", True)):  # (it may end just then)
                 reason = tr("the pull did not finish within {seconds} s", seconds=round(timeout))

@@ -21,6 +21,7 @@ import pytest
 from codelab_ext import NAMESPACE
 
 from .support.server_config import emulator_server_config, store_demo_credentials
+from .support.sse import SSEStream
 
 
 def workspace_config(live_emulator, tmp_path, monkeypatch, **codelab: Any) -> dict[str, Any]:
@@ -239,6 +240,9 @@ class TestFilesNotHome:
         assert (await run(api, iid, "push"))["state"] == "done"
         remote = running_instance.work_dir / "demo"
         (remote / "model.txt").write_text("weights\n")
+        # the panel's last look saw the change waiting on the instance
+        code, body = await api("GET", f"instances/{iid}/workspace")
+        assert code == 200 and body["waiting"]["remote"] == ["model.txt"], body
         # the instance's Jupyter server stops answering: the pull cannot finish
         pid = live_emulator.workspace(iid)["server"]["pid"]
         os.kill(pid, signal.SIGSTOP)
@@ -249,6 +253,9 @@ class TestFilesNotHome:
         assert code == 409, body
         assert body["code"] == "codelab.files_not_home"
         assert "leave_files" in body["message"]
+        # the refusal names what is not home: the last comparison's, as the instance answers no more
+        assert body["files"] == ["model.txt"] and body["files_count"] == 1, body
+        assert body["message"].startswith("1 changed file on the instance is not home yet"), body
         assert body["job"]["trigger"] == "stop" and body["job"]["state"] == "failed"
         assert live_emulator.instances()[0]["status"] == "RUNNING"  # nothing was stopped
         assert not (project / "model.txt").exists()
@@ -284,6 +291,35 @@ async def test_the_lease_guard_pulls_before_the_lease_ends_once_per_lease(
     _, again = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
     assert again["job"]["id"] == job["id"]
     assert not (project / "later.txt").exists()
+
+
+async def test_the_lease_guards_pull_is_announced_on_the_instances_event_stream(
+    api, running_instance, project, live_emulator, jp_http_port, jp_base_url, jp_auth_header
+):
+    iid = running_instance.id
+    await linked(api, running_instance, project)
+    assert (await run(api, iid, "push"))["state"] == "done"
+    (running_instance.work_dir / "demo" / "notes.md").write_text("# done\n")
+    events = f"{jp_base_url}{NAMESPACE}/instances/{iid}/events"
+    stream = await SSEStream(jp_http_port, events, jp_auth_header).open()
+    try:
+        event, data = await stream.next_event()
+        assert event == "instance" and data["id"] == iid
+        live_emulator.set_lease_remaining(iid, 9 * 60 * 1000)
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while not (seen and seen[-1]["state"] != "running"):
+            assert time.monotonic() < deadline, seen
+            event, data = await stream.next_event(timeout=60)
+            if event == "workspace":
+                seen.append(data)
+    finally:
+        await stream.close()
+    # the panel hears the guard start and end without asking: the job, its trigger and its result
+    assert {job["id"] for job in seen} == {seen[0]["id"]}
+    assert seen[0]["trigger"] == "lease" and seen[0]["kind"] == "pull" and seen[0]["state"] == "running"
+    assert seen[-1]["state"] == "done" and seen[-1]["result"]["pulled"] == ["notes.md"], seen[-1]
+    assert running_instance.token not in json.dumps(seen)
 
 
 async def test_the_lease_guard_leaves_a_lease_far_from_its_end_alone(api, running_instance, project):
@@ -332,3 +368,12 @@ async def test_a_switch_to_another_image_pulls_the_linked_folder_back_first(api,
     assert (project / "plot.png").read_bytes() == b"\x89PNG"
     code, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "0"})
     assert body["job"]["trigger"] == "switch" and body["job"]["state"] == "done"
+
+
+@pytest.mark.parametrize(("kind", "word"), [("push", "推送"), ("pull", "拉取"), ("sync", "同步")])
+def test_the_busy_message_names_the_job_in_the_readers_language(kind, word):
+    from codelab_ext.workspace_service import Job, WorkspaceService
+
+    error = WorkspaceService._busy(None, Job("i-1", kind, "user"))  # type: ignore[arg-type]
+    assert error.message.render("zh_CN") == f"关联文件夹的{word}正在进行，请等待其结束。"
+    assert error.message.render("en").startswith(f"A {kind} of the linked folder")
