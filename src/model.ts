@@ -206,6 +206,11 @@ export class CodeLabModel implements ICodeLabModel {
     return this._notice;
   }
 
+  /** Another event on the current instance's stream (e.g. `workspace`: a job started, moved or ended). */
+  get streamEvent(): ISignal<this, InstanceStream.IEvent> {
+    return this._streamEvent;
+  }
+
   /* --------------------------------------------------------------- state */
 
   get status(): IServerStatus | null {
@@ -876,6 +881,7 @@ export class CodeLabModel implements ICodeLabModel {
     });
     stream.received.connect((_, instance) => this._setInstance(instance));
     stream.gone.connect(() => this._setInstance(null));
+    stream.event.connect((_, event) => this._streamEvent.emit(event));
     stream.changed.connect(this._changed, this);
     this._stream = stream;
     this._streamError = null;
@@ -1000,6 +1006,7 @@ export class CodeLabModel implements ICodeLabModel {
   private _tick = new Signal<this, void>(this);
   private _instanceChanged = new Signal<this, IInstance | null>(this);
   private _notice = new Signal<this, ICodeLabNotice>(this);
+  private _streamEvent = new Signal<this, InstanceStream.IEvent>(this);
   private _isDisposed = false;
 
   private _settings: ICodeLabSettings = { ...DEFAULT_SETTINGS };

@@ -24,6 +24,9 @@ export interface IEventSourceLike {
 
 export type EventSourceFactory = (url: string) => IEventSourceLike;
 
+/** The other kinds of event the server sends on an instance's stream (passed on as they come). */
+export const FORWARDED_EVENTS = ['workspace'] as const;
+
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -57,6 +60,11 @@ export class InstanceStream implements IDisposable {
   /** A snapshot of the instance (from the stream or a poll). */
   get received(): ISignal<this, IInstance> {
     return this._received;
+  }
+
+  /** Another kind of event of this instance (`FORWARDED_EVENTS`), e.g. a workspace job's change. */
+  get event(): ISignal<this, InstanceStream.IEvent> {
+    return this._event;
   }
 
   /** The instance does not exist any more (404). */
@@ -133,6 +141,21 @@ export class InstanceStream implements IDisposable {
         live();
         this._received.emit(data);
       });
+      for (const type of FORWARDED_EVENTS) {
+        source.addEventListener(type, (event: MessageEvent) => {
+          if (!current()) {
+            return;
+          }
+          let data: unknown;
+          try {
+            data = JSON.parse(String(event.data));
+          } catch {
+            return;
+          }
+          live();
+          this._event.emit({ type, data });
+        });
+      }
       // an upstream failure while the server polls ModelArts (the stream itself is fine)
       source.addEventListener('upstream-error', (event: MessageEvent) => {
         if (current()) {
@@ -219,10 +242,17 @@ export class InstanceStream implements IDisposable {
   private _error: string | null = null;
   private _received = new Signal<this, IInstance>(this);
   private _gone = new Signal<this, void>(this);
+  private _event = new Signal<this, InstanceStream.IEvent>(this);
   private _changed = new Signal<this, void>(this);
 }
 
 export namespace InstanceStream {
+  /** An event of a kind in `FORWARDED_EVENTS`, its data parsed (the listener checks its shape). */
+  export interface IEvent {
+    type: (typeof FORWARDED_EVENTS)[number];
+    data: unknown;
+  }
+
   export interface IOptions {
     /** The SSE URL of the instance. */
     url: string;

@@ -197,6 +197,93 @@ describe('WorkspaceSection', () => {
     expect(server.callsTo(`POST ${WS}/push`)[0].body).toEqual({});
   });
 
+  it("follows the stream's workspace events and polls only while the stream is down", async () => {
+    server.on(`GET ${WS}`, () => ({ status: 200, body: workspace() }));
+    server.on(`GET ${WS}/jobs/w1`, () => ({
+      status: 200,
+      body: { job: job({ kind: 'pull', trigger: 'lease' }) }
+    }));
+    const { ws } = await renderPanel();
+    const stream = FakeEventSource.latest();
+    expect(stream.url).toContain('instances/i-1/events');
+    await act(async () => {
+      stream.open();
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    const guardJobs: IWorkspaceJob[] = [];
+    ws.guardJob.connect((_, j) => guardJobs.push(j));
+    const looks = () => server.callsTo(`GET ${WS}`).length;
+    const before = looks();
+    // the stream's first word: one cheap look for what it may have missed before it opened
+    expect(server.callsTo(`GET ${WS}`)[before - 1].query.get('waiting')).toBe(
+      '0'
+    );
+
+    // the lease guard pulls by itself: the server says so on the stream, the panel shows it at once
+    const say = async (data: IWorkspaceJob) => {
+      await act(async () => {
+        stream.send('workspace', data);
+        await jest.advanceTimersByTimeAsync(10);
+      });
+    };
+    const guardPull = (overrides: Partial<IWorkspaceJob>) =>
+      job({ kind: 'pull', trigger: 'lease', ...overrides });
+    await say(
+      guardPull({
+        progress: {
+          phase: 'transfer',
+          files_done: 1,
+          files_total: 4,
+          bytes_done: 100,
+          bytes_total: 400
+        }
+      })
+    );
+    const box = within(section());
+    expect(box.getByRole('progressbar')).toHaveAttribute('value', '0.25');
+    expect(guardJobs.map(j => j.state)).toEqual(['running']);
+    // an event for another instance is not this section's
+    await say(job({ instance_id: 'i-2', state: 'done' }));
+    expect(ws.running).toBe(true);
+
+    // live: no poll of the job, nor of the workspace, however long it runs
+    await act(async () => {
+      await jest.advanceTimersByTimeAsync(40_000);
+    });
+    expect(server.callsTo(`GET ${WS}/jobs/w1`)).toHaveLength(0);
+    expect(looks()).toBe(before);
+
+    await say(
+      guardPull({
+        state: 'done',
+        finished_at: Date.now(),
+        progress: { phase: 'done', files_done: 4, files_total: 4 },
+        result: {
+          pushed: [],
+          pulled: ['out.png'],
+          conflicts: [],
+          skipped: []
+        }
+      })
+    );
+    expect(box.queryByRole('progressbar')).toBeNull();
+    expect(guardJobs.map(j => j.state)).toEqual(['running', 'done']);
+    // the job ended: one full look at what waits on each side
+    expect(looks()).toBe(before + 1);
+    expect(server.callsTo(`GET ${WS}`)[before].query.get('waiting')).not.toBe(
+      '0'
+    );
+
+    // the stream breaks: the slow poll stands in (a cheap look every 15 s)
+    await act(async () => {
+      stream.fail();
+      await jest.advanceTimersByTimeAsync(16_000);
+    });
+    const after = server.callsTo(`GET ${WS}`);
+    expect(after.length).toBeGreaterThan(before + 1);
+    expect(after[after.length - 1].query.get('waiting')).toBe('0');
+  });
+
   it('lists conflicts with both copies openable', async () => {
     server.on(`GET ${WS}`, () => ({
       status: 200,

@@ -3,12 +3,17 @@
  * waits on each side, and the job the server runs (push, pull, sync, or the
  * lease guard's own pull). Every rule is the server's: this model only asks
  * and shows the answers.
+ *
+ * A job's changes come as `event: workspace` on the instance's event stream
+ * (the one `CodeLabModel` keeps open); only while that stream is down does
+ * the model poll: the job every second, the newest job every 15 s.
  */
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { CodeLabModel } from '../model';
+import { InstanceStream } from '../stream';
 import { IWorkspace, IWorkspaceAPI, IWorkspaceJob } from './api';
 
 function messageOf(error: unknown): string {
@@ -41,7 +46,8 @@ export class WorkspaceModel implements IDisposable {
         max: options.jobInterval ?? 1000
       },
       name: 'codelab-ext:workspace-job',
-      standby: 'never'
+      // the stream tells a job's changes; the poll is its stand-in while it is down
+      standby: () => this._live
     });
     this._watchPoll = new Poll({
       auto: false,
@@ -52,9 +58,10 @@ export class WorkspaceModel implements IDisposable {
         max: 120000
       },
       name: 'codelab-ext:workspace-watch',
-      standby: 'when-hidden'
+      standby: () => this._live || 'when-hidden'
     });
     this._codelab.stateChanged.connect(this._onCodeLab, this);
+    this._codelab.streamEvent.connect(this._onStreamEvent, this);
     this._onCodeLab();
   }
 
@@ -114,6 +121,7 @@ export class WorkspaceModel implements IDisposable {
     }
     this._disposed = true;
     this._codelab.stateChanged.disconnect(this._onCodeLab, this);
+    this._codelab.streamEvent.disconnect(this._onStreamEvent, this);
     this._jobPoll.dispose();
     this._watchPoll.dispose();
     Signal.clearData(this);
@@ -228,9 +236,26 @@ export class WorkspaceModel implements IDisposable {
     });
   }
 
+  /** The server's stream is live: no polling then. */
+  private get _live(): boolean {
+    return this._codelab.connection === 'live';
+  }
+
   private _onCodeLab(): void {
     const id = this.instanceId;
+    const live = this._live;
+    const changed = live !== this._wasLive;
+    this._wasLive = live;
     if (id === this._followed) {
+      if (id && changed && live) {
+        // the stream (re)opened: what it said while down is lost, so look once
+        void (this.running
+          ? this._followJob()
+          : this.refresh({ waiting: false }));
+      } else if (id && changed) {
+        // the stream broke: the polls take over, starting now
+        void (this.running ? this._jobPoll : this._watchPoll).refresh();
+      }
       return;
     }
     this._followed = id;
@@ -247,6 +272,25 @@ export class WorkspaceModel implements IDisposable {
     }
   }
 
+  /** `event: workspace`: a job of the followed instance started, moved on or ended. */
+  private _onStreamEvent(_: CodeLabModel, event: InstanceStream.IEvent): void {
+    const job = event.data as IWorkspaceJob | null;
+    if (
+      event.type !== 'workspace' ||
+      !job ||
+      typeof job !== 'object' ||
+      typeof job.id !== 'string' ||
+      job.instance_id !== this.instanceId
+    ) {
+      return;
+    }
+    this._setJob(job);
+    if (this._workspace) {
+      this._workspace = { ...this._workspace, job };
+    }
+    this._changed.emit();
+  }
+
   private _set(answer: IWorkspace | null): void {
     this._workspace = answer;
     if (answer?.job !== undefined) {
@@ -258,6 +302,14 @@ export class WorkspaceModel implements IDisposable {
 
   private _setJob(job: IWorkspaceJob | null): void {
     const previous = this._job;
+    if (
+      job &&
+      previous?.id === job.id &&
+      previous.state !== 'running' &&
+      job.state === 'running'
+    ) {
+      return; // an older word on a job the stream already told has ended
+    }
     this._job = job;
     if (job && isGuardJob(job)) {
       const key = `${job.id}:${job.state}`;
@@ -301,6 +353,7 @@ export class WorkspaceModel implements IDisposable {
   private _error: string | null = null;
   private _followed: string | null = null;
   private _announced = '';
+  private _wasLive = false;
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
   private _guardJob = new Signal<this, IWorkspaceJob>(this);
@@ -310,9 +363,9 @@ export namespace WorkspaceModel {
   export interface IOptions {
     codelab: CodeLabModel;
     api: IWorkspaceAPI;
-    /** Milliseconds between two looks at a running job (default 1 s). */
+    /** Milliseconds between two looks at a running job while the event stream is down (default 1 s). */
     jobInterval?: number;
-    /** Milliseconds between two looks for the guard's jobs (default 15 s). */
+    /** Milliseconds between two looks for the guard's jobs while the event stream is down (default 15 s). */
     watchInterval?: number;
   }
 }
