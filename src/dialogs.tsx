@@ -5,6 +5,35 @@ import React from 'react';
 import { IInstance } from './tokens';
 
 /**
+ * Ask before a destructive action: a title, the paragraphs that say what is
+ * lost, Cancel (the default, also for Enter) and the action as a warn button.
+ * Resolves true when the user chose the action.
+ */
+export async function askBeforeDestructive(options: {
+  title: string;
+  paragraphs: React.ReactNode[];
+  cancel: string;
+  action: string;
+}): Promise<boolean> {
+  const result = await showDialog({
+    title: options.title,
+    body: (
+      <div className="jp-CodeLab-dialog">
+        {options.paragraphs.map((text, i) => (
+          <p key={i}>{text}</p>
+        ))}
+      </div>
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: options.cancel }),
+      Dialog.warnButton({ label: options.action })
+    ],
+    defaultButton: 0
+  });
+  return result.button.accept;
+}
+
+/**
  * Ask before `open` restarts the running instance with another image (409
  * `codelab.switch_required`). `message` is the server's explanation (which
  * instance, which images, what is lost); the panel adds nothing to the rule.
@@ -13,21 +42,12 @@ export async function confirmSwitch(
   trans: TranslationBundle,
   message: string
 ): Promise<boolean> {
-  const result = await showDialog({
+  return askBeforeDestructive({
     title: trans.__('Switch CodeLab to another image?'),
-    body: (
-      <div className="jp-CodeLab-dialog">
-        <p>{message}</p>
-        <p>{trans.__('Save your work there first.')}</p>
-      </div>
-    ),
-    buttons: [
-      Dialog.cancelButton({ label: trans.__('Keep current instance') }),
-      Dialog.warnButton({ label: trans.__('Restart with new image') })
-    ],
-    defaultButton: 0
+    paragraphs: [message, trans.__('Save your work there first.')],
+    cancel: trans.__('Keep current instance'),
+    action: trans.__('Restart with new image')
   });
-  return result.button.accept;
 }
 
 /**
@@ -39,27 +59,19 @@ export async function confirmShorten(
   hours: number,
   message: string
 ): Promise<boolean> {
-  const result = await showDialog({
+  return askBeforeDestructive({
     title: trans.__('Shorten the CodeLab lease?'),
-    body: (
-      <div className="jp-CodeLab-dialog">
-        <p>{message}</p>
-        <p>
-          {trans._n(
-            'Keeping it for %1 hour from now makes it stop sooner than it would.',
-            'Keeping it for %1 hours from now makes it stop sooner than it would.',
-            hours
-          )}
-        </p>
-      </div>
-    ),
-    buttons: [
-      Dialog.cancelButton({ label: trans.__('Keep the current lease') }),
-      Dialog.warnButton({ label: trans.__('Shorten') })
+    paragraphs: [
+      message,
+      trans._n(
+        'Keeping it for %1 hour from now makes it stop sooner than it would.',
+        'Keeping it for %1 hours from now makes it stop sooner than it would.',
+        hours
+      )
     ],
-    defaultButton: 0
+    cancel: trans.__('Keep the current lease'),
+    action: trans.__('Shorten')
   });
-  return result.button.accept;
 }
 
 /** Ask before stopping the instance. */
@@ -67,28 +79,18 @@ export async function confirmStop(
   trans: TranslationBundle,
   instance: IInstance
 ): Promise<boolean> {
-  const result = await showDialog({
+  return askBeforeDestructive({
     title: trans.__('Stop CodeLab?'),
-    body: (
-      <div className="jp-CodeLab-dialog">
-        <p>
-          {trans.__(
-            'Stopping %1 ends its kernels and terminals; unsaved changes in its notebooks are lost.',
-            instance.name || instance.id
-          )}
-        </p>
-        <p>
-          {trans.__(
-            'Saved files stay in its storage, but a free instance left unused for 72 hours is released with its files.'
-          )}
-        </p>
-      </div>
-    ),
-    buttons: [
-      Dialog.cancelButton({ label: trans.__('Cancel') }),
-      Dialog.warnButton({ label: trans.__('Stop') })
+    paragraphs: [
+      trans.__(
+        'Stopping %1 ends its kernels and terminals; unsaved changes in its notebooks are lost.',
+        instance.name || instance.id
+      ),
+      trans.__(
+        'Saved files stay in its storage, but a free instance left unused for 72 hours is released with its files.'
+      )
     ],
-    defaultButton: 0
+    cancel: trans.__('Cancel'),
+    action: trans.__('Stop')
   });
-  return result.button.accept;
 }

@@ -39,7 +39,7 @@ import {
 import { CodeLabPanel, CodeLabStatusItem } from './widgets/CodeLabPanel';
 import { WorkspaceClient } from './workspace/api';
 import { addWorkspaceCommands } from './workspace/commands';
-import { confirmFilesNotHome } from './workspace/dialogs';
+import { confirmFilesNotHome, confirmUnlink } from './workspace/dialogs';
 import { WorkspaceModel } from './workspace/model';
 
 // The token and the shapes other plugins use with it (`requires: [ICodeLabModel]`).
@@ -226,7 +226,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
           openFile: path =>
             void app.commands.execute('docmanager:open', { path }),
           extend: () =>
-            void app.commands.execute(CommandIDs.extend, { hours: 1 })
+            void app.commands.execute(CommandIDs.extend, { hours: 1 }),
+          confirmUnlink: link => confirmUnlink(trans, link)
         }
       }
     );

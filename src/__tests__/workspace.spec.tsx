@@ -1,13 +1,26 @@
 import '@testing-library/jest-dom';
 import { nullTranslator } from '@jupyterlab/translation';
-import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import {
+  act,
+  fireEvent,
+  render,
+  screen,
+  waitFor,
+  within
+} from '@testing-library/react';
 import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { IWorkspaceActions } from '../components/WorkspaceSection';
 import { CodeLabModel, ICodeLabModelOptions } from '../model';
 import { SshInstaller } from '../sshinstall';
-import { IWorkspace, IWorkspaceJob, WorkspaceClient } from '../workspace/api';
+import {
+  IWorkspace,
+  IWorkspaceJob,
+  IWorkspaceLink,
+  WorkspaceClient
+} from '../workspace/api';
+import { confirmUnlink } from '../workspace/dialogs';
 import { WorkspaceModel } from '../workspace/model';
 import { FakeEventSource, FakeServer, running } from './fakes';
 
@@ -90,7 +103,8 @@ describe('WorkspaceSection', () => {
     wsActions = {
       currentFolder: jest.fn(() => 'projects/demo'),
       openFile: jest.fn(),
-      extend: jest.fn()
+      extend: jest.fn(),
+      confirmUnlink: jest.fn(async (_link: IWorkspaceLink) => false as boolean)
     };
   });
 
@@ -282,6 +296,82 @@ describe('WorkspaceSection', () => {
     const after = server.callsTo(`GET ${WS}`);
     expect(after.length).toBeGreaterThan(before + 1);
     expect(after[after.length - 1].query.get('waiting')).toBe('0');
+  });
+
+  it('Unlink asks first, and forgets the link only when told to', async () => {
+    let linkedNow = true;
+    server.on(`GET ${WS}`, () => ({
+      status: 200,
+      body: linkedNow ? workspace() : workspace({ link: null, waiting: null })
+    }));
+    server.on(`DELETE ${WS}`, () => {
+      linkedNow = false;
+      return { status: 204, body: '' };
+    });
+    await renderPanel();
+    const box = within(section());
+    const unlink = async () => {
+      await act(async () => {
+        fireEvent.click(box.getByRole('button', { name: 'Unlink' }));
+        await jest.advanceTimersByTimeAsync(10);
+      });
+    };
+    await unlink(); // the user cancels
+    expect(wsActions.confirmUnlink).toHaveBeenCalledTimes(1);
+    expect(wsActions.confirmUnlink.mock.calls[0][0].local).toBe(
+      'projects/demo'
+    );
+    expect(server.callsTo(`DELETE ${WS}`)).toHaveLength(0);
+    expect(box.getByTestId('workspace-local')).toHaveTextContent(
+      'projects/demo'
+    );
+
+    wsActions.confirmUnlink.mockImplementation(async () => true);
+    await unlink();
+    expect(server.callsTo(`DELETE ${WS}`)).toHaveLength(1);
+    expect(
+      box.getByRole('button', { name: 'Link current folder' })
+    ).toBeInTheDocument();
+  });
+
+  it('the Unlink dialog says what is forgotten and defaults to Cancel', async () => {
+    jest.useRealTimers();
+    const dialogNode = () =>
+      waitFor(() => {
+        const node = document.querySelector<HTMLElement>('.jp-Dialog');
+        expect(node).not.toBeNull();
+        return node!;
+      });
+    // (the dialog renders its React body: inside act)
+    const ask = async () => {
+      let asked: Promise<boolean> = Promise.resolve(false);
+      await act(async () => {
+        asked = confirmUnlink(trans, workspace().link!);
+        await new Promise(resolve => setTimeout(resolve, 0));
+      });
+      return { asked }; // (not the promise itself: an async function would wait for it)
+    };
+    const answer = (await ask()).asked;
+    const dialog = await dialogNode();
+    expect(dialog).toHaveTextContent('Unlink projects/demo?');
+    expect(dialog).toHaveTextContent(
+      'CodeLab forgets that projects/demo goes with /home/ma-user/work/demo on the instance'
+    );
+    expect(dialog).toHaveTextContent('No file is deleted on either side.');
+    expect(dialog).toHaveTextContent(
+      'cannot tell a file deleted on one side from a new file on the other'
+    );
+    const buttons = within(dialog).getAllByRole('button', { hidden: true });
+    const unlink = buttons.find(b => b.textContent === 'Unlink');
+    expect(buttons.map(b => b.textContent)).toEqual(['Cancel', 'Unlink']);
+    fireEvent.click(unlink!);
+    await expect(answer).resolves.toBe(true);
+
+    // Enter takes the default: Cancel
+    const again = (await ask()).asked;
+    const second = await dialogNode();
+    fireEvent.keyDown(second, { key: 'Enter' });
+    await expect(again).resolves.toBe(false);
   });
 
   it('lists conflicts with both copies openable', async () => {

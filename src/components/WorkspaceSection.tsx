@@ -1,7 +1,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { IWorkspaceJob } from '../workspace/api';
+import { IWorkspaceJob, IWorkspaceLink } from '../workspace/api';
 import { jobVerb, progressFraction, progressText } from '../workspace/format';
 import { isGuardJob, WorkspaceModel } from '../workspace/model';
 import { ActionButton, ErrorLine, Section } from './Section';
@@ -15,6 +15,8 @@ export interface IWorkspaceActions {
   openFile(path: string): void;
   /** Keep the instance running one more hour. */
   extend(): void;
+  /** Ask before forgetting the link (true: the user chose Unlink). */
+  confirmUnlink(link: IWorkspaceLink): Promise<boolean>;
 }
 
 function joinPath(folder: string | null, path: string): string {
@@ -95,6 +97,12 @@ export function WorkspaceSection(props: {
   const notHome = model.notHome;
   const conflicts =
     job?.state !== 'running' ? (job?.result?.conflicts ?? []) : [];
+  // the link and the manifest are forgotten: the user says so first
+  const unlinkAfterAsking = async (shown: IWorkspaceLink) => {
+    if (await actions.confirmUnlink(shown)) {
+      await model.unlink();
+    }
+  };
 
   return (
     <Section
@@ -281,7 +289,7 @@ export function WorkspaceSection(props: {
           )}
           <ActionButton
             disabled={running}
-            onClick={() => void model.unlink()}
+            onClick={() => void unlinkAfterAsking(link)}
             title={trans.__(
               'Forget the link; no file is deleted on either side'
             )}

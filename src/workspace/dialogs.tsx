@@ -2,10 +2,39 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
+import { askBeforeDestructive } from '../dialogs';
 import { IErrorBody, IInstance } from '../tokens';
+import { IWorkspaceLink } from './api';
 
 /** How many of the files not yet home a dialog lists (the count is always given). */
 const LISTED = 12;
+
+/**
+ * Unlink forgets the link and its manifest (no file is deleted), so the next
+ * link cannot tell a file deleted on one side from a new file on the other:
+ * ask first. Resolves true when the user chose Unlink.
+ */
+export async function confirmUnlink(
+  trans: TranslationBundle,
+  link: IWorkspaceLink
+): Promise<boolean> {
+  const folder = link.local || link.local_path;
+  return askBeforeDestructive({
+    title: trans.__('Unlink %1?', folder),
+    paragraphs: [
+      trans.__(
+        'CodeLab forgets that %1 goes with %2 on the instance, and what both held at the last sync. No file is deleted on either side.',
+        folder,
+        link.remote
+      ),
+      trans.__(
+        'If you link them again, the first sync cannot tell a file deleted on one side from a new file on the other: it brings deleted files back instead of deleting them.'
+      )
+    ],
+    cancel: trans.__('Cancel'),
+    action: trans.__('Unlink')
+  });
+}
 
 /**
  * A Stop or a switch was refused: the linked folder's changes could not be
