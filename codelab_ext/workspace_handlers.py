@@ -83,5 +83,6 @@ def workspace_routes() -> list[tuple[str, type[CodeLabHandler]]]:
     return [
         (f"instances/{ID}/workspace", WorkspaceHandler),
         (f"instances/{ID}/workspace/(?P<kind>push|pull|sync)", WorkspaceActionHandler),
-        (f"instances/{ID}/workspace/jobs/(?P<job_id>[A-Za-z0-9_-]{{1,64}})", WorkspaceJobHandler),
+        # any segment reaches the handler: an unknown or malformed job id is a JSON 404, not tornado's page
+        (f"instances/{ID}/workspace/jobs/(?P<job_id>[^/]+)", WorkspaceJobHandler),
     ]

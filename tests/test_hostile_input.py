@@ -268,6 +268,11 @@ def _json(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8")
 
 
+def _other_params(template: str) -> str:
+    """The path parameters other than the instance id, filled with valid values (``{job_id}``)."""
+    return re.sub(r"\{(?!instance_id\})\w+\}", "job-1", template)
+
+
 def family_id_routes() -> st.SearchStrategy[Req]:
     """Every route with an instance id, the id hostile (bodies and queries otherwise valid)."""
     routes = []
@@ -285,7 +290,7 @@ def family_id_routes() -> st.SearchStrategy[Req]:
         method, template, pattern = draw(st.sampled_from(routes))
         iid = draw(bad_ids(pattern))
         body = _json({"duration_ms": 7_200_000}) if method == "PATCH" else None
-        return Req("bad-id", method, template.replace("{instance_id}", iid), body=body)
+        return Req("bad-id", method, _other_params(template).replace("{instance_id}", iid), body=body)
 
     return build()
 
@@ -523,12 +528,14 @@ def curated_requests() -> Iterator[Req]:
                     yield Req(
                         "curated-id",
                         method.upper(),
-                        path.lstrip("/").replace("{instance_id}", segment(raw)),
+                        _other_params(path.lstrip("/")).replace("{instance_id}", segment(raw)),
                         body=body,
                     )
                 for encoded in RAW_ENCODED_IDS:
                     yield Req(
-                        "curated-id", method.upper(), path.lstrip("/").replace("{instance_id}", encoded)
+                        "curated-id",
+                        method.upper(),
+                        _other_params(path.lstrip("/")).replace("{instance_id}", encoded),
                     )
     for url in HOSTILE_URLS:
         yield Req("curated-share-url", "POST", "open", body=_json({"share_url": url}))

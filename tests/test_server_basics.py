@@ -39,9 +39,12 @@ async def test_status_without_credentials(jp_fetch):
     assert response.headers["Content-Type"].startswith("application/json")
 
 
+#: a valid sample for each named group of the route table (a route with a new group fails here first)
+SAMPLES = {"instance_id": "abc-123", "verb": "start", "kind": "push", "job_id": "job-1"}
+
+
 def _concrete(path: str) -> str:
-    path = re.sub(r"\(\?P<instance_id>[^)]*\)", "abc-123", path)
-    return re.sub(r"\(\?P<verb>start\|stop\)", "start", path)
+    return re.sub(r"\(\?P<(\w+)>(?:[^()]|\([^()]*\))*\)", lambda m: SAMPLES[m.group(1)], path)
 
 
 ROUTES = [(_concrete(path), handler) for path, handler in route_table()]

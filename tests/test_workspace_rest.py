@@ -180,6 +180,10 @@ async def test_user_mistakes_on_the_routes_are_never_500(api, running_instance, 
     assert code == 400
     code, body = await api("GET", f"instances/{iid}/workspace/jobs/w999999")
     assert code == 404
+    # a job id no job could have (too long, odd characters) is the same JSON 404, not tornado's page
+    for bad in ("x" * 300, "a%20b", "%E4%BD%A0"):
+        code, body = await api("GET", f"instances/{iid}/workspace/jobs/{bad}")
+        assert code == 404 and body["message"], (bad, body)
     code, body = await api("GET", f"instances/{iid}/workspace", params={"waiting": "maybe"})
     assert code == 400
     code, body = await api("POST", f"instances/{iid}/stop", {"leave_files": "yes"})
