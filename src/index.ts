@@ -24,6 +24,7 @@ import { confirmShorten, confirmSwitch } from './dialogs';
 import { codelabIcon } from './icons';
 import { CodeLabClient } from './api';
 import { followExpiringToast, showExpiringToast } from './expiring';
+import { followInstanceKernels } from './kernels';
 import { imageLabel } from './logic';
 import { CodeLabModel } from './model';
 import { SshInstaller } from './sshinstall';
@@ -229,7 +230,21 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
             void app.commands.execute(CommandIDs.extend, { hours: 1 }),
           confirmUnlink: link => confirmUnlink(trans, link)
         }
+      },
+      {
+        sources: app.serviceManager,
+        actions: {
+          open: item =>
+            void app.commands.execute(
+              item.type === 'console' ? 'console:open' : 'docmanager:open',
+              { path: item.path }
+            )
+        }
       }
+    );
+    followInstanceKernels(
+      model.instanceChanged,
+      app.serviceManager.kernelspecs
     );
     panel.id = PANEL_ID;
     panel.title.icon = codelabIcon;

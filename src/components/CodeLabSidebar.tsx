@@ -17,6 +17,11 @@ import { ProgressSteps } from './ProgressSteps';
 import { SshSection } from './SshSection';
 import { useModel } from './useModel';
 import { IWorkspaceActions, WorkspaceSection } from './WorkspaceSection';
+import {
+  IKernelsActions,
+  IKernelSources,
+  KernelsSection
+} from './KernelsSection';
 import { WorkspaceModel } from '../workspace/model';
 
 /** What the panel's buttons do that needs the application (dialogs, clipboard). */
@@ -52,8 +57,10 @@ export function CodeLabSidebar(props: {
   installer: SshInstaller;
   /** The Workspace section (under the instance card while it runs). */
   workspace?: { model: WorkspaceModel; actions: IWorkspaceActions };
+  /** The local notebooks and consoles on the instance's kernels (while it runs). */
+  kernels?: { sources: IKernelSources; actions: IKernelsActions };
 }): JSX.Element {
-  const { model, trans, actions, installer, workspace } = props;
+  const { model, trans, actions, installer, workspace, kernels } = props;
   useModel(model);
   const layout = modelLayout(model);
   const topRef = useRef<HTMLDivElement>(null);
@@ -110,6 +117,14 @@ export function CodeLabSidebar(props: {
                 model={workspace.model}
                 trans={trans}
                 actions={workspace.actions}
+              />
+            )}
+            {kernels && layout.state === 'running' && model.instance && (
+              <KernelsSection
+                instanceId={model.instance.id}
+                sources={kernels.sources}
+                trans={trans}
+                actions={kernels.actions}
               />
             )}
           </React.Fragment>

@@ -8,6 +8,7 @@ import { StatusBarCountdown } from '../components/StatusBarCountdown';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
 import { IWorkspaceActions } from '../components/WorkspaceSection';
+import { IKernelsActions, IKernelSources } from '../components/KernelsSection';
 import { WorkspaceModel } from '../workspace/model';
 
 /** The CodeLab sidebar widget: renders the model, refreshes it when shown. */
@@ -20,6 +21,10 @@ export class CodeLabPanel extends ReactWidget {
     private readonly workspace?: {
       model: WorkspaceModel;
       actions: IWorkspaceActions;
+    },
+    private readonly kernels?: {
+      sources: IKernelSources;
+      actions: IKernelsActions;
     }
   ) {
     super();
@@ -40,6 +45,7 @@ export class CodeLabPanel extends ReactWidget {
         actions={this.actions}
         installer={this.installer}
         workspace={this.workspace}
+        kernels={this.kernels}
       />
     );
   }

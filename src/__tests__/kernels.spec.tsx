@@ -1,0 +1,181 @@
+import '@testing-library/jest-dom';
+import { KernelSpec, Session } from '@jupyterlab/services';
+import { nullTranslator } from '@jupyterlab/translation';
+import { Signal } from '@lumino/signaling';
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import React from 'react';
+
+import { IKernelSources, KernelsSection } from '../components/KernelsSection';
+import { followInstanceKernels, runningOn } from '../kernels';
+
+const trans = nullTranslator.load('codelab_ext');
+
+function spec(
+  name: string,
+  display: string,
+  instanceId?: string
+): KernelSpec.ISpecModel {
+  return {
+    name,
+    display_name: display,
+    language: 'python',
+    argv: [],
+    resources: {},
+    metadata: instanceId
+      ? { codelab: { instance_id: instanceId, remote_kernel: 'python3' } }
+      : {}
+  };
+}
+
+const SPECS: KernelSpec.ISpecModels = {
+  default: 'python3',
+  kernelspecs: {
+    python3: spec('python3', 'Python 3 (ipykernel)'),
+    'codelab-python3': spec(
+      'codelab-python3',
+      'Python 3 (ipykernel) (CodeLab)',
+      'i-1'
+    ),
+    'codelab-other': spec('codelab-other', 'Other (CodeLab)', 'i-2'),
+    // a name with the prefix but no CodeLab metadata is not the instance's
+    'codelab-local': spec('codelab-local', 'Looks alike')
+  }
+};
+
+function session(
+  path: string,
+  kernel: string,
+  type = 'notebook'
+): Session.IModel {
+  return {
+    id: `s-${path}`,
+    name: path.split('/').pop()!,
+    path,
+    type,
+    kernel: { id: `k-${path}`, name: kernel }
+  };
+}
+
+class Sources implements IKernelSources {
+  list: Session.IModel[] = [];
+  specsModels: KernelSpec.ISpecModels | null = SPECS;
+  changed = new Signal<this, Session.IModel[]>(this);
+  specsSignal = new Signal<this, KernelSpec.ISpecModels>(this);
+  sessions = {
+    running: () => this.list[Symbol.iterator](),
+    runningChanged: this.changed
+  };
+  get kernelspecs() {
+    return { specs: this.specsModels, specsChanged: this.specsSignal };
+  }
+}
+
+describe('runningOn', () => {
+  it('keeps the sessions on this instance’s CodeLab kernels, by path', () => {
+    const sessions = [
+      session('work/b.ipynb', 'codelab-python3'),
+      session('local.ipynb', 'python3'),
+      session('other.ipynb', 'codelab-other'),
+      session('alike.ipynb', 'codelab-local'),
+      session('Console 1-abc', 'codelab-python3', 'console'),
+      session('work/a.ipynb', 'codelab-python3')
+    ];
+    expect(runningOn(sessions, SPECS, 'i-1')).toEqual([
+      {
+        path: 'Console 1-abc',
+        name: 'Console 1-abc',
+        type: 'console',
+        kernel: 'Python 3 (ipykernel) (CodeLab)'
+      },
+      {
+        path: 'work/a.ipynb',
+        name: 'a.ipynb',
+        type: 'notebook',
+        kernel: 'Python 3 (ipykernel) (CodeLab)'
+      },
+      {
+        path: 'work/b.ipynb',
+        name: 'b.ipynb',
+        type: 'notebook',
+        kernel: 'Python 3 (ipykernel) (CodeLab)'
+      }
+    ]);
+    expect(runningOn(sessions, SPECS, 'i-2').map(s => s.path)).toEqual([
+      'other.ipynb'
+    ]);
+    expect(runningOn(sessions, null, 'i-1')).toEqual([]);
+    expect(runningOn(sessions, SPECS, '')).toEqual([]);
+  });
+});
+
+describe('KernelsSection', () => {
+  it('lists the notebooks and consoles on the instance, follows the sessions and opens one on click', () => {
+    const sources = new Sources();
+    const open = jest.fn();
+    render(
+      <KernelsSection
+        instanceId="i-1"
+        sources={sources}
+        trans={trans}
+        actions={{ open }}
+      />
+    );
+    expect(
+      screen.getByRole('heading', { name: 'Running on this instance' })
+    ).toBeInTheDocument();
+    expect(
+      screen.getByText(/No local notebook or console runs here yet/)
+    ).toBeInTheDocument();
+
+    act(() => {
+      sources.list = [
+        session('work/train.ipynb', 'codelab-python3'),
+        session('local.ipynb', 'python3'),
+        session('Console 1-abc', 'codelab-python3', 'console')
+      ];
+      sources.changed.emit(sources.list);
+    });
+    const list = screen.getByRole('list', {
+      name: 'Local notebooks and consoles on this instance'
+    });
+    const items = within(list).getAllByRole('button');
+    expect(items.map(b => b.textContent)).toEqual([
+      'Console 1-abcConsole · Python 3 (ipykernel) (CodeLab)',
+      'train.ipynbNotebook · Python 3 (ipykernel) (CodeLab)'
+    ]);
+    expect(screen.queryByText('local.ipynb')).toBeNull();
+
+    fireEvent.click(within(list).getByTitle('Open work/train.ipynb'));
+    expect(open).toHaveBeenCalledWith(
+      expect.objectContaining({ path: 'work/train.ipynb', type: 'notebook' })
+    );
+
+    // the kernelspec went away (the instance stopped): nothing is listed any more
+    act(() => {
+      sources.specsModels = { default: 'python3', kernelspecs: {} };
+      sources.specsSignal.emit(sources.specsModels);
+    });
+    expect(screen.queryByRole('list')).toBeNull();
+  });
+});
+
+describe('followInstanceKernels', () => {
+  it('reads the kernelspecs again when the instance starts or stops running', async () => {
+    const owner = {};
+    const changed = new Signal<object, { status: string } | null>(owner);
+    const refreshSpecs = jest.fn(() => Promise.resolve());
+    const stop = followInstanceKernels(changed, { refreshSpecs });
+    changed.emit({ status: 'CREATING' });
+    changed.emit({ status: 'STARTING' });
+    expect(refreshSpecs).not.toHaveBeenCalled();
+    changed.emit({ status: 'RUNNING' });
+    changed.emit({ status: 'RUNNING' });
+    expect(refreshSpecs).toHaveBeenCalledTimes(1);
+    changed.emit({ status: 'STOPPING' });
+    expect(refreshSpecs).toHaveBeenCalledTimes(2);
+    changed.emit(null);
+    stop();
+    changed.emit({ status: 'RUNNING' });
+    expect(refreshSpecs).toHaveBeenCalledTimes(2);
+  });
+});
