@@ -9,6 +9,8 @@ import {
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { FileBrowser, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
+import { Toolbar } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -37,7 +39,11 @@ import {
   PANEL_ID,
   PLUGIN_ID
 } from './tokens';
-import { CodeLabPanel, CodeLabStatusItem } from './widgets/CodeLabPanel';
+import {
+  CodeLabPanel,
+  CodeLabStatusItem,
+  NotebookLeaseItem
+} from './widgets/CodeLabPanel';
 import { WorkspaceClient } from './workspace/api';
 import { addWorkspaceCommands } from './workspace/commands';
 import { confirmFilesNotHome, confirmUnlink } from './workspace/dialogs';
@@ -246,6 +252,31 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
       model.instanceChanged,
       app.serviceManager.kernelspecs
     );
+    // notebooks on the instance's kernel: the lease countdown with Extend in their toolbar
+    app.docRegistry.addWidgetExtension('Notebook', {
+      createNew: (widget, context) => {
+        // a notebook's document widget (the extension point types it as a plain Widget)
+        const toolbar = (widget as Widget & { toolbar?: Toolbar }).toolbar;
+        const session = context.sessionContext;
+        const item = new NotebookLeaseItem(
+          model,
+          trans,
+          {
+            kernelName: () => session.session?.kernel?.name ?? '',
+            kernelChanged: session.kernelChanged
+          },
+          app.serviceManager.kernelspecs,
+          () => void app.commands.execute(CommandIDs.extend)
+        );
+        if (
+          toolbar &&
+          !toolbar.insertBefore('kernelName', 'codelabLease', item)
+        ) {
+          toolbar.addItem('codelabLease', item);
+        }
+        return item;
+      }
+    });
     panel.id = PANEL_ID;
     panel.title.icon = codelabIcon;
     panel.title.caption = trans.__('CodeLab');

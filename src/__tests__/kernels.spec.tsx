@@ -6,6 +6,9 @@ import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import React from 'react';
 
 import { IKernelSources, KernelsSection } from '../components/KernelsSection';
+import { NotebookLease } from '../components/NotebookLease';
+import { CodeLabModel } from '../model';
+import { FakeEventSource, FakeServer, running } from './fakes';
 import { followInstanceKernels, runningOn } from '../kernels';
 
 const trans = nullTranslator.load('codelab_ext');
@@ -177,5 +180,65 @@ describe('followInstanceKernels', () => {
     stop();
     changed.emit({ status: 'RUNNING' });
     expect(refreshSpecs).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('NotebookLease', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('shows the lease and Extend only on a notebook whose kernel runs on the instance', async () => {
+    jest.useFakeTimers();
+    jest.setSystemTime(1_700_000_000_000);
+    const server = new FakeServer();
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: [running(Date.now(), 2 * 3_600_000)] }
+    }));
+    const model = new CodeLabModel({
+      serverSettings: server.settings(),
+      createEventSource: url => new FakeEventSource(url)
+    });
+    const sources = new Sources();
+    const owner = {};
+    const kernelChanged = new Signal<object, void>(owner);
+    let kernel = 'python3';
+    const onExtend = jest.fn();
+    render(
+      <NotebookLease
+        model={model}
+        trans={trans}
+        kernel={{ kernelName: () => kernel, kernelChanged }}
+        kernelspecs={sources.kernelspecs}
+        onExtend={onExtend}
+      />
+    );
+    await act(async () => {
+      await model.refresh();
+    });
+    // a local kernel: nothing in the toolbar
+    expect(screen.queryByRole('timer')).toBeNull();
+    expect(screen.queryByRole('button')).toBeNull();
+
+    act(() => {
+      kernel = 'codelab-python3';
+      kernelChanged.emit();
+    });
+    expect(screen.getByRole('timer')).toHaveTextContent('CodeLab 2:00:00');
+    await act(async () => {
+      await jest.advanceTimersByTimeAsync(61_000);
+    });
+    expect(screen.getByRole('timer')).toHaveTextContent('CodeLab 1:58:59');
+    fireEvent.click(screen.getByRole('button', { name: 'Extend' }));
+    expect(onExtend).toHaveBeenCalledTimes(1);
+
+    // the kernel of another instance
+    act(() => {
+      kernel = 'codelab-other';
+      kernelChanged.emit();
+    });
+    expect(screen.queryByRole('timer')).toBeNull();
+    model.dispose();
   });
 });

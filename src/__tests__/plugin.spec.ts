@@ -13,13 +13,18 @@ describe('the plugin', () => {
 
     const server = new FakeServer();
     const added: string[] = [];
+    const addWidgetExtension = jest.fn();
     const app = {
+      docRegistry: { addWidgetExtension },
       commands: new CommandRegistry(),
       shell: {
         add: (widget: { id: string }) => added.push(widget.id),
         activateById: () => undefined
       },
-      serviceManager: { serverSettings: server.settings() },
+      serviceManager: {
+        serverSettings: server.settings(),
+        kernelspecs: { refreshSpecs: jest.fn(() => Promise.resolve()) }
+      },
       restored: new Promise<void>(() => undefined)
     } as unknown as JupyterFrontEnd;
 
@@ -28,6 +33,11 @@ describe('the plugin', () => {
     )(app, null, null, null, null, null, null, null) as ICodeLabModel;
     expect(model).toBeInstanceOf(CodeLabModel);
     expect(added).toEqual([PANEL_ID]);
+    // the lease countdown with Extend goes into every notebook's toolbar
+    expect(addWidgetExtension).toHaveBeenCalledWith(
+      'Notebook',
+      expect.objectContaining({ createNew: expect.any(Function) })
+    );
 
     // other plugins use it through the token's interface
     await model.refresh();

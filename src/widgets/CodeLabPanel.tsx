@@ -4,6 +4,7 @@ import { Message } from '@lumino/messaging';
 import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
+import { IDocumentKernel, NotebookLease } from '../components/NotebookLease';
 import { StatusBarCountdown } from '../components/StatusBarCountdown';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
@@ -68,6 +69,32 @@ export class CodeLabStatusItem extends ReactWidget {
         model={this.model}
         trans={this.trans}
         onClick={this.onClick}
+      />
+    );
+  }
+}
+
+/** The notebook toolbar's lease countdown with Extend (notebooks on the instance's kernel). */
+export class NotebookLeaseItem extends ReactWidget {
+  constructor(
+    private readonly model: CodeLabModel,
+    private readonly trans: TranslationBundle,
+    private readonly kernel: IDocumentKernel,
+    private readonly kernelspecs: IKernelSources['kernelspecs'],
+    private readonly onExtend: () => void
+  ) {
+    super();
+    this.addClass('jp-CodeLab-notebookLease-widget');
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <NotebookLease
+        model={this.model}
+        trans={this.trans}
+        kernel={this.kernel}
+        kernelspecs={this.kernelspecs}
+        onExtend={this.onExtend}
       />
     );
   }
