@@ -4,10 +4,10 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
-// workspace.spec.ts needs a real Jupyter server behind each emulated instance; the other specs time
-// the panel without one. `make test-ui` runs both sets, one server each.
+// workspace.spec.ts and kernels.spec.ts need a real Jupyter server behind each emulated instance; the
+// other specs time the panel without one. `make test-ui` runs both sets, one server each.
 const instanceServers = process.env.CODELAB_EMULATOR_INSTANCE_SERVERS === '1';
-const WORKSPACE_SPECS = ['**/workspace.spec.ts'];
+const WORKSPACE_SPECS = ['**/workspace.spec.ts', '**/kernels.spec.ts'];
 
 module.exports = {
   ...baseConfig,
