@@ -123,12 +123,8 @@ describe('KernelsSection', () => {
         actions={{ open }}
       />
     );
-    expect(
-      screen.getByRole('heading', { name: 'Running on this instance' })
-    ).toBeInTheDocument();
-    expect(
-      screen.getByText(/No local notebook or console runs here yet/)
-    ).toBeInTheDocument();
+    // none yet: no section (the panel keeps its layout)
+    expect(screen.queryByRole('heading')).toBeNull();
 
     act(() => {
       sources.list = [
@@ -138,6 +134,9 @@ describe('KernelsSection', () => {
       ];
       sources.changed.emit(sources.list);
     });
+    expect(
+      screen.getByRole('heading', { name: 'Running on this instance' })
+    ).toBeInTheDocument();
     const list = screen.getByRole('list', {
       name: 'Local notebooks and consoles on this instance'
     });
@@ -159,6 +158,7 @@ describe('KernelsSection', () => {
       sources.specsSignal.emit(sources.specsModels);
     });
     expect(screen.queryByRole('list')).toBeNull();
+    expect(screen.queryByRole('heading')).toBeNull();
   });
 });
 

@@ -37,14 +37,14 @@ function kindLabel(trans: TranslationBundle, type: string): string {
 
 /**
  * The local notebooks and consoles whose kernel runs on this instance, each
- * opened with a click; with none, where to pick the instance's kernel.
+ * opened with a click; nothing while none does.
  */
 export function KernelsSection(props: {
   instanceId: string;
   sources: IKernelSources;
   trans: TranslationBundle;
   actions: IKernelsActions;
-}): JSX.Element {
+}): JSX.Element | null {
   const { instanceId, sources, trans, actions } = props;
   useSignal(sources.sessions.runningChanged);
   useSignal(sources.kernelspecs.specsChanged);
@@ -53,43 +53,39 @@ export function KernelsSection(props: {
     sources.kernelspecs.specs,
     instanceId
   );
+  if (!items.length) {
+    // nothing on the instance's kernels: the panel keeps its layout (the launcher shows the kernels)
+    return null;
+  }
   return (
     <Section
       id="kernels"
       title={trans.__('Running on this instance')}
       className="jp-CodeLab-kernels"
     >
-      {items.length ? (
-        <ul
-          className="jp-CodeLab-kernelList"
-          aria-label={trans.__('Local notebooks and consoles on this instance')}
-        >
-          {items.map(item => (
-            <li key={`${item.type}:${item.path}`}>
-              <button
-                type="button"
-                className="jp-CodeLab-kernelItem"
-                data-type={item.type}
-                title={trans.__('Open %1', item.path)}
-                onClick={() => actions.open(item)}
-              >
-                <span className="jp-CodeLab-kernelName jp-CodeLab-wrap">
-                  {item.name}
-                </span>
-                <span className="jp-CodeLab-kernelMeta jp-CodeLab-wrap">
-                  {kindLabel(trans, item.type)} · {item.kernel}
-                </span>
-              </button>
-            </li>
-          ))}
-        </ul>
-      ) : (
-        <p className="jp-CodeLab-hint">
-          {trans.__(
-            'No local notebook or console runs here yet. Pick a kernel ending in “(CodeLab)” in the launcher or with Change Kernel.'
-          )}
-        </p>
-      )}
+      <ul
+        className="jp-CodeLab-kernelList"
+        aria-label={trans.__('Local notebooks and consoles on this instance')}
+      >
+        {items.map(item => (
+          <li key={`${item.type}:${item.path}`}>
+            <button
+              type="button"
+              className="jp-CodeLab-kernelItem"
+              data-type={item.type}
+              title={trans.__('Open %1', item.path)}
+              onClick={() => actions.open(item)}
+            >
+              <span className="jp-CodeLab-kernelName jp-CodeLab-wrap">
+                {item.name}
+              </span>
+              <span className="jp-CodeLab-kernelMeta jp-CodeLab-wrap">
+                {kindLabel(trans, item.type)} · {item.kernel}
+              </span>
+            </button>
+          </li>
+        ))}
+      </ul>
     </Section>
   );
 }
