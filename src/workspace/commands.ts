@@ -84,6 +84,11 @@ export async function openInCodeLab(
   trans: TranslationBundle
 ): Promise<string | null> {
   if (!codelab.isRunning) {
+    // the panel may never have been shown: load the status, the catalogue (the default image the
+    // open names) and the current instance first, so a running instance is found, not reopened
+    await codelab.refresh();
+  }
+  if (!codelab.isRunning) {
     if (!codelab.isTransitional && !(await codelab.open())) {
       Notification.error(
         codelab.openError ||
