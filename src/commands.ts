@@ -204,6 +204,26 @@ export function addCommands(
     }
   });
 
+  /**
+   * Scroll a target into view and keep it there while the panel is still laying out (sections that
+   * load after it is shown, such as the workspace, would push it out of view), as long as it has the
+   * focus, for a short while.
+   */
+  const keepInView = (target: HTMLElement): void => {
+    target.scrollIntoView({ block: 'center' });
+    const body = document.querySelector(`#${PANEL_ID} .jp-CodeLab-body`);
+    if (!body || typeof ResizeObserver === 'undefined') {
+      return;
+    }
+    const observer = new ResizeObserver(() => {
+      if (document.activeElement === target) {
+        target.scrollIntoView({ block: 'nearest' });
+      }
+    });
+    observer.observe(body);
+    window.setTimeout(() => observer.disconnect(), 3000);
+  };
+
   commands.addCommand(CommandIDs.signIn, {
     label: trans.__('Sign In to Huawei Cloud…'),
     caption: trans.__('Show the CodeLab sign-in form'),
@@ -233,8 +253,10 @@ export function addCommands(
       const signOut = document.querySelector<HTMLButtonElement>(
         `#${PANEL_ID} [data-section="account"] [data-action="sign-out"]`
       );
-      signOut?.focus();
-      signOut?.scrollIntoView({ block: 'center' });
+      if (signOut) {
+        signOut.focus();
+        keepInView(signOut);
+      }
       const key = model.status?.credentials.access_key;
       if (model.signedIn && key) {
         Notification.info(
