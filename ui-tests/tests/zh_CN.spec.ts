@@ -359,6 +359,27 @@ test.describe('CodeLab sidebar in Simplified Chinese', () => {
     await waitState(panel, 'stopped');
     await checkState(page, panel, 'stopped', [status]);
 
+    // an upstream error: ModelArts refuses the start (503); our words are Chinese, the cloud's kept
+    const fault = await request.post(`${url}/_emulator/faults`, {
+      data: {
+        kind: 'http_503',
+        route: 'start',
+        count: 50,
+        error_msg: 'Service busy, try later'
+      }
+    });
+    expect(fault.ok()).toBeTruthy();
+    try {
+      await panel.getByRole('button', { name: '启动', exact: true }).click();
+      const alert = panel.locator('.jp-CodeLab-error[role="alert"]').first();
+      await expect(alert).toBeVisible({ timeout: 60_000 });
+      await expect(alert).toContainText('Service busy, try later');
+      await expect(alert).toContainText(/[\u4e00-\u9fff]/);
+      await checkState(page, panel, 'upstream-error', [status]);
+    } finally {
+      await request.delete(`${url}/_emulator/faults`);
+    }
+
     // failed: the reason as the cloud sent it, our words around it in Chinese
     await ensureNone(request);
     await request.post(`${url}/_emulator/fail_step`, {
