@@ -530,11 +530,11 @@ class InstanceHost:
                             current.process, current.port = replacement.process, replacement.port
                             current.watch_fd = replacement.watch_fd
                         continue
-                    current.state = "failed"
                     current.failure = (
                         "Initialize the notebook instance failed: the Jupyter server exited "
                         f"(code {current.process.returncode}); see {self.log_path(current.instance_id)}"
                     )
+                    current.state = "failed"  # after its reason, as below
                     break
                 try:
                     response = session.get(
@@ -548,11 +548,13 @@ class InstanceHost:
                     pass
                 time.sleep(0.05)
             if current.state == "starting":
-                current.state = "failed"
+                # the reason first: a reader that sees "failed" must find it (CREATE_FAILED came
+                # without a fail_reason when a poll fell between the two assignments)
                 current.failure = (
                     "Initialize the notebook instance failed: the Jupyter server did not answer "
                     f"within {self.start_deadline:g} s; see {self.log_path(current.instance_id)}"
                 )
+                current.state = "failed"
         finally:
             session.close()
             self._wake.set()
