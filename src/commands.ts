@@ -217,7 +217,7 @@ export function addCommands(
     }
     const observer = new ResizeObserver(() => {
       if (document.activeElement === target) {
-        target.scrollIntoView({ block: 'nearest' });
+        target.scrollIntoView({ block: 'center' });
       }
     });
     observer.observe(body);
