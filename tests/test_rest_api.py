@@ -23,6 +23,7 @@ from codelab_ext.credentials import Credentials, store_credentials
 from codelab_ext.emulator import DEMO_ACCOUNT
 from codelab_ext.handlers import route_table
 
+from .support.rest import rest_call
 from .support.server_config import emulator_server_config, store_demo_credentials
 from .support.sse import SSEStream
 
@@ -70,17 +71,7 @@ def jp_server_config(emulator, creds_file, tmp_path, monkeypatch):
 @pytest.fixture
 def api(jp_fetch):
     async def call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None):
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
-        if body is not None:
-            kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        elif method in ("POST", "PUT", "PATCH"):
-            kwargs["body"] = ""
-            kwargs["allow_nonstandard_methods"] = True
-        response = await jp_fetch(NAMESPACE, *path.split("/"), params=params, **kwargs)
-        text = response.body.decode()
-        ctype = response.headers.get("Content-Type", "")
-        data = json.loads(text) if ctype.startswith("application/json") and text else text
-        return response.code, data, response
+        return await rest_call(jp_fetch, method, path, body, params)
 
     return call
 

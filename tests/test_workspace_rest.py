@@ -20,6 +20,7 @@ import pytest
 
 from codelab_ext import NAMESPACE
 
+from .support.rest import rest_call
 from .support.server_config import emulator_server_config, store_demo_credentials
 from .support.sse import SSEStream
 
@@ -45,17 +46,8 @@ def jp_server_config(live_emulator, tmp_path, monkeypatch):
 @pytest.fixture
 def api(jp_fetch):
     async def call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None):
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
-        if body is not None:
-            kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        elif method in ("POST", "PUT", "PATCH"):
-            kwargs["body"] = ""
-            kwargs["allow_nonstandard_methods"] = True
-        response = await jp_fetch(NAMESPACE, *path.split("/"), params=params, **kwargs)
-        text = response.body.decode()
-        ctype = response.headers.get("Content-Type", "")
-        data = json.loads(text) if ctype.startswith("application/json") and text else text
-        return response.code, data
+        code, data, _response = await rest_call(jp_fetch, method, path, body, params)
+        return code, data
 
     return call
 
