@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from typing import Any
+
 import pytest
+import tornado.httpserver
+import tornado.testing
+import tornado.web
+import tornado.websocket
+from jupyter_client.session import Session
 from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1
 
+from codelab_ext.kernels.bridge import Bridge
 from codelab_ext.kernels.remote import jupyter_base, pack_ws, remote_path, unpack_ws
 from codelab_ext.kernels.specs import describe, local_name
 
@@ -66,3 +76,73 @@ def test_kernelspec_names_and_shape():
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "codelab"
     assert spec["metadata"]["debugger"] is True
     assert spec["env"] == {} and spec["interrupt_mode"] == "signal"
+
+
+class _LateIopubKernel(tornado.websocket.WebSocketHandler):
+    """An instance's kernel channel right after a restart: shell answers at once, but the server's iopub
+    subscriber has not reconnected yet, so what the kernel publishes for the first requests is lost."""
+
+    deaf_requests = 2
+    requests: list[str] = []
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return subprotocols[0] if subprotocols else None
+
+    async def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, bytes)
+        channel, parts = unpack_ws(message)
+        header = json.loads(bytes(parts[0]))
+        if channel != "shell" or header["msg_type"] != "kernel_info_request":
+            return
+        type(self).requests.append(header["msg_id"])
+        parent = bytes(parts[0])
+
+        def reply(msg_type: str, content: dict) -> list[bytes]:
+            own = {
+                "msg_id": uuid.uuid4().hex,
+                "msg_type": msg_type,
+                "session": "k",
+                "username": "u",
+                "date": "2026-01-01T00:00:00Z",
+                "version": "5.3",
+            }
+            return [json.dumps(own).encode(), parent, b"{}", json.dumps(content).encode()]
+
+        await self.write_message(pack_ws("shell", reply("kernel_info_reply", {"status": "ok"})), binary=True)
+        if len(type(self).requests) > type(self).deaf_requests:
+            status = reply("status", {"execution_state": "idle"})
+            await self.write_message(pack_ws("iopub", status), binary=True)
+
+
+class _Instance:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def connect(self, kernel_id: str, session_id: str, *, timeout: float) -> Any:
+        return await tornado.websocket.websocket_connect(
+            f"ws://127.0.0.1:{self.port}/api/kernels/{kernel_id}/channels?session_id={session_id}",
+            subprotocols=["v1.kernel.websocket.jupyter.org"],
+        )
+
+
+async def test_kernel_info_waits_until_the_instance_hears_iopub():
+    """The race of a restart (seen in CI: a cell's output lost right after a restart): kernel_info
+    returns only once the kernel's iopub reaches the bridge, asking again until it does."""
+    app = tornado.web.Application([(r"/api/kernels/([^/]+)/channels", _LateIopubKernel)])
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    _LateIopubKernel.requests = []
+    bridge = Bridge(Session(key=b"k"), name="test")
+    try:
+        bridge.start()
+        await bridge.attach(_Instance(port), "k-1")  # type: ignore[arg-type]
+        reply = await bridge.kernel_info(timeout=30)
+        assert reply == {"status": "ok"}
+        assert len(_LateIopubKernel.requests) == _LateIopubKernel.deaf_requests + 1, (
+            "asked again while iopub was deaf, and no more once it was heard"
+        )
+        assert not bridge._waiters and not bridge._iopub_waiters, "nothing left waiting"
+    finally:
+        await bridge.close()
+        server.stop()

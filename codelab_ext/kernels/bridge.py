@@ -95,6 +95,8 @@ class Bridge:
         #: execute requests without their reply yet: msg_id -> (header bytes, client identities)
         self._executing: OrderedDict[str, tuple[bytes, list[bytes]]] = OrderedDict()
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: kernel_info requests waiting to be heard on iopub: msg_id -> the future their call awaits
+        self._iopub_waiters: dict[str, asyncio.Future[None]] = {}
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
         self._connected = asyncio.Event()
@@ -157,7 +159,8 @@ class Bridge:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for waiter in self._waiters.values():
+        waiting: list[asyncio.Future[Any]] = [*self._waiters.values(), *self._iopub_waiters.values()]
+        for waiter in waiting:
             if not waiter.done():
                 waiter.cancel()
         for sock in self.sockets.values():
@@ -170,19 +173,30 @@ class Bridge:
 
     # ------------------------------------------------------------------ requests of our own
     async def kernel_info(self, timeout: float) -> dict[str, Any]:
-        """Ask the instance's kernel for kernel_info until it answers (every second), within ``timeout``."""
+        """Ask the kernel for kernel_info until it answers on shell *and* on iopub, within ``timeout``.
+
+        A reply on shell alone does not prove that the instance's server hears the kernel's iopub: after
+        a restart its subscriber reconnects to the new process by itself, some time after shell does
+        (jupyter_server nudges iopub only when a websocket opens), and what the kernel publishes before
+        that is lost: the busy, output and idle of the notebook's first cell. So the request is sent
+        again every second until one of its iopub messages (the kernel's busy or idle for it) arrives too.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            if self.ended is not None:
-                raise RemoteError(self.ended)
-            msg = self.session.msg("kernel_info_request", content={})
-            waiter: asyncio.Future[dict[str, Any]] = loop.create_future()
-            self._waiters[msg["header"]["msg_id"]] = waiter
-            parts = self.session.serialize(msg)[2:]
-            try:
+        answered: asyncio.Future[dict[str, Any]] = loop.create_future()
+        heard: asyncio.Future[None] = loop.create_future()
+        sent: list[str] = []
+        try:
+            while True:
+                if self.ended is not None:
+                    raise RemoteError(self.ended)
+                msg = self.session.msg("kernel_info_request", content={})
+                msg_id = msg["header"]["msg_id"]
+                self._waiters[msg_id] = answered
+                self._iopub_waiters[msg_id] = heard
+                sent.append(msg_id)
                 if self.ws is not None:
-                    await self._send_remote(pack_ws("shell", parts))
+                    await self._send_remote(pack_ws("shell", self.session.serialize(msg)[2:]))
                 left = deadline - loop.time()
                 if left <= 0:
                     raise RemoteError(
@@ -191,10 +205,16 @@ class Bridge:
                             seconds=round(timeout),
                         )
                     )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    return await asyncio.wait_for(asyncio.shield(waiter), min(1.0, left))
-            finally:
-                self._waiters.pop(msg["header"]["msg_id"], None)
+                both: set[asyncio.Future[Any]] = {answered, heard}
+                await asyncio.wait(both, timeout=min(1.0, left))
+                if answered.cancelled() or heard.cancelled():
+                    raise asyncio.CancelledError  # the bridge closed
+                if answered.done() and heard.done():
+                    return answered.result()
+        finally:
+            for msg_id in sent:
+                self._waiters.pop(msg_id, None)
+                self._iopub_waiters.pop(msg_id, None)
 
     # ------------------------------------------------------------------ local -> instance
     async def _serve_local(self, channel: str) -> None:
@@ -286,6 +306,11 @@ class Bridge:
             return
         signature = self.session.sign(parts[:4])
         if channel == "iopub":
+            if self._iopub_waiters:  # kernel_info listens for iopub (rare: parse only then)
+                parent = json.loads(bytes(parts[1])) if len(parts[1]) else {}
+                heard = self._iopub_waiters.get(str(parent.get("msg_id", "")))
+                if heard is not None and not heard.done():
+                    heard.set_result(None)
             await self.sockets["iopub"].send_multipart([b"kernel", DELIM, signature, *parts], copy=False)
             return
         if channel not in CHANNELS:
