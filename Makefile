@@ -77,9 +77,10 @@ check-wheel: setup
 test: system-deps lint test-js test-python check-wheel test-ui
 
 # click_to_running and footprint drive Chromium through ui-tests' playwright: install what the scripts need
+# (.ONESHELL: every line names its folder)
 bench: setup system-deps
-	cd ui-tests && $(BIN)/jlpm install
-	$(BIN)/python benchmarks/run_all.py
+	cd $(CURDIR)/ui-tests && $(BIN)/jlpm install
+	cd $(CURDIR) && $(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) node_modules lib codelab_ext/labextension ui-tests/node_modules dist tsconfig.tsbuildinfo
