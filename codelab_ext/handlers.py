@@ -102,6 +102,11 @@ class CodeLabHandler(APIHandler):
             )
         return out
 
+    def compute_etag(self) -> str | None:
+        """No ETag: every answer is ``no-store`` JSON, so tornado's hash of each body (and its
+        If-None-Match check) would be work no client can use."""
+        return None
+
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")

@@ -499,9 +499,13 @@ def dumps(value: Any) -> str:
     """JSON for the browser: never ``NaN``/``Infinity`` (they become ``null``), never a RecursionError
     escaping as a 500 for a value that came from upstream (such a value is refused on parse)."""
     try:
-        return json.dumps(value, allow_nan=False)
+        return _BROWSER_JSON.encode(value)
     except ValueError:
-        return json.dumps(_sanitised(value), allow_nan=False)
+        return _BROWSER_JSON.encode(_sanitised(value))
+
+
+#: json.dumps with any argument builds an encoder for each call; the browser's answers share one
+_BROWSER_JSON = json.JSONEncoder(allow_nan=False)
 
 
 def _sanitised(value: Any) -> Any:

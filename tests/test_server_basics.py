@@ -37,6 +37,9 @@ async def test_status_without_credentials(jp_fetch):
     assert body["credentials"]["configured"] is False
     assert body["credentials"]["access_key"] is None
     assert response.headers["Content-Type"].startswith("application/json")
+    # and it is an answer of the moment: not to be stored, so no ETag to revalidate it with
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Etag" not in response.headers
 
 
 #: a valid sample for each named group of the route table (a route with a new group fails here first)
