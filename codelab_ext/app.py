@@ -113,3 +113,6 @@ class CodeLabApp(ExtensionApp):
 
             instances.unregister(service)
             await service.stop()
+        from .ssh_connection import POOL
+
+        POOL.close_all()  # the instances' SSH connections (kernel forwards, SFTP)

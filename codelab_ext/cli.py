@@ -1245,13 +1245,18 @@ def cmd_kernels(ctx: Context) -> int:
     import asyncio
 
     from .kernels.specs import instance_kernelspecs
+    from .ssh_connection import POOL
 
-    timeout = float(ctx.config.request_timeout)
     kernels: list[dict[str, Any]] = []
-    for instance in ctx.client().list_instances():
-        if _status(instance) != "RUNNING":
-            continue
-        specs = asyncio.run(instance_kernelspecs(dict(instance), timeout))
+    try:
+        found = [
+            (instance, asyncio.run(instance_kernelspecs(dict(instance), ctx.config)))
+            for instance in ctx.client().list_instances()
+            if _status(instance) == "RUNNING"
+        ]
+    finally:
+        POOL.close_all()
+    for _instance, specs in found:
         for name, spec in specs.items():
             codelab = spec["metadata"]["codelab"]
             kernels.append(
@@ -1262,6 +1267,7 @@ def cmd_kernels(ctx: Context) -> int:
                     "instance_id": codelab["instance_id"],
                     "instance_name": codelab["instance_name"],
                     "remote_kernel": codelab["remote_kernel"],
+                    "transport": codelab["transport"],
                 }
             )
     if ctx.args.json:
@@ -1272,8 +1278,8 @@ def cmd_kernels(ctx: Context) -> int:
             tr("No CodeLab kernel: none of your instances is running ('jupyter codelab open' starts one).")
         )
         return EXIT_OK
-    rows = [[k["name"], k["display_name"], k["instance_id"]] for k in kernels]
-    ctx.out(table(rows, [tr("NAME"), tr("DISPLAY NAME"), tr("INSTANCE")]))
+    rows = [[k["name"], k["display_name"], k["instance_id"], k["transport"]] for k in kernels]
+    ctx.out(table(rows, [tr("NAME"), tr("DISPLAY NAME"), tr("INSTANCE"), tr("TRANSPORT")]))
     return EXIT_OK
 
 

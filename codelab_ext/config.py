@@ -223,6 +223,51 @@ class CodeLab(Configurable):
         ),
     ).tag(config=True)
 
+    kernel_transport = Unicode(
+        "auto",
+        help=(
+            "How CodeLab kernels reach the instance's Jupyter server: 'direct' (its URL and token), "
+            "'ssh' (a port forward over the instance's SSH endpoint, one connection per instance) or "
+            "'auto': direct, and SSH when direct is refused (no connection, TLS failure, or a front "
+            "proxy's 403/502/503), remembered per instance for kernel_transport_memory_seconds."
+        ),
+    ).tag(config=True)
+
+    kernel_transport_memory_seconds = Float(
+        600.0,
+        help="Seconds the 'auto' kernel transport remembers its choice for an instance before it asks again.",
+    ).tag(config=True)
+
+    kernel_ssh_jupyter = Unicode(
+        "127.0.0.1:8888",
+        help=(
+            "host:port of the instance's Jupyter server as seen from inside the instance, where the "
+            "SSH transport forwards to (the path is the one of the instance's URL). Unconfirmed for "
+            "the cloud: docs/modelarts-api.md."
+        ),
+    ).tag(config=True)
+
+    @validate("kernel_transport")
+    def _validate_kernel_transport(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip().lower()
+        if value not in ("auto", "direct", "ssh"):
+            from traitlets import TraitError
+
+            raise TraitError(f"kernel_transport must be auto, direct or ssh, got {value!r}")
+        return value
+
+    @validate("kernel_ssh_jupyter")
+    def _validate_kernel_ssh_jupyter(self, proposal: dict[str, Any]) -> str:
+        from .ssh_connection import parse_address
+
+        try:
+            parse_address(proposal["value"])
+        except ValueError:
+            from traitlets import TraitError
+
+            raise TraitError(f"kernel_ssh_jupyter must be host:port, got {proposal['value']!r}") from None
+        return str(proposal["value"]).strip()
+
     @default("emulator_instance_servers")
     def _default_emulator_instance_servers(self) -> bool:
         from .emulator.workspace import instance_servers_default

@@ -1036,6 +1036,28 @@ def test_ssh_endpoint_only_for_ssh_images(emulator: EmulatorHandle) -> None:
     assert [e["service"] for e in body["endpoints"]] == ["NOTEBOOK"]
 
 
+def test_the_direct_route_of_an_instance_can_be_refused_for_real(emulator: EmulatorHandle) -> None:
+    body = wait_for(emulator, open_instance(emulator)["id"], "RUNNING")
+    served = body["url"]
+    # a closed port: the connection itself is refused
+    closed = emulator.refuse_direct(body["id"], "closed")
+    assert closed["url"] != served and closed["url"].endswith(f"/{body['id']}/lab")
+    assert {e["service"]: e["uri"] for e in closed["endpoints"]}["NOTEBOOK"] == closed["url"]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(closed["url"], timeout=10)
+    # a front answering 403 to everything, what ModelArts answers says so too
+    forbidden = emulator.refuse_direct(body["id"], "forbidden")
+    assert requests.get(forbidden["url"], timeout=10).status_code == 403
+    assert requests.post(forbidden["url"][: -len("lab")] + "api/kernels", timeout=10).status_code == 403
+    assert emulator.show(body["id"])["url"] == forbidden["url"]
+    # undone, and a refusal it does not know is a 400
+    assert emulator.refuse_direct(body["id"], None)["url"] == served
+    with pytest.raises(RuntimeError, match="400"):
+        emulator.refuse_direct(body["id"], "slow")
+    with pytest.raises(RuntimeError, match="ModelArts.6309"):  # not found, as the cloud says it
+        emulator.refuse_direct("no-such-instance", "closed")
+
+
 def test_ssh_host_and_port_are_configurable() -> None:
     with Emulator(speed=200, ssh_host="ssh.example.test", ssh_port=2222) as running:
         handle = EmulatorHandle(running)

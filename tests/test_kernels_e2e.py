@@ -110,6 +110,16 @@ async def execute(
     return reply, outputs
 
 
+def put_marker(running_instance: Any, local_root: Any) -> None:
+    """``marker.txt`` in the instance's work folder, through its contents API (and not in ``local_root``)."""
+    running_instance.api(
+        "PUT",
+        "api/contents/marker.txt",
+        json={"type": "file", "format": "text", "content": "written on the instance"},
+    ).raise_for_status()
+    assert not (local_root / "marker.txt").exists()
+
+
 def stdout(outputs: list[dict]) -> str:
     return "".join(
         m["content"]["text"]
@@ -146,12 +156,7 @@ async def test_the_kernel_runs_on_the_instance_in_its_work_folder(
     jp_fetch, jp_serverapp, jp_root_dir, running_instance, monkeypatch
 ):
     monkeypatch.setenv(LOCAL_ONLY, "must stay here")
-    running_instance.api(
-        "PUT",
-        "api/contents/marker.txt",
-        json={"type": "file", "format": "text", "content": "written on the instance"},
-    ).raise_for_status()
-    assert not (jp_root_dir / "marker.txt").exists()
+    put_marker(running_instance, jp_root_dir)
     _, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
     try:
         code = (
@@ -292,6 +297,7 @@ def test_the_cli_lists_the_kernels_of_the_running_instance(live_emulator, runnin
     assert python["instance_id"] == running_instance.id
     assert python["display_name"].endswith(" (CodeLab)")
     assert python["remote_kernel"] == "python3"
+    assert python["transport"] == "direct", "the instance's url answers: no SSH"
 
     table = run_cli(env, "kernels")
     assert table.returncode == 0 and "codelab-python3" in table.stdout

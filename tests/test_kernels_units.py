@@ -72,7 +72,9 @@ def test_kernelspec_names_and_shape():
         "instance_id": "i-1",
         "instance_name": "nb",
         "remote_kernel": "python3",
+        "transport": "direct",
     }
+    assert describe({"id": "i-1"}, "python3", {}, "ssh")["metadata"]["codelab"]["transport"] == "ssh"
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "codelab"
     assert spec["metadata"]["debugger"] is True
     assert spec["env"] == {} and spec["interrupt_mode"] == "signal"

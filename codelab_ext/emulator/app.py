@@ -21,6 +21,9 @@ Admin routes (no authentication, JSON in and out) live under ``/_emulator/``:
 ``POST /_emulator/instances/{id}/lease``     ``{"remaining_ms": n}`` (0 expires the lease now)
 ``POST /_emulator/instances/{id}/ssh``       ``{"host": h, "port": p}``: where this instance's SSH endpoint
                                              points (e.g. a test sshd landing in its work folder)
+``POST /_emulator/instances/{id}/direct``    ``{"refuse": "closed" | "forbidden" | null}``: its url points at
+                                             a closed port or a 403 front (its Jupyter server stays on its
+                                             loopback port, for the SSH endpoint): :mod:`.fronts`
 ``POST /_emulator/tokens/expire``            ``{"token"?: str}`` expires one or every IAM token
 ===========================================  ==============================================================
 """
@@ -517,6 +520,9 @@ class AdminHandler(_BaseHandler):
         found = re.fullmatch(r"instances/([^/]+)/ssh", route)
         if found and method == "POST":
             return 200, state.set_ssh_endpoint(found.group(1), self._spec(), self.base_url)
+        found = re.fullmatch(r"instances/([^/]+)/direct", route)
+        if found and method == "POST":
+            return 200, state.set_direct_refused(found.group(1), self._spec(), self.base_url)
         if route == "tokens/expire" and method == "POST":
             return 200, {"expired": state.expire_tokens(self._spec().get("token"))}
         return 404, {

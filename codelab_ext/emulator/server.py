@@ -183,6 +183,7 @@ class Emulator:
 
     def close_instances(self) -> None:
         """Stop the instances' Jupyter servers; remove their folders when the emulator made them."""
+        self.state.fronts.close()
         if self.host is not None:
             self.host.close()
 

@@ -47,6 +47,7 @@ from .catalogue import (
 from .clock import Clock
 from .errors import ApiError, bad_parameter, instance_not_found
 from .faults import FaultBook
+from .fronts import REFUSALS, RefusingFronts
 
 __all__ = [
     "CREATE_STEP_SECONDS",
@@ -183,6 +184,8 @@ class Instance:
     share_pending: bool = False
     #: where its SSH endpoint points when set for this instance (admin route), else the emulator's
     ssh_host: str | None = None
+    #: the origin of a front refusing the direct route (:mod:`.fronts`), published as its url; else None
+    direct_front: str | None = None
 
     def set_status(self, status: str, at_ms: int) -> None:
         if status != self.status:
@@ -276,6 +279,8 @@ class Instance:
         if self.status == "RUNNING":
             served = self.host.notebook_url(self.id) if self.host is not None else None
             url = served or f"{base_url}/codelab-instance/{self.id}/lab"
+            if self.direct_front is not None:
+                url = f"{self.direct_front}/{self.id}/lab"
             body["url"] = url
             endpoints: list[dict[str, Any]] = [{"service": "NOTEBOOK", "uri": url}]
             if "SSH" in (self.image.get("dev_services") or []):
@@ -426,6 +431,8 @@ class EmulatorState:
         self.requests: Counter[str] = Counter()
         self.requests_by_method: Counter[str] = Counter()
         self.unauthorized = 0
+        #: fronts refusing direct routes (admin route ``instances/{id}/direct``)
+        self.fronts = RefusingFronts()
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -940,6 +947,22 @@ class EmulatorState:
             if instance is None:
                 raise instance_not_found(instance_id)
             instance.ssh_host, instance.ssh_port = host, port
+            instance.refresh(self.clock)
+            return instance.to_json(base_url, self.ssh_host)
+
+    def set_direct_refused(self, instance_id: str, spec: Any, base_url: str) -> dict[str, Any]:
+        """``{"refuse": "closed" | "forbidden" | None}``: refuse the instance's direct route (or not)."""
+        if not isinstance(spec, dict):
+            raise bad_parameter("the body must be a JSON object")
+        refusal = spec.get("refuse")
+        if refusal is not None and refusal not in REFUSALS:
+            raise bad_parameter(f"refuse must be one of {', '.join(REFUSALS)} or null")
+        origin = None if refusal is None else self.fronts.origin(refusal)
+        with self.lock:
+            instance = self.instances.get(instance_id)
+            if instance is None:
+                raise instance_not_found(instance_id)
+            instance.direct_front = origin
             instance.refresh(self.clock)
             return instance.to_json(base_url, self.ssh_host)
 

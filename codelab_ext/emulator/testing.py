@@ -197,6 +197,10 @@ class EmulatorHandle:
         """Point this instance's SSH endpoint at ``host:port`` (answers the instance)."""
         return self.admin("POST", f"instances/{instance_id}/ssh", {"host": host, "port": port})
 
+    def refuse_direct(self, instance_id: str, refusal: str | None = "closed") -> dict[str, Any]:
+        """Refuse the instance's direct route: ``closed`` port, ``forbidden`` (403 front) or None (undo)."""
+        return self.admin("POST", f"instances/{instance_id}/direct", {"refuse": refusal})
+
     def workspace(self, instance_id: str) -> dict[str, Any]:
         """``{home_dir, work_dir, log_path, server: {pid, port, state, failure} | None}`` of an instance."""
         for item in self.instances():

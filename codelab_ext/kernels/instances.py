@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CodeLabError
 from ..i18n import Message, tr
 from ..workspace.core import WORK_DIR
-from .remote import InstanceJupyter, jupyter_base, remote_path
+from .remote import InstanceJupyter, remote_path
 
 if TYPE_CHECKING:
     from ..service import CodeLabService
@@ -52,7 +52,8 @@ class InstanceNotRunning(CodeLabError):
 
 
 async def instance_jupyter(instance_id: str) -> tuple[InstanceJupyter, dict[str, Any]]:
-    """The instance's Jupyter server (url and token from ModelArts) while it is RUNNING."""
+    """The instance's Jupyter server (url and token from ModelArts) while it is RUNNING, direct or
+    through its SSH endpoint (:mod:`.transport`); the caller closes it."""
     svc = service()
     instance = await svc.fetch_instance(instance_id)
     why = not_running_reason(instance)
@@ -61,7 +62,9 @@ async def instance_jupyter(instance_id: str) -> tuple[InstanceJupyter, dict[str,
     url, token = instance.get("url"), instance.get("token")
     if not url or not token:
         raise InstanceNotRunning(tr("The CodeLab instance has no Jupyter address to run kernels on."))
-    return InstanceJupyter(jupyter_base(str(url)), str(token), timeout=svc.config.request_timeout), instance
+    from .transport import open_jupyter
+
+    return await open_jupyter(instance, svc.config), instance
 
 
 def not_running_reason(instance: dict[str, Any]) -> Message | None:

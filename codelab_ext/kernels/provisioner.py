@@ -154,7 +154,13 @@ class CodeLabProvisioner(KernelProvisionerBase):
         self._restarts_pending = 0
         remote, _instance = await instances.instance_jupyter(instance_id)
         path = instances.remote_folder(instance_id, self._cwd)
-        kernel_id = await remote.start_kernel(remote_kernel, path)
+        try:
+            kernel_id = await remote.start_kernel(remote_kernel, path)
+        except BaseException:
+            remote.close()
+            raise
+        if self.remote is not None and self.remote is not remote:
+            self.remote.close()
         self.remote, self.remote_kernel_id = remote, kernel_id
         if self.bridge is None:
             km = self.parent
@@ -177,11 +183,12 @@ class CodeLabProvisioner(KernelProvisionerBase):
             self.remote_kernel_id = None
             raise
         self.log.info(
-            "CodeLab kernel %s runs on instance %s as %s (path %r)",
+            "CodeLab kernel %s runs on instance %s as %s (path %r, %s)",
             self.kernel_id,
             instance_id,
             kernel_id,
             path,
+            remote.transport,
         )
 
     def _connection_info(self, bridge: Bridge) -> KernelConnectionInfo:
@@ -254,6 +261,9 @@ class CodeLabProvisioner(KernelProvisionerBase):
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             await bridge.close()
+        remote, self.remote = self.remote, None
+        if remote is not None:
+            remote.close()  # an SSH forward's hold on the instance's connection
 
     def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
         return max(recommended, 10.0)
@@ -264,4 +274,5 @@ class CodeLabProvisioner(KernelProvisionerBase):
     async def get_provisioner_info(self) -> dict[str, Any]:
         info = await super().get_provisioner_info()
         info["remote_kernel_id"] = self.remote_kernel_id
+        info["transport"] = None if self.remote is None else self.remote.transport
         return info

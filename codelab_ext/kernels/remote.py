@@ -79,6 +79,11 @@ class InstanceJupyter:
     base: str
     token: str = field(repr=False)
     timeout: float = 30.0
+    #: "direct" (the instance's url) or "ssh" (a forward over its SSH endpoint: .transport)
+    transport: str = "direct"
+
+    def close(self) -> None:
+        """Give back what reaching the instance holds (the SSH connection of a forward)."""
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
@@ -126,6 +131,13 @@ class InstanceJupyter:
             raise RemoteError(
                 tr("The instance's Jupyter server answered something that is not JSON.")
             ) from None
+
+    async def probe(self) -> None:
+        """Check that the instance's Jupyter server answers here (``GET api``: its version), else
+        :class:`RemoteError` (599 when what answered is not a Jupyter server)."""
+        data = await self.call("GET", "api")
+        if not isinstance(data, dict) or "version" not in data:
+            raise RemoteError(tr("What answered at the instance's Jupyter address is not a Jupyter server."))
 
     # ------------------------------------------------------------------ kernelspecs and kernels
     async def kernelspecs(self) -> dict[str, Any]:

@@ -23,9 +23,11 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from .remote import InstanceJupyter, RemoteError, jupyter_base
+from .remote import RemoteError
+from .transport import forget, open_jupyter
 
 log = logging.getLogger("codelab_ext.kernels")
 
@@ -38,8 +40,11 @@ def local_name(remote_name: str) -> str:
     return PREFIX + (re.sub(r"[^a-z0-9._-]+", "-", remote_name.lower()).strip("-") or "kernel")
 
 
-def describe(instance: dict[str, Any], remote_name: str, remote: dict[str, Any]) -> dict[str, Any]:
-    """The local kernelspec (``kernel.json`` content) of the instance's kernelspec ``remote_name``."""
+def describe(
+    instance: dict[str, Any], remote_name: str, remote: dict[str, Any], transport: str = "direct"
+) -> dict[str, Any]:
+    """The local kernelspec (``kernel.json`` content) of the instance's kernelspec ``remote_name``
+    (``transport``: how the instance's Jupyter server is reached, see :mod:`.transport`)."""
     spec = remote.get("spec") if isinstance(remote.get("spec"), dict) else {}
     assert isinstance(spec, dict)
     metadata = {k: v for k, v in (spec.get("metadata") or {}).items() if k != "kernel_provisioner"}
@@ -48,6 +53,7 @@ def describe(instance: dict[str, Any], remote_name: str, remote: dict[str, Any])
         "instance_id": str(instance.get("id") or ""),
         "instance_name": str(instance.get("name") or ""),
         "remote_kernel": remote_name,
+        "transport": transport,
     }
     metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER, "config": {}}
     return {
@@ -60,14 +66,24 @@ def describe(instance: dict[str, Any], remote_name: str, remote: dict[str, Any])
     }
 
 
-async def instance_kernelspecs(instance: dict[str, Any], timeout: float) -> dict[str, dict[str, Any]]:
-    """``{local name: kernel.json}`` for a RUNNING instance (asks its Jupyter server)."""
+async def instance_kernelspecs(instance: dict[str, Any], config: Any) -> dict[str, dict[str, Any]]:
+    """``{local name: kernel.json}`` for a RUNNING instance (asks its Jupyter server, direct or through
+    its SSH endpoint as :mod:`.transport` decides; ``config``: the CodeLab settings, or a deadline in
+    seconds for the direct route)."""
     url, token = instance.get("url"), instance.get("token")
     if not url or not token:
         return {}
-    remote = InstanceJupyter(jupyter_base(str(url)), str(token), timeout=timeout)
-    specs = await remote.kernelspecs()
-    return {local_name(name): describe(instance, name, value) for name, value in sorted(specs.items())}
+    if isinstance(config, (int, float)):  # a deadline alone: the direct route
+        config = SimpleNamespace(request_timeout=float(config), kernel_transport="direct")
+    remote = await open_jupyter(instance, config)
+    try:
+        specs = await remote.kernelspecs()
+    finally:
+        remote.close()
+    return {
+        local_name(name): describe(instance, name, value, remote.transport)
+        for name, value in sorted(specs.items())
+    }
 
 
 class KernelSpecSync:
@@ -103,7 +119,9 @@ class KernelSpecSync:
         try:
             specs: dict[str, dict[str, Any]] = {}
             if str(instance.get("status") or "").upper() == "RUNNING":
-                specs = await instance_kernelspecs(instance, float(self.service.config.request_timeout))
+                specs = await instance_kernelspecs(instance, self.service.config)
+            else:
+                forget(instance_id)  # its SSH connection, if any, closes now
             for name, spec in specs.items():
                 self._write(name, spec)
             for name, owner in list(self.written.items()):
@@ -144,12 +162,13 @@ class KernelSpecSync:
         if configured:
             for instance in await self.service.list_instances():
                 if str(instance.get("status") or "").upper() != "RUNNING":
+                    forget(str(instance.get("id")))  # its SSH connection, if any, closes now
                     continue
                 full = instance
                 if not instance.get("url") or not instance.get("token"):
                     full = await self.service.fetch_instance(str(instance.get("id")))
                 try:
-                    specs = await instance_kernelspecs(full, float(self.service.config.request_timeout))
+                    specs = await instance_kernelspecs(full, self.service.config)
                 except RemoteError as exc:
                     log.info("CodeLab kernelspecs of %s not read: %s", instance.get("id"), exc.message)
                     keep_instances.add(str(instance.get("id")))  # a blip does not remove them

@@ -8,11 +8,10 @@ instance over the same connection (``find -printf`` for sizes and nanosecond sta
 a server that runs no commands is answered over SFTP alone (listing by ``readdir``, hashing by
 reading the file back).
 
-Host keys: one known_hosts file per instance (``~/.ssh/codelab-<instance id>.known_hosts``, as the
-SSH config of :mod:`codelab_ext.ssh` says), the first key recorded, later ones checked against it.
-The identity is the user's key (``identity_file``, else ``~/.ssh/<key pair>.pem``, else the agent and
-the default keys). Every call is bounded: connecting, each SFTP request (the channel's timeout) and
-each transfer (``timeout`` plus its bytes at ``min_rate``, checked between blocks).
+The connection is the instance's one SSH connection of :mod:`codelab_ext.ssh_connection` (shared
+with the kernels' port forward; host keys and identity as that module says). Every call is bounded:
+connecting, each SFTP request (the channel's timeout) and each transfer (``timeout`` plus its bytes
+at ``min_rate``, checked between blocks).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..i18n import tr
-from ..ssh import _endpoint, _identity, known_hosts_file
+from ..ssh_connection import POOL, SshUnavailable
 from .core import PART_SUFFIX, WORK_DIR, IgnoreRules, RouteRefused, TransferFailed
 from .remote import OnBytes, RemoteFile, check_cancel, prefix_sha256
 
@@ -52,47 +51,28 @@ class SftpRemote:
         min_rate: float = 256 * 1024,
         max_file_bytes: int = 2 * 1024**3,
     ) -> None:
-        import paramiko
-
-        host, port, user, key_pairs = _endpoint(instance)
-        identity = _identity(key_pairs, identity_file)
-        hosts_file = Path(known_hosts_file(instance, known_hosts)).expanduser()
         self.timeout = timeout
         self.min_rate = max(1024.0, float(min_rate))
         self.max_file_bytes = int(max_file_bytes)
         self._lock = threading.Lock()
-        client = paramiko.SSHClient()
-        if hosts_file.exists():
-            client.load_host_keys(str(hosts_file))
-        client.set_missing_host_key_policy(_AcceptNew(hosts_file))
-        key_file = str(Path(identity).expanduser()) if identity else None
+        # the instance's one SSH connection (shared with the kernels' forward): ssh_connection.POOL
         try:
-            client.connect(
-                host,
-                port=port or 22,
-                username=user,
-                key_filename=key_file if key_file and Path(key_file).exists() else None,
-                look_for_keys=key_file is None,
-                allow_agent=True,
-                timeout=timeout,
-                banner_timeout=timeout,
-                auth_timeout=timeout,
+            self._lease = POOL.acquire(
+                instance, identity_file=identity_file, known_hosts=known_hosts, timeout=timeout
             )
-            self.sftp = client.open_sftp()
-        except paramiko.BadHostKeyException:
-            client.close()
-            raise RouteRefused(
-                tr(
-                    "The instance's SSH host key is not the one recorded in {file}; refusing to connect",
-                    file=str(hosts_file),
-                )
-            ) from None
-        except (paramiko.SSHException, OSError) as exc:
-            client.close()
+        except SshUnavailable as exc:
+            raise RouteRefused(exc.message) from None
+        try:
+            self.client = self._lease.connection.client()
+            self.sftp = self.client.open_sftp()
+        except SshUnavailable as exc:
+            self._lease.release()
+            raise RouteRefused(exc.message) from None
+        except Exception as exc:
+            self._lease.release()
             raise RouteRefused(
                 tr("The instance's SSH endpoint cannot be used: {error}", error=str(exc)[:300])
             ) from None
-        self.client = client
         channel = self.sftp.get_channel()
         if channel is not None:
             channel.settimeout(timeout)
@@ -339,19 +319,4 @@ class SftpRemote:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.sftp.close()
-        with contextlib.suppress(Exception):
-            self.client.close()
-
-
-class _AcceptNew:
-    """``StrictHostKeyChecking accept-new``: record an unknown host's key in the instance's file."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        client.save_host_keys(str(self.file))
-        with contextlib.suppress(OSError):
-            self.file.chmod(0o600)
+        self._lease.release()
