@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -256,19 +257,26 @@ class ContentsRemote:
     def exists(self, path: str) -> bool:
         return self._model(path) is not None
 
-    def sha256(self, path: str) -> str:
-        if self._has_hash is not False:
-            model = self._model(path, want_hash=True)
-            if model is None:
-                raise TransferFailed(tr("{path} is not on the instance", path=path))
-            value = model.get("hash")
-            if model.get("hash_algorithm") == "sha256" and isinstance(value, str) and value:
-                self._has_hash = True
-                return value.lower()
-            self._has_hash = False
-        # an older Jupyter server: read the file back
-        import hashlib
+    def _server_sha256(self, path: str) -> str | None:
+        """The sha256 the server computes of ``path`` (jupyter_server 2.11 and later), or None when
+        the server does not give one (an older server: the field is absent)."""
+        if self._has_hash is False:
+            return None
+        model = self._model(path, want_hash=True)
+        if model is None:
+            raise TransferFailed(tr("{path} is not on the instance", path=path))
+        value = model.get("hash")
+        if model.get("hash_algorithm") == "sha256" and isinstance(value, str) and value:
+            self._has_hash = True
+            return value.lower()
+        self._has_hash = False
+        return None
 
+    def sha256(self, path: str) -> str:
+        known = self._server_sha256(path)
+        if known is not None:
+            return known
+        # an older Jupyter server: read the file back
         digest = hashlib.sha256()
         self._stream(path, 0, lambda block: digest.update(block), lambda _n: None, None, self.max_file_bytes)
         return digest.hexdigest()
@@ -411,7 +419,9 @@ class ContentsRemote:
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> tuple[int, str | None]:
+    ) -> tuple[int, str | None, str | None]:
+        """One ``GET files/<path>`` streamed into ``part`` (hashed as it is written), then the
+        server's sha256 of the file (``content=0&hash=1``: no bytes sent twice)."""
         if is_hidden(self._api_path(path)):
             raise Refused(
                 tr(
@@ -423,51 +433,25 @@ class ContentsRemote:
         if have > size >= 0:
             part.unlink()
             have = 0
-        if not have and 0 <= size <= self.chunk_bytes:
-            return 0, self._download_whole(path, part, size, on_bytes)
         if have:
             on_bytes(have)
+        digest = None if have else hashlib.sha256()
         with open(part, "ab") as handle:
-            restarted = self._stream(
-                path, have, handle.write, on_bytes, cancel, self.max_file_bytes, expect=size
-            )
-            if restarted:
-                handle.truncate(0)  # the server sent the whole file again
-                handle.seek(0)
-                self._stream(path, 0, handle.write, on_bytes, cancel, self.max_file_bytes, expect=size)
-            handle.flush()
-        return have, None
 
-    def _download_whole(self, path: str, part: Path, size: int, on_bytes: OnBytes) -> str | None:
-        """A small file in one answer with its sha256 (``content=1&format=base64&hash=1``): one
-        request instead of two. Answers the sha256 the server computed, or None (an older server)."""
-        response = self._call(
-            "GET",
-            "api/contents/",
-            path,
-            params={"content": "1", "format": "base64", "type": "file", "hash": "1"},
-            size=size,
-            max_bytes=(self.chunk_bytes * 4) // 3 + 64 * 1024,
-        )
-        if response.status_code != 200:
-            raise self._fail(response, path)
-        model = self._json(response)
-        content = model.get("content") if isinstance(model, dict) else None
-        if not isinstance(content, str):
-            raise TransferFailed(tr("The instance's Jupyter server sent an answer that is not JSON"))
-        try:
-            data = base64.b64decode(content, validate=False)
-        except ValueError:
-            raise TransferFailed(
-                tr("The instance's Jupyter server sent an answer that is not JSON")
-            ) from None
-        with open(part, "wb") as handle:
-            handle.write(data)
-        on_bytes(len(data))
-        digest = model.get("hash")
-        if model.get("hash_algorithm") == "sha256" and isinstance(digest, str) and digest:
-            return digest.lower()
-        return None
+            def sink(block: bytes) -> None:
+                handle.write(block)
+                if digest is not None:
+                    digest.update(block)
+
+            restarted = self._stream(path, have, sink, on_bytes, cancel, self.max_file_bytes, expect=size)
+            if restarted:  # the server sent the whole file again
+                handle.truncate(0)
+                handle.seek(0)
+                digest = hashlib.sha256()
+                self._stream(path, 0, sink, on_bytes, cancel, self.max_file_bytes, expect=size)
+            handle.flush()
+        written = None if digest is None else digest.hexdigest()
+        return have, self._server_sha256(path), written
 
     def _stream(
         self,

@@ -28,7 +28,6 @@ of a run, so an interrupted run loses nothing and the next one goes on from what
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
 import time
@@ -430,12 +429,12 @@ class _Run:
         and its sha256."""
         target.parent.mkdir(parents=True, exist_ok=True)
         part = _local_part(target)
-        resumed, sha = self.remote.download(
+        resumed, sha, written = self.remote.download(
             _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
         )
         if sha is None:
             sha = self.sides.remote_sha(path)
-        if file_sha256(part) != sha:
+        if (written or file_sha256(part)) != sha:
             with contextlib.suppress(OSError):
                 part.unlink()
             raise TransferFailed(
@@ -566,8 +565,12 @@ def run(
         state.dirty = bool(decided.record or decided.forget)
         taken: set[str] = set()
         jobs: list[tuple[str, Callable[[], None]]] = []
-        for path in decided.upload:
-            jobs.append((path, functools.partial(state.upload, path, sides.local_sha(path), meter)))
+
+        def upload(path: str) -> Callable[[], None]:
+            # hashed by the worker that sends it, while the other workers' files are in flight
+            return lambda: state.upload(path, sides.local_sha(path), meter)
+
+        jobs += [(path, upload(path)) for path in decided.upload]
 
         def download(path: str) -> Callable[[], None]:
             return lambda: state.download(path, remote_files[path], local.get(path), meter)

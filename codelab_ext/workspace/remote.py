@@ -70,10 +70,11 @@ class Remote(Protocol):
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> tuple[int, str | None]:
+    ) -> tuple[int, str | None, str | None]:
         """Append the instance file ``path`` to the local ``part`` from ``part``'s current size on;
-        answers how many bytes were already there (resumed) and the sha256 the instance gave with
-        the bytes, if it did (else the caller asks :meth:`sha256`)."""
+        answers how many bytes were already there (resumed), the sha256 the instance computed of
+        the file, if it gave one (else the caller asks :meth:`sha256`), and the sha256 of the whole
+        part as it was written, if the route hashed it on the way (else the caller reads it back)."""
         ...
 
     def delete(self, path: str) -> None: ...

@@ -272,7 +272,7 @@ class SftpRemote:
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
-    ) -> tuple[int, str | None]:
+    ) -> tuple[int, str | None, str | None]:
         real = self._real(path)
         have = part.stat().st_size if part.exists() else 0
         if have > size:
@@ -310,7 +310,7 @@ class SftpRemote:
             raise TransferFailed(
                 tr("Receiving {path} failed: {error}", path=path, error=str(exc)[:300])
             ) from None
-        return have, None
+        return have, None, None
 
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
