@@ -620,6 +620,9 @@ class Context:
         if self._client is not None:
             self._client.close()
             self._client = None
+        from .ssh_connection import POOL
+
+        POOL.close_all()  # the instances' SSH connections a command opened (SFTP, kernel forwards)
 
     # ----------------------------------------------------------------- prompts
     def stdin_is_tty(self) -> bool:
@@ -1245,18 +1248,12 @@ def cmd_kernels(ctx: Context) -> int:
     import asyncio
 
     from .kernels.specs import instance_kernelspecs
-    from .ssh_connection import POOL
 
     kernels: list[dict[str, Any]] = []
-    try:
-        found = [
-            (instance, asyncio.run(instance_kernelspecs(dict(instance), ctx.config)))
-            for instance in ctx.client().list_instances()
-            if _status(instance) == "RUNNING"
-        ]
-    finally:
-        POOL.close_all()
-    for _instance, specs in found:
+    for instance in ctx.client().list_instances():
+        if _status(instance) != "RUNNING":
+            continue
+        specs = asyncio.run(instance_kernelspecs(dict(instance), ctx.config))
         for name, spec in specs.items():
             codelab = spec["metadata"]["codelab"]
             kernels.append(

@@ -339,3 +339,59 @@ async def test_input_and_two_restarts_at_once(jp_fetch, jp_serverapp, running_in
     finally:
         client.stop_channels()
         await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_a_stop_through_the_server_ends_its_kernels_at_once(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        await execute(client, "x = 1")  # idle: no cell in flight to carry the reason
+        await jp_fetch(NAMESPACE, "instances", running_instance.id, "stop", method="POST", body="{}")
+        while True:
+            msg = await client.get_iopub_msg(timeout=30)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "dead":
+                break
+        # the action's answer (STOPPING) ends it, without waiting for the connection to drop
+        assert "this kernel has ended" in str(km.provisioner.bridge.ended)
+        assert not await km.is_alive()
+        # a cell sent now is answered with the reason, not left waiting
+        reply, outputs = await execute(client, "print('never runs')")
+        assert reply["status"] == "error" and reply["ename"] == "CodeLabKernelEnded"
+        assert "this kernel has ended" in reply["evalue"] and "never runs" not in stdout(outputs)
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_a_kernel_of_a_stopped_instance_fails_to_start_with_the_reason(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    await codelab_app(jp_serverapp).kernel_specs.refresh()
+    # the instance stops where this server does not see it (its poll is an hour away): still offered
+    live_emulator.expire_lease(running_instance.id)
+    live_emulator.wait_status(running_instance.id, "STOPPED")
+    assert "codelab-python3" in await kernelspecs(jp_fetch)
+    response = await jp_fetch(
+        "api",
+        "kernels",
+        method="POST",
+        body=json.dumps({"name": "codelab-python3", "path": ""}),
+        raise_error=False,
+    )
+    assert response.code >= 400
+    said = json.loads(response.body)
+    text = " ".join(str(said.get(key) or "") for key in ("message", "reason"))
+    assert "stopped (its lease ended or it was stopped)" in text, said
+    assert running_instance.token not in response.body.decode()
+    assert serverapp_kernels(jp_serverapp) == [], "no local kernel is left behind"
+    # and what the start learned withdraws the instance's kernelspecs at once
+    for _ in range(100):
+        if "codelab-python3" not in await kernelspecs(jp_fetch):
+            break
+        await asyncio.sleep(0.1)
+    assert "codelab-python3" not in await kernelspecs(jp_fetch)
+
+
+def serverapp_kernels(serverapp: Any) -> list[str]:
+    return list(serverapp.kernel_manager.list_kernel_ids())

@@ -360,9 +360,9 @@ class Bridge:
         self._publish("status", {"execution_state": "busy"})
         delay = 0.1
         why: Message | None = None
-        while not self.closing:
+        while not self.closing and self.ended is None:  # end() from elsewhere (the instance stopped)
             why = await self._why_not_running()
-            if why is not None:
+            if why is not None or self.ended is not None:
                 break
             try:
                 await self._open()
@@ -372,6 +372,9 @@ class Bridge:
                     break
                 log.info("%s: reconnect failed (%s)", self.name, exc.message)
             else:
+                if self.ended is not None:  # ended while this connection opened
+                    self._drop_ws()
+                    return
                 self.reconnects += 1
                 log.warning("%s: reconnected to the instance", self.name)
                 # what the kernel is doing now (its busy/idle reach the notebook through iopub)

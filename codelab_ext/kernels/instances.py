@@ -9,6 +9,7 @@ service of its own, built from the same Jupyter configuration files as ``jupyter
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,12 @@ from .remote import InstanceJupyter, remote_path
 
 if TYPE_CHECKING:
     from ..service import CodeLabService
+    from .bridge import Bridge
 
 _services: list[CodeLabService] = []
 _own: CodeLabService | None = None
+#: the live kernels of each instance (their bridges), ended at once when the instance is seen stopped
+_kernels: dict[str, weakref.WeakSet[Bridge]] = {}
 
 
 def register(service: CodeLabService) -> None:
@@ -58,6 +62,8 @@ async def instance_jupyter(instance_id: str) -> tuple[InstanceJupyter, dict[str,
     instance = await svc.fetch_instance(instance_id)
     why = not_running_reason(instance)
     if why is not None:
+        # what was learned is shared: the kernelspecs of the instance go, an open panel hears it
+        svc.watchers.publish(instance)
         raise InstanceNotRunning(why)
     url, token = instance.get("url"), instance.get("token")
     if not url or not token:
@@ -65,6 +71,25 @@ async def instance_jupyter(instance_id: str) -> tuple[InstanceJupyter, dict[str,
     from .transport import open_jupyter
 
     return await open_jupyter(instance, svc.config), instance
+
+
+def track(instance_id: str, bridge: Bridge) -> None:
+    """``bridge`` is a kernel of ``instance_id`` (until it is gone: a weak reference)."""
+    _kernels.setdefault(instance_id, weakref.WeakSet()).add(bridge)
+
+
+def end_kernels(instance: dict[str, Any]) -> int:
+    """The instance is seen not RUNNING: its kernels end now with the reason (how many did)."""
+    why = not_running_reason(instance)
+    bridges = _kernels.get(str(instance.get("id") or ""))
+    if why is None or not bridges:
+        return 0
+    ended = 0
+    for bridge in list(bridges):
+        if bridge.ended is None and not bridge.closing:
+            bridge.end(why)
+            ended += 1
+    return ended
 
 
 def not_running_reason(instance: dict[str, Any]) -> Message | None:

@@ -35,6 +35,7 @@ from typing import Any, cast
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from jupyter_client.session import Session
+from tornado.web import HTTPError
 from traitlets import Unicode
 
 from ..errors import CodeLabError
@@ -42,6 +43,18 @@ from ..i18n import Message, tr
 from . import instances
 from .bridge import Bridge
 from .remote import InstanceJupyter, RemoteError
+
+
+def start_refused(error: CodeLabError) -> HTTPError:
+    """Why a kernel did not start, as the local server answers it to the notebook.
+
+    jupyter_server's REST API passes on the message of an ``HTTPError`` only (anything else is an
+    "Unhandled error"); the launch's error is re-raised by jupyter_client as it is, so the notebook's
+    dialog says why (the instance stopped, its Jupyter server cannot be reached, ...).
+    """
+    status = error.status if 400 <= error.status < 600 else 500
+    # log_message is a %-format for tornado's own log line
+    return HTTPError(status, log_message=str(error.message).replace("%", "%%"))
 
 
 class CodeLabProvisioner(KernelProvisionerBase):
@@ -126,12 +139,16 @@ class CodeLabProvisioner(KernelProvisionerBase):
             try:
                 await asyncio.wait_for(self._launch(), timeout)
             except asyncio.TimeoutError:
-                raise CodeLabError(
-                    tr(
-                        "The kernel did not start on the CodeLab instance within {seconds} s.",
-                        seconds=round(timeout),
+                raise start_refused(
+                    CodeLabError(
+                        tr(
+                            "The kernel did not start on the CodeLab instance within {seconds} s.",
+                            seconds=round(timeout),
+                        )
                     )
                 ) from None
+            except CodeLabError as exc:
+                raise start_refused(exc) from None
             assert self.bridge is not None
             self._exit_code = None
             return self._connection_info(self.bridge)
@@ -182,6 +199,7 @@ class CodeLabProvisioner(KernelProvisionerBase):
                 await remote.delete(kernel_id)
             self.remote_kernel_id = None
             raise
+        instances.track(instance_id, bridge)
         self.log.info(
             "CodeLab kernel %s runs on instance %s as %s (path %r, %s)",
             self.kernel_id,

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from .instances import end_kernels
 from .remote import RemoteError
 from .transport import forget, open_jupyter
 
@@ -121,7 +122,8 @@ class KernelSpecSync:
             if str(instance.get("status") or "").upper() == "RUNNING":
                 specs = await instance_kernelspecs(instance, self.service.config)
             else:
-                forget(instance_id)  # its SSH connection, if any, closes now
+                end_kernels(instance)  # its kernels end now, with the reason
+                forget(instance_id)  # its SSH connection, if any, closes
             for name, spec in specs.items():
                 self._write(name, spec)
             for name, owner in list(self.written.items()):
@@ -162,7 +164,8 @@ class KernelSpecSync:
         if configured:
             for instance in await self.service.list_instances():
                 if str(instance.get("status") or "").upper() != "RUNNING":
-                    forget(str(instance.get("id")))  # its SSH connection, if any, closes now
+                    end_kernels(instance)  # its kernels end now, with the reason
+                    forget(str(instance.get("id")))  # its SSH connection, if any, closes
                     continue
                 full = instance
                 if not instance.get("url") or not instance.get("token"):
