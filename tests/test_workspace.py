@@ -175,7 +175,8 @@ def test_ignore_rules_hidden_files_and_the_push_cap(
     link = store.put(running_instance.id, local, "ignored")
     remote = running_instance.work_dir / "ignored"
     config = _small_chunks()
-    config.workspace_max_push_bytes = 20  # smaller than what is to be sent
+    # smaller than what is to be sent (16 bytes: the hidden file is not sent)
+    config.workspace_max_push_bytes = 10
     with Workspace(store, _instance(running_instance), config=config) as ws:
         # a push over the cap sends nothing
         with pytest.raises(PushTooLarge):
@@ -238,3 +239,111 @@ def test_cli_sync_speaks_the_terminals_language(
     synced = run_cli(env, "sync", str(folder))
     assert synced.returncode == 0, synced.stderr
     assert "已向 /home/ma-user/work/zh" in synced.stdout and "sha256" in synced.stdout
+
+
+def test_hidden_names_over_the_contents_route_are_said_and_never_deleted(
+    running_instance: Any, instance_sshd: Any, store: LinkStore, local: Path, tmp_path: Path
+) -> None:
+    # Given a folder with a hidden file and a file in a hidden folder, sent once over SFTP
+    (local / ".env").write_text("A=1\n")
+    (local / ".config").mkdir()
+    (local / ".config" / "tool.toml").write_text("x = 1\n")
+    (local / "main.py").write_text("print(1)\n")
+    link = store.put(running_instance.id, local, "hidden")
+    remote = running_instance.work_dir / "hidden"
+    ssh = _ssh_instance(running_instance, instance_sshd)
+    keys = {"identity_file": str(instance_sshd.client_key_path), "known_hosts": str(tmp_path / "kh")}
+    with Workspace(store, ssh, transport="sftp", **keys) as ws:
+        assert sorted(ws.push(link).pushed) == [".config/tool.toml", ".env", "main.py"]
+    # When the instance changes them and a pull with --delete goes through its Jupyter server,
+    # which neither lists nor serves hidden names
+    (remote / ".env").write_text("A=2 on the instance\n")
+    (remote / "main.py").write_text("print(2)\n")
+    with Workspace(store, _instance(running_instance), transport="contents") as ws:
+        pulled = ws.pull(link, delete=True)
+        # Then nothing hidden is deleted here (the instance's copies cannot be seen, not gone),
+        # and each one is said, not blocking
+        assert pulled.pulled == ["main.py"] and pulled.deleted == []
+        assert pulled.ok, pulled.to_json()
+        said = {item["path"]: item for item in pulled.to_json()["skipped"]}
+        assert sorted(said) == [".config/tool.toml", ".env"]
+        assert all("hidden" in str(item["reason"]) and not item["blocking"] for item in said.values())
+        assert (local / ".env").read_text() == "A=1\n"
+        assert (local / ".config" / "tool.toml").read_text() == "x = 1\n"
+        # When a hidden file changes here, a push through the Jupyter server says it cannot send it
+        (local / ".env").write_text("A=3 here\n")
+        pushed = ws.push(link)
+        [item] = [item for item in pushed.to_json()["skipped"] if item["path"] == ".env"]
+        assert item["blocking"] and "--transport sftp" in str(item["reason"]) and not pushed.ok
+        assert (remote / ".env").read_text() == "A=2 on the instance\n"
+    # And SFTP, which sees them, brings the two versions together (a conflict keeps both)
+    with Workspace(store, ssh, transport="sftp", **keys) as ws:
+        synced = ws.sync(link)
+        assert synced.ok, synced.to_json()
+        [conflict] = synced.conflicts
+        assert conflict["path"] == ".env"
+        assert (local / ".env").read_text() == "A=3 here\n"
+        assert (local / conflict["copy"]).read_text() == "A=2 on the instance\n"
+        assert (remote / ".env").read_text() == "A=3 here\n"
+
+
+def test_symbolic_links_are_said_and_never_followed(
+    running_instance: Any, store: LinkStore, local: Path, tmp_path: Path
+) -> None:
+    # Given a folder with a link to a folder outside it and a link to a file outside it
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for the instance")
+    (local / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (local / "secret-link.txt").symlink_to(outside / "secret.txt")
+    (local / "main.py").write_text("print(1)\n")
+    link = store.put(running_instance.id, local, "links")
+    remote = running_instance.work_dir / "links"
+    with Workspace(store, _instance(running_instance)) as ws:
+        # When it is pushed
+        result = ws.push(link)
+        # Then the links are neither followed nor sent, and each one is said
+        assert result.pushed == ["main.py"]
+        said = {item["path"]: item for item in result.to_json()["skipped"]}
+        for name in ("elsewhere", "secret-link.txt"):
+            assert "symbolic link" in str(said[name]["reason"]) and not said[name]["blocking"]
+        assert not (remote / "elsewhere").exists() and not (remote / "secret-link.txt").exists()
+        # When the instance has a folder and a file at the links' names, a pull with --delete
+        # writes nothing through the links and replaces neither of them
+        (remote / "elsewhere").mkdir()
+        (remote / "elsewhere" / "planted.txt").write_text("from the instance")
+        (remote / "secret-link.txt").write_text("from the instance")
+        pulled = ws.pull(link, delete=True)
+        assert pulled.pulled == [] and pulled.deleted == []
+        assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+        assert (outside / "secret.txt").read_text() == "not for the instance"
+        assert (local / "secret-link.txt").is_symlink() and (local / "elsewhere").is_symlink()
+        assert {"elsewhere", "secret-link.txt"} <= {item["path"] for item in pulled.skipped}
+
+
+def test_a_link_on_the_instance_is_said_and_not_followed_over_sftp(
+    running_instance: Any, instance_sshd: Any, store: LinkStore, local: Path, tmp_path: Path
+) -> None:
+    # Given an instance folder with a link leading out of it (SFTP sees links as links)
+    remote = running_instance.work_dir / "there"
+    remote.mkdir()
+    (remote / "data.csv").write_text("1,2\n")
+    outside = tmp_path / "instance-outside"
+    outside.mkdir()
+    (outside / "private.txt").write_text("not for the laptop")
+    (remote / "out").symlink_to(outside, target_is_directory=True)
+    link = store.put(running_instance.id, local, "there")
+    ssh = _ssh_instance(running_instance, instance_sshd)
+    keys = {"identity_file": str(instance_sshd.client_key_path), "known_hosts": str(tmp_path / "kh")}
+    with Workspace(store, ssh, transport="sftp", **keys) as ws:
+        # When it is pulled, then the link is said and nothing under it comes
+        pulled = ws.pull(link)
+        assert pulled.pulled == ["data.csv"] and pulled.ok, pulled.to_json()
+        [item] = pulled.to_json()["skipped"]
+        assert item["path"] == "out" and "symbolic link on the instance" in str(item["reason"])
+        assert not (local / "out").exists()
+        # And a local folder of that name is not pushed through the instance's link
+        (local / "out").mkdir()
+        (local / "out" / "mine.txt").write_text("here")
+        pushed = ws.push(link)
+        assert pushed.pushed == [] and sorted(p.name for p in outside.iterdir()) == ["private.txt"]

@@ -93,6 +93,10 @@ class ContentsRemote:
         #: part and old files seen by the last scan (absolute paths): only those are looked at again
         self.leftovers: set[str] = set()
         self._dirs_lock = threading.Lock()
+        #: the server lists hidden names (``ContentsManager.allow_hidden``): seen in a listing
+        self.sees_hidden = False
+        #: the server follows symbolic links itself and lists them as what they lead to
+        self.links: set[str] = set()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -241,6 +245,8 @@ class ContentsRemote:
                         if not isinstance(child, dict) or not isinstance(child.get("name"), str):
                             continue
                         name = relative + "/" + child["name"] if relative else child["name"]
+                        if child["name"].startswith("."):
+                            self.sees_hidden = True
                         if child.get("type") == "directory":
                             if not rules.ignored_dir(name):
                                 deeper.append(name)
@@ -352,7 +358,7 @@ class ContentsRemote:
         on_bytes: OnBytes,
         cancel: threading.Event | None,
     ) -> RemoteFile:
-        if is_hidden(self._api_path(path)):
+        if not self.sees_hidden and is_hidden(self._api_path(path)):
             raise Refused(
                 tr(
                     "The instance's Jupyter server does not accept hidden files "
@@ -422,7 +428,7 @@ class ContentsRemote:
     ) -> tuple[int, str | None, str | None]:
         """One ``GET files/<path>`` streamed into ``part`` (hashed as it is written), then the
         server's sha256 of the file (``content=0&hash=1``: no bytes sent twice)."""
-        if is_hidden(self._api_path(path)):
+        if not self.sees_hidden and is_hidden(self._api_path(path)):
             raise Refused(
                 tr(
                     "The instance's Jupyter server does not serve hidden files "

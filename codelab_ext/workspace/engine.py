@@ -54,6 +54,7 @@ from .core import (
     check_relative,
     conflict_copy_name,
     human_bytes,
+    is_hidden,
 )
 from .links import Entry, Link, LinkStore, Manifest
 from .remote import Remote, RemoteFile, check_cancel, file_sha256
@@ -83,9 +84,10 @@ class LocalFile:
     mtime_ns: int
 
 
-def scan_local(folder: Path, rules: IgnoreRules) -> dict[str, LocalFile]:
+def scan_local(folder: Path, rules: IgnoreRules, links: list[str] | None = None) -> dict[str, LocalFile]:
     """Every regular file under ``folder`` (POSIX paths relative to it) that ``rules`` keep.
-    Symbolic links are not followed, and part files of unfinished downloads are left out."""
+    Symbolic links are not followed (those ``rules`` keep are added to ``links``), and part files
+    of unfinished downloads are left out."""
     found: dict[str, LocalFile] = {}
     if not folder.is_dir():
         return found
@@ -100,7 +102,10 @@ def scan_local(folder: Path, rules: IgnoreRules) -> dict[str, LocalFile]:
         for entry in entries:
             name = f"{relative}/{entry.name}" if relative else entry.name
             try:
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_symlink():
+                    if links is not None and not rules.ignored(name):
+                        links.append(name)
+                elif entry.is_dir(follow_symlinks=False):
                     try:
                         inside = os.listdir(entry.path)
                     except OSError:
@@ -122,6 +127,111 @@ def scan_local(folder: Path, rules: IgnoreRules) -> dict[str, LocalFile]:
 
 def _local_part(target: Path) -> Path:
     return target.with_name(f".{target.name}{PART_SUFFIX}")
+
+
+# --------------------------------------------------------------------------- what no route may touch
+
+
+def _under(path: str, links: Iterable[str]) -> bool:
+    return any(path == link or path.startswith(link + "/") for link in links)
+
+
+def set_aside(
+    direction: str,
+    local: dict[str, LocalFile],
+    remote_files: dict[str, RemoteFile],
+    manifest: Manifest,
+    local_links: Iterable[str],
+    remote: Remote,
+) -> tuple[dict[str, LocalFile], dict[str, RemoteFile], Manifest, list[tuple[str, Any, bool]]]:
+    """Take out of a run what it must not touch, each said in ``skipped`` with its reason:
+
+    * a symbolic link on either side (and whatever lies under it) is neither followed nor
+      replaced nor deleted: a link may lead out of the linked folder;
+    * a hidden name (a part starting with ``.``) when the route does not take them (the
+      instance's Jupyter server without ``allow_hidden``: it neither lists nor accepts them).
+      A hidden file that would be sent blocks the run (it is not there); one synced before is
+      only not compared (its copy on the instance cannot be seen).
+
+    Answers the local files, the instance's files and the manifest the plan may look at, and the
+    skipped paths; the caller's manifest itself keeps every entry."""
+    skipped: list[tuple[str, Any, bool]] = []
+    here = sorted(set(local_links))
+    there = sorted(set(remote.links) - set(here))
+    for link in here:
+        skipped.append(
+            (link, tr("a symbolic link here: not followed, nothing sent or brought back through it"), False)
+        )
+    for link in there:
+        skipped.append(
+            (
+                link,
+                tr("a symbolic link on the instance: not followed, nothing sent or brought back through it"),
+                False,
+            )
+        )
+    hidden: set[str] = set()
+    if not remote.sees_hidden:
+        up = direction in ("push", "sync")
+        down = direction in ("pull", "sync")
+        for path in sorted(set(local) | set(manifest.entries)):
+            if not is_hidden(path) or _under(path, here) or _under(path, there):
+                continue
+            hidden.add(path)
+            mine = local.get(path)
+            base = manifest.entries.get(path)
+            waiting = mine is not None and (
+                base is None or (mine.size, mine.mtime_ns) != (base.size, base.mtime_ns)
+            )
+            if up and waiting:
+                skipped.append(
+                    (
+                        path,
+                        tr(
+                            "a hidden name (starting with '.'): the instance's Jupyter server does not "
+                            "take it; push over SFTP (--transport sftp) or list it in .codelabignore"
+                        ),
+                        True,
+                    )
+                )
+            elif down and base is not None:
+                skipped.append(
+                    (
+                        path,
+                        tr(
+                            "a hidden name (starting with '.'): the instance's Jupyter server does not "
+                            "show it, so its copy there was not compared (use --transport sftp)"
+                        ),
+                        False,
+                    )
+                )
+    links = [*here, *there]
+
+    def kept(path: str) -> bool:
+        return path not in hidden and not _under(path, links)
+
+    return (
+        {path: item for path, item in local.items() if kept(path)},
+        {path: item for path, item in remote_files.items() if kept(path)},
+        Manifest({path: entry for path, entry in manifest.entries.items() if kept(path)}),
+        skipped,
+    )
+
+
+def check_no_link(folder: Path, path: str) -> None:
+    """Refuse to write ``path`` when one of its folders here is a symbolic link (it may lead out
+    of the linked folder); the scan leaves such paths out, this catches a link made meanwhile."""
+    current = folder
+    for part in PurePosixPath(path).parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise Refused(
+                tr(
+                    "{path}: its folder {folder} is a symbolic link here; not followed",
+                    path=path,
+                    folder=current.relative_to(folder).as_posix(),
+                )
+            )
 
 
 # --------------------------------------------------------------------------- the plan
@@ -339,11 +449,13 @@ class WorkspaceStatus:
 def status(store: LinkStore, link: Link, remote: Remote) -> WorkspaceStatus:
     folder = Path(link.local)
     rules = IgnoreRules.of_folder(folder)
-    local = scan_local(folder, rules)
+    links: list[str] = []
+    local = scan_local(folder, rules, links)
     remote_files = remote.scan(link.remote, rules)
-    return WorkspaceStatus(
-        link, remote.name, plan(link, "status", local, remote_files, store.manifest(link), remote)
+    local, remote_files, manifest, _ = set_aside(
+        "status", local, remote_files, store.manifest(link), links, remote
     )
+    return WorkspaceStatus(link, remote.name, plan(link, "status", local, remote_files, manifest, remote))
 
 
 # --------------------------------------------------------------------------- a run
@@ -427,6 +539,7 @@ class _Run:
     def fetch(self, path: str, target: Path, theirs: RemoteFile, meter: Meter) -> tuple[Path, str]:
         """Bring the instance's ``path`` into the part file of ``target``, verified; answers the part
         and its sha256."""
+        check_no_link(self.folder, target.relative_to(self.folder).as_posix())
         target.parent.mkdir(parents=True, exist_ok=True)
         part = _local_part(target)
         resumed, sha, written = self.remote.download(
@@ -530,12 +643,15 @@ def run(
         meter = Meter(progress, 0, 0)
         meter.phase("scan")
         rules = IgnoreRules.of_folder(folder)
-        local = scan_local(folder, rules)
+        links: list[str] = []
+        local = scan_local(folder, rules, links)
         remote_files = remote.scan(link.remote, rules)
         manifest = store.manifest(link)
-        decided = plan(link, direction, local, remote_files, manifest, remote, delete=delete, paths=chosen)
+        local, remote_files, seen, aside = set_aside(direction, local, remote_files, manifest, links, remote)
+        aside = [item for item in aside if _selected(item[0], chosen)]
+        decided = plan(link, direction, local, remote_files, seen, remote, delete=delete, paths=chosen)
         result = SyncResult(transport=remote.name)
-        for path, reason, fatal in decided.skipped:
+        for path, reason, fatal in [*aside, *decided.skipped]:
             result.skip(path, reason, fatal=fatal)
         up = direction in ("push", "sync")
         upload_bytes = sum(local[path].size for path in decided.upload)

@@ -44,6 +44,10 @@ OnBytes = Callable[[int], None]
 class Remote(Protocol):
     #: "contents" or "sftp"
     name: str
+    #: whether the route lists and takes hidden names (a part starting with ``.``)
+    sees_hidden: bool
+    #: symbolic links the last :meth:`scan` found (relative to its folder; never followed)
+    links: set[str]
 
     def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
         """Every file under the absolute instance folder ``folder`` (keys relative to it, POSIX),

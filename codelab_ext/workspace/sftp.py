@@ -40,6 +40,8 @@ MAX_OUTPUT = 64 * 1024 * 1024
 
 class SftpRemote:
     name = "sftp"
+    #: SFTP takes every name; symbolic links found by the last scan (never followed)
+    sees_hidden = True
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class SftpRemote:
         self.max_file_bytes = int(max_file_bytes)
         self._lock = threading.Lock()
         # the instance's one SSH connection (shared with the kernels' forward): ssh_connection.POOL
+        self.links: set[str] = set()
         try:
             self._lease = POOL.acquire(
                 instance, identity_file=identity_file, known_hosts=known_hosts, timeout=timeout
@@ -144,6 +147,7 @@ class SftpRemote:
         except FileNotFoundError:
             return {}
         found: dict[str, RemoteFile] = {}
+        self.links = set()
         out = self._exec(f"find {shlex.quote(real)} -mindepth 1 -printf '%y %s %T@ %P\\0'")
         if out is not None:
             pruned: list[str] = []
@@ -158,6 +162,8 @@ class SftpRemote:
                         pruned.append(name + "/")
                 elif kind == "f" and not rules.ignored(name):
                     found[name] = RemoteFile(int(size), mtime)
+                elif kind == "l" and not rules.ignored(name):
+                    self.links.add(name)
             return found
         pending = [""]
         while pending:
@@ -170,6 +176,8 @@ class SftpRemote:
                         pending.append(name)
                 elif stat.S_ISREG(mode) and not rules.ignored(name):
                     found[name] = RemoteFile(int(attrs.st_size or 0), str(attrs.st_mtime))
+                elif stat.S_ISLNK(mode) and not rules.ignored(name):
+                    self.links.add(name)
         return found
 
     def exists(self, path: str) -> bool:
