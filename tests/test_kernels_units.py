@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -15,7 +16,14 @@ from jupyter_client.session import Session
 from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1
 
 from codelab_ext.kernels.bridge import Bridge
-from codelab_ext.kernels.remote import jupyter_base, pack_ws, remote_path, unpack_ws
+from codelab_ext.kernels.remote import (
+    MAX_WS_MESSAGE_BYTES,
+    InstanceJupyter,
+    jupyter_base,
+    pack_ws,
+    remote_path,
+    unpack_ws,
+)
 from codelab_ext.kernels.specs import describe, local_name
 
 
@@ -147,4 +155,40 @@ async def test_kernel_info_waits_until_the_instance_hears_iopub():
         assert not bridge._waiters and not bridge._iopub_waiters, "nothing left waiting"
     finally:
         await bridge.close()
+        server.stop()
+
+
+#: an output past tornado's own 100 MiB read cap, within ours
+_BIG_OUTPUT = 101 * 1024 * 1024
+
+
+class _BigOutputKernel(tornado.websocket.WebSocketHandler):
+    """A kernel channel that sends one output of 101 MiB as soon as it opens."""
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return subprotocols[0] if subprotocols else None
+
+    async def open(self, kernel_id: str) -> None:
+        await self.write_message(b"x" * _BIG_OUTPUT, binary=True)
+
+
+async def test_an_output_past_100_mib_within_the_cap_arrives_whole():
+    """tornado's websocket client caps its read buffer at 100 MiB whatever max_message_size says: a
+    bigger output closed the connection (the bridge then reconnected and the output was lost)."""
+    assert MAX_WS_MESSAGE_BYTES > _BIG_OUTPUT
+    app = tornado.web.Application(
+        [(r"/api/kernels/([^/]+)/channels", _BigOutputKernel)], websocket_max_message_size=2 * _BIG_OUTPUT
+    )
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    ws = None
+    try:
+        ws = await InstanceJupyter(f"http://127.0.0.1:{port}/", "t").connect("k-1", "s-1", timeout=30)
+        message = await asyncio.wait_for(ws.read_message(), 120)
+        assert message is not None, "the connection closed instead of delivering the output"
+        assert len(message) == _BIG_OUTPUT
+    finally:
+        if ws is not None:
+            ws.close()
         server.stop()

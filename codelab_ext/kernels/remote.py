@@ -188,7 +188,7 @@ class InstanceJupyter:
             request_timeout=timeout,
         )
         try:
-            return await websocket_connect(
+            ws = await websocket_connect(
                 request,
                 subprotocols=[WS_PROTOCOL],
                 max_message_size=MAX_WS_MESSAGE_BYTES,
@@ -204,6 +204,13 @@ class InstanceJupyter:
                 ),
                 http_status=status if isinstance(status, int) else 599,
             ) from None
+        # tornado's websocket client reads into a stream capped at 100 MiB whatever max_message_size
+        # says, and closes the connection on a bigger output: the stream holds one message and a frame
+        # header, so it gets the message cap and some room
+        stream = ws.protocol.stream if ws.protocol is not None else None
+        if stream is not None:
+            stream.max_buffer_size = MAX_WS_MESSAGE_BYTES + 64 * 1024
+        return ws
 
 
 def pack_ws(channel: str, parts: list[bytes]) -> bytes:
