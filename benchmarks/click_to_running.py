@@ -66,15 +66,17 @@ def bench(report: Report) -> None:
         if proc.returncode != 0:
             raise RuntimeError(f"browser.mjs failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     runs = json.loads(proc.stdout.strip().splitlines()[-1])["runs"]
-    added = []
+    added, ratios = [], []
     for run in runs:
         emulated = emulator_startup_seconds(run["kind"], SPEED)
         seconds = run["ms"] / 1000.0
         added.append(seconds - emulated)
+        ratios.append(seconds / emulated)
         report.figure(f"run {run['run'] + 1} ({run['kind']}): click -> running shown", seconds, "s")
         report.figure(f"run {run['run'] + 1}: emulator's own start-up (speed {SPEED:g})", emulated, "s")
     report.figure("added by the extension, median", median(added), "s")
     report.figure("added by the extension, max", max(added), "s")
+    report.figure("ratio click -> running shown / emulator's own start-up, median", median(ratios), "x")
     report.target("click -> running minus emulator start-up (median)", median(added), TARGET_S, "s")
 
 

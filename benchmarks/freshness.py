@@ -130,6 +130,19 @@ async def measure(server: JupyterProcess, emu: Any) -> tuple[list[float], dict[s
             await sse.aclose()
 
 
+def steady_schedule(seconds: float) -> int:
+    """How many polls the watcher's back-off (``next_poll_delay``) makes in ``seconds`` of a steady RUNNING
+    instance."""
+    from codelab_ext.watcher import next_poll_delay
+
+    polls, elapsed = 0, 0.0
+    while True:
+        elapsed += next_poll_delay({"status": "RUNNING"}, polls)
+        if elapsed > seconds:
+            return polls
+        polls += 1
+
+
 def bench(report: Report) -> None:
     with emulator(speed=SPEED) as emu, JupyterProcess("server", emulator_url=emu.url) as server:
         server.api("GET", "images")  # warm the client
@@ -143,6 +156,15 @@ def bench(report: Report) -> None:
     report.figure("steady 60 s: upstream show requests", int(steady.get("show", 0)))
     report.figure("steady 60 s: upstream requests, all kinds", int(steady.get("total", 0)))
     report.figure("steady 60 s: SSE instance events (no change expected)", steady["sse_events"])
+    # the baselines: the watcher's own cadence (its rule, codelab_ext.watcher)
+    from codelab_ext.watcher import FAST_DELAY
+
+    p95, shows, total = percentile(latencies, 95), int(steady.get("show", 0)), int(steady.get("total", 0))
+    report.figure("ratio freshness p95 / the watcher's fast poll", p95 / FAST_DELAY, "x")
+    schedule = steady_schedule(STEADY_SECONDS)
+    report.figure(f"steady {STEADY_SECONDS:g} s: polls in the watcher's back-off schedule", schedule)
+    report.figure("ratio show requests / scheduled polls", shows / schedule, "x")
+    report.figure("ratio all upstream requests / scheduled polls", total / schedule, "x")
     report.target("freshness p95 during start-up", percentile(latencies, 95), TARGET_P95_S, "s")
     report.target(
         "upstream requests in 60 s steady RUNNING", int(steady.get("total", 0)), TARGET_STEADY_REQUESTS
