@@ -189,7 +189,8 @@ const plugin: JupyterFrontEndPlugin<ICodeLabModel> = {
       api: new WorkspaceClient({
         serverSettings: app.serviceManager.serverSettings,
         translator
-      })
+      }),
+      translator
     });
     followExpiringToast(model, trans, () => workspace.notHome);
 

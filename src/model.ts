@@ -423,6 +423,20 @@ export class CodeLabModel implements ICodeLabModel {
     }
   }
 
+  /**
+   * Ask the server which instance the account has now, and follow that one. The
+   * instance shown may be gone: ModelArts deletes a free instance unused for 72 h, and
+   * a Stop and an open from another machine replace it. Every action on the instance
+   * that came from outside the panel (Open in CodeLab) checks first, and so does a
+   * section whose call answered 404.
+   */
+  async checkInstance(): Promise<void> {
+    if (!this.signedIn) {
+      return;
+    }
+    await this._reattach();
+  }
+
   /** Prefill from a deep link; never starts anything. */
   prefill(options: {
     shareUrl?: string | null;
@@ -785,12 +799,31 @@ export class CodeLabModel implements ICodeLabModel {
     }
   }
 
-  /** After a reload: pick up the free instance the account already has. */
+  /**
+   * After a reload, or when the instance shown may be gone: the server's list says which
+   * instance the account has. The one shown is followed (its stream opened if it has
+   * none), replaced by the current one, or forgotten when there is none. An answer that
+   * comes after the instance changed by another way (an open, a stream) is left alone.
+   */
   private async _reattach(): Promise<void> {
+    const shown = this._instance?.id ?? null;
     try {
       const instances = await this._api.instances();
-      const current = instances.find(i => i.status !== 'DELETED');
-      if (current && (!this._instance || !this._stream)) {
+      if (
+        this._isDisposed ||
+        this._opening ||
+        (this._instance?.id ?? null) !== shown
+      ) {
+        return;
+      }
+      const current =
+        instances.find(i => i.status !== 'DELETED' && i.id !== this._goneId) ??
+        null;
+      if (!current) {
+        if (this._instance) {
+          this._setInstance(null);
+        }
+      } else if (current.id !== shown || !this._stream) {
         this._startWatching(current, false);
       }
     } catch (error) {
@@ -880,7 +913,13 @@ export class CodeLabModel implements ICodeLabModel {
       maxInterval: this._options.maxRetryInterval
     });
     stream.received.connect((_, instance) => this._setInstance(instance));
-    stream.gone.connect(() => this._setInstance(null));
+    stream.gone.connect(() => {
+      // deleted by the cloud: forget it, then follow the one the account has now, if any
+      // (never the one that went, should a list still name it)
+      this._goneId = id;
+      this._setInstance(null);
+      void this._reattach();
+    });
     stream.event.connect((_, event) => this._streamEvent.emit(event));
     stream.changed.connect(this._changed, this);
     this._stream = stream;
@@ -1034,6 +1073,8 @@ export class CodeLabModel implements ICodeLabModel {
   private _stream: InstanceStream | null = null;
   private _streamError: string | null = null;
   private _peeking = false;
+  /** The last instance whose stream said it does not exist any more. */
+  private _goneId: string | null = null;
   private _receivedAt = 0;
   private _timings = new Map<number, IStepTiming>();
   private _openedAt: number | null = null;

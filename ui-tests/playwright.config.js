@@ -5,7 +5,8 @@
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 // workspace.spec.ts and kernels.spec.ts need a real Jupyter server behind each emulated instance; the
-// other specs time the panel without one. `make test-ui` runs both sets, one server each.
+// other specs time the panel without one. `make test-ui` runs both sets, one server each (the workspace
+// and kernel specs share theirs, in either order: each replaces the instance the other left).
 const instanceServers = process.env.CODELAB_EMULATOR_INSTANCE_SERVERS === '1';
 const WORKSPACE_SPECS = ['**/workspace.spec.ts', '**/kernels.spec.ts'];
 

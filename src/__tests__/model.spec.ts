@@ -124,6 +124,30 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
+    it("follows the server's instance, not the one peeked before the cloud replaced or deleted it", async () => {
+      let listed = [running(Date.now(), 3_600_000)];
+      server.on('GET instances', () => ({
+        status: 200,
+        body: { instances: listed }
+      }));
+      const model = makeModel();
+      await model.peek();
+      expect(model.instance?.id).toBe('i-1');
+      // meanwhile a Stop and an open from another machine: the account's instance is i-2
+      listed = [{ ...running(Date.now(), 3_600_000), id: 'i-2' }];
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(model.instance?.id).toBe('i-2');
+      expect(FakeEventSource.latest().url).toContain('/instances/i-2/events');
+      // ModelArts deleted it (unused for 72 h): the panel forgets it, its stream closes
+      listed = [];
+      await model.checkInstance();
+      expect(model.instance).toBeNull();
+      expect(model.isRunning).toBe(false);
+      expect(FakeEventSource.latest().closed).toBe(true);
+      model.dispose();
+    });
+
     it('keeps retrying while the Jupyter server is down, less and less often', async () => {
       jest.spyOn(Math, 'random').mockReturnValue(0.5);
       server.down = true;
@@ -599,6 +623,31 @@ describe('CodeLabModel', () => {
       });
       expect(model.instance).toBeNull();
       expect(source.closed).toBe(true);
+      model.dispose();
+    });
+
+    it('hands over to the instance the account has now when the one followed is gone', async () => {
+      const model = await watching();
+      const source = FakeEventSource.latest();
+      // the server still lists the gone one first (never followed again), then the new one
+      server.on('GET instances', () => ({
+        status: 200,
+        body: {
+          instances: [
+            running(Date.now(), 3_600_000),
+            { ...running(Date.now(), 3_600_000), id: 'i-2' }
+          ]
+        }
+      }));
+      source.send('upstream-error', {
+        message: 'The instance does not exist',
+        status: 404
+      });
+      expect(model.instance).toBeNull();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(model.instance?.id).toBe('i-2');
+      expect(source.closed).toBe(true);
+      expect(FakeEventSource.latest().url).toContain('/instances/i-2/events');
       model.dispose();
     });
 

@@ -20,6 +20,7 @@ import {
   IWorkspaceLink,
   WorkspaceClient
 } from '../workspace/api';
+import { openInCodeLab } from '../workspace/commands';
 import { confirmUnlink } from '../workspace/dialogs';
 import { WorkspaceModel } from '../workspace/model';
 import { FakeEventSource, FakeServer, running } from './fakes';
@@ -115,7 +116,8 @@ describe('WorkspaceSection', () => {
     jest.useRealTimers();
   });
 
-  async function renderPanel(
+  /** The panel's two models on the fake server (disposed after the test). */
+  function makeModels(
     options: Pick<ICodeLabModelOptions, 'confirmFilesNotHome'> = {}
   ) {
     const model = new CodeLabModel({
@@ -128,6 +130,13 @@ describe('WorkspaceSection', () => {
       api: new WorkspaceClient({ serverSettings: server.settings() })
     });
     models.push(ws, model);
+    return { model, ws };
+  }
+
+  async function renderPanel(
+    options: Pick<ICodeLabModelOptions, 'confirmFilesNotHome'> = {}
+  ) {
+    const { model, ws } = makeModels(options);
     render(
       <CodeLabSidebar
         model={model}
@@ -489,5 +498,115 @@ describe('WorkspaceSection', () => {
     });
     expect(model.instance?.status).toBe('STOPPING');
     expect(model.actionError).toBeNull();
+  });
+
+  /** The instance a Stop and an open from another machine left the account with. */
+  const other = () => ({ ...running(Date.now(), 3_600_000), id: 'i-2' });
+
+  it('Open in CodeLab acts on the instance the server has now, never the one peeked at start', async () => {
+    let listed = [running(Date.now(), 3_600_000)];
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: listed }
+    }));
+    const { model, ws } = makeModels();
+    await act(async () => {
+      await model.peek();
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    expect(model.instance?.id).toBe('i-1');
+    // a Stop and an open from another machine: the account's instance is i-2 now
+    listed = [other()];
+    const before = server.calls.length;
+    const WS2 = 'instances/i-2/workspace';
+    const linked = workspace({
+      instance_id: 'i-2',
+      link: { ...workspace().link!, instance_id: 'i-2', local: 'demo' }
+    });
+    server.on(`GET ${WS2}`, () => ({
+      status: 200,
+      body: workspace({ instance_id: 'i-2', link: null, waiting: null })
+    }));
+    server.on(`PUT ${WS2}`, () => ({ status: 200, body: linked }));
+    server.on(`POST ${WS2}/push`, () => ({
+      status: 202,
+      body: {
+        job: job({
+          instance_id: 'i-2',
+          state: 'done',
+          open_url: 'https://authoring.example/i-2/lab/tree/demo/train.ipynb'
+        })
+      }
+    }));
+    let url: string | null = null;
+    await act(async () => {
+      url = await openInCodeLab(
+        { path: 'demo/train.ipynb', isFolder: false },
+        model,
+        ws,
+        trans
+      );
+    });
+    expect(url).toBe('https://authoring.example/i-2/lab/tree/demo/train.ipynb');
+    expect(server.callsTo(`PUT ${WS2}`)[0].body).toEqual({ local: 'demo' });
+    expect(server.callsTo(`POST ${WS2}/push`)[0].body).toEqual({
+      open: 'train.ipynb'
+    });
+    expect(
+      server.calls
+        .slice(before)
+        .map(c => `${c.method} ${c.path}`)
+        .filter(call => call.includes('instances/i-1'))
+    ).toEqual([]);
+    expect(model.instance?.id).toBe('i-2');
+  });
+
+  it('a 404 on the workspace makes the panel follow the server and say why', async () => {
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: [running(Date.now(), 3_600_000)] }
+    }));
+    server.on(`GET ${WS}`, () => ({ status: 200, body: workspace() }));
+    const { model, ws } = makeModels();
+    await act(async () => {
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    expect(ws.workspace?.link?.local).toBe('projects/demo');
+    // ModelArts deleted i-1 behind the page's back and the account has i-2
+    server.on(`POST ${WS}/push`, () => ({
+      status: 404,
+      body: { message: 'The instance i-1 does not exist.' }
+    }));
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: [other()] }
+    }));
+    server.on('GET instances/i-2/workspace', () => ({
+      status: 200,
+      body: workspace({ instance_id: 'i-2', link: null, waiting: null })
+    }));
+    let answer: IWorkspaceJob | null = job();
+    await act(async () => {
+      answer = await ws.run('push');
+    });
+    expect(answer).toBeNull();
+    expect(model.instance?.id).toBe('i-2');
+    expect(ws.instanceId).toBe('i-2');
+    expect(ws.workspace?.instance_id).toBe('i-2');
+    expect(ws.error).toMatch(
+      /^The CodeLab instance i-1 does not exist any more .*shows the current one/
+    );
+    // the next push goes to the instance that exists
+    server.on('POST instances/i-2/workspace/push', () => ({
+      status: 202,
+      body: { job: job({ instance_id: 'i-2', state: 'done' }) }
+    }));
+    await act(async () => {
+      answer = await ws.run('push');
+    });
+    expect(answer).not.toBeNull();
+    expect(server.callsTo(`POST ${WS}/push`)).toHaveLength(1);
+    expect(ws.error).toBeNull();
   });
 });

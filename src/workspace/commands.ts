@@ -83,11 +83,12 @@ export async function openInCodeLab(
   workspace: WorkspaceModel,
   trans: TranslationBundle
 ): Promise<string | null> {
-  if (!codelab.isRunning) {
-    // the panel may never have been shown: load the status, the catalogue (the default image the
-    // open names) and the current instance first, so a running instance is found, not reopened
-    await codelab.refresh();
-  }
+  // the panel may never have been shown: load the status, the catalogue (the default image the
+  // open names) and the current instance first, so a running instance is found, not reopened;
+  // and the instance it shows may be gone (deleted by ModelArts after 72 h unused, replaced by a
+  // Stop and an open from another machine): the server says which one the account has now
+  await codelab.refresh();
+  await codelab.checkInstance();
   if (!codelab.isRunning) {
     if (!codelab.isTransitional && !(await codelab.open())) {
       Notification.error(
@@ -98,8 +99,9 @@ export async function openInCodeLab(
       return null;
     }
     await whenRunning(codelab, trans);
-    await workspace.refresh({ waiting: false });
   }
+  // the link of the instance that runs now (not of one the panel showed before)
+  await workspace.refresh({ waiting: false });
   const folder = target.isFolder ? target.path : PathExt.dirname(target.path);
   const linked = workspace.workspace?.link?.local ?? null;
   let base = folder;

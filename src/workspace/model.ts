@@ -8,11 +8,13 @@
  * (the one `CodeLabModel` keeps open); only while that stream is down does
  * the model poll: the job every second, the newest job every 15 s.
  */
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { CodeLabModel } from '../model';
+import { CodeLabAPIError } from '../request';
 import { InstanceStream } from '../stream';
 import { IWorkspace, IWorkspaceAPI, IWorkspaceJob } from './api';
 
@@ -37,6 +39,7 @@ export class WorkspaceModel implements IDisposable {
   constructor(options: WorkspaceModel.IOptions) {
     this._codelab = options.codelab;
     this._api = options.api;
+    this._translator = options.translator ?? nullTranslator;
     this._jobPoll = new Poll({
       auto: false,
       factory: () => this._followJob(),
@@ -156,7 +159,7 @@ export class WorkspaceModel implements IDisposable {
       }
       this._error = null;
     } catch (error) {
-      this._error = messageOf(error);
+      await this._failed(id, error);
     } finally {
       if (full) {
         this._loading = false;
@@ -176,7 +179,7 @@ export class WorkspaceModel implements IDisposable {
       this._error = null;
       return true;
     } catch (error) {
-      this._error = messageOf(error);
+      await this._failed(id, error);
       return false;
     } finally {
       this._changed.emit();
@@ -193,7 +196,7 @@ export class WorkspaceModel implements IDisposable {
       await this._api.unlink(id);
       this._error = null;
     } catch (error) {
-      this._error = messageOf(error);
+      await this._failed(id, error);
     }
     await this.refresh();
   }
@@ -212,7 +215,7 @@ export class WorkspaceModel implements IDisposable {
       this._error = null;
       this._setJob(job);
     } catch (error) {
-      this._error = messageOf(error);
+      await this._failed(id, error);
       this._changed.emit();
       return null;
     }
@@ -264,7 +267,7 @@ export class WorkspaceModel implements IDisposable {
     this._error = null;
     if (id) {
       void this._watchPoll.start();
-      void this.refresh();
+      this._loaded = this.refresh();
     } else {
       void this._watchPoll.stop();
       void this._jobPoll.stop();
@@ -338,13 +341,37 @@ export class WorkspaceModel implements IDisposable {
       this._setJob(await this._api.job(id, job.id));
       this._changed.emit();
     } catch (error) {
-      this._error = messageOf(error);
+      await this._failed(id, error);
+      this._changed.emit();
+    }
+  }
+
+  /**
+   * A call about instance `id` failed. A 404 may mean the instance is gone (deleted by
+   * the cloud, or replaced from another machine): the server is asked which instance the
+   * account has now, and if it is another one (or none) the panel says so and follows it,
+   * never acting on the old id again.
+   */
+  private async _failed(id: string, error: unknown): Promise<void> {
+    this._error = messageOf(error);
+    if (!(error instanceof CodeLabAPIError) || error.status !== 404) {
+      return;
+    }
+    await this._codelab.checkInstance();
+    if (this.instanceId !== id) {
+      await this._loaded; // the current instance's workspace: said after it, not wiped by it
+      const trans = this._translator.load('codelab_ext');
+      this._error = trans.__(
+        'The CodeLab instance %1 does not exist any more (ModelArts deleted or replaced it): the panel now shows the current one. Try again.',
+        id
+      );
       this._changed.emit();
     }
   }
 
   private readonly _codelab: CodeLabModel;
   private readonly _api: IWorkspaceAPI;
+  private readonly _translator: ITranslator;
   private readonly _jobPoll: Poll;
   private readonly _watchPoll: Poll;
   private _workspace: IWorkspace | null = null;
@@ -352,6 +379,8 @@ export class WorkspaceModel implements IDisposable {
   private _loading = false;
   private _error: string | null = null;
   private _followed: string | null = null;
+  /** The first look at the followed instance's workspace. */
+  private _loaded: Promise<void> = Promise.resolve();
   private _announced = '';
   private _wasLive = false;
   private _disposed = false;
@@ -363,6 +392,8 @@ export namespace WorkspaceModel {
   export interface IOptions {
     codelab: CodeLabModel;
     api: IWorkspaceAPI;
+    /** Translates what the model says by itself (the server's messages come translated). */
+    translator?: ITranslator;
     /** Milliseconds between two looks at a running job while the event stream is down (default 1 s). */
     jobInterval?: number;
     /** Milliseconds between two looks for the guard's jobs while the event stream is down (default 15 s). */

@@ -57,6 +57,25 @@ async function runningInstance(request: APIRequestContext): Promise<string> {
   return id;
 }
 
+/** Open in CodeLab on `folder`/train.ipynb from the file browser: the instance's tab opens at it. */
+async function openInCodeLab(page: IJupyterLabPageFixture, folder: string): Promise<void> {
+  await page.filebrowser.openDirectory(folder);
+  const item = page.locator('.jp-DirListing-item[data-file-type="notebook"]', {
+    hasText: 'train.ipynb'
+  });
+  await expect(item).toBeVisible();
+  await item.click({ button: 'right' });
+  const entry = page.getByRole('menuitem', { name: 'Open in CodeLab' });
+  await expect(entry).toBeVisible();
+  const popup = page.waitForEvent('popup');
+  await entry.click();
+  const tab = await popup;
+  await tab.waitForURL(new RegExp(`/lab/tree/${folder}/train\\.ipynb\\?token=`), {
+    timeout: 120_000
+  });
+  await tab.close();
+}
+
 async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.evaluate(async () => {
     await window.jupyterapp.commands.execute('codelab:show-panel');
@@ -109,20 +128,7 @@ test.describe('Open in CodeLab', () => {
 
     await page.contents.createDirectory('demo');
     await page.contents.uploadContent(NOTEBOOK, 'text', 'demo/train.ipynb');
-    await page.filebrowser.openDirectory('demo');
-    const item = page.locator('.jp-DirListing-item[data-file-type="notebook"]', {
-      hasText: 'train.ipynb'
-    });
-    await expect(item).toBeVisible();
-    await item.click({ button: 'right' });
-    const entry = page.getByRole('menuitem', { name: 'Open in CodeLab' });
-    await expect(entry).toBeVisible();
-
-    const popup = page.waitForEvent('popup');
-    await entry.click();
-    const tab = await popup;
-    await tab.waitForURL(/\/lab\/tree\/demo\/train\.ipynb\?token=/, { timeout: 120_000 });
-    await tab.close();
+    await openInCodeLab(page, 'demo');
 
     // the server pushed the folder: nothing waits to be pushed any more
     const answer = await (await request.get(`${API}/instances/${id}/workspace`)).json();
@@ -154,5 +160,34 @@ test.describe('Open in CodeLab', () => {
     await page.theme.setDarkTheme();
     await expectAccessible(page, 'workspace dark 250px');
     await page.theme.setLightTheme();
+  });
+
+  test('follows the instance the cloud has now, not one replaced behind the page', async ({
+    page,
+    request
+  }) => {
+    // the page (loaded now) sees the instance the account has; then the cloud replaces it,
+    // as a Stop and an open from another machine do, or ModelArts' delete after 72 h unused
+    const first = await runningInstance(request);
+    await page.contents.createDirectory('again');
+    await page.contents.uploadContent(NOTEBOOK, 'text', 'again/train.ipynb');
+    await openPanel(page);
+    await expect(
+      page.locator('#codelab-ext-panel .jp-CodeLab-body')
+    ).toHaveAttribute('data-state', 'running', { timeout: 120_000 });
+    const second = await runningInstance(request);
+    expect(second).not.toBe(first);
+
+    await page.sidebar.openTab('filebrowser');
+    await openInCodeLab(page, 'again');
+
+    // linked and pushed on the instance that exists, and the panel follows it
+    const answer = await (await request.get(`${API}/instances/${second}/workspace`)).json();
+    expect(answer.link.local).toBe('again');
+    expect(answer.job.state).toBe('done');
+    const panel = await openPanel(page);
+    const section = panel.locator('[data-section="workspace"]');
+    await expect(section.getByTestId('workspace-local')).toHaveText('again');
+    await expect(section.locator('.jp-CodeLab-error')).toHaveCount(0);
   });
 });
