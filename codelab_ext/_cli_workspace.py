@@ -134,18 +134,16 @@ def _link(store: LinkStore, instance_id: str, target: Path, to: str | None) -> t
 
 
 def cmd_workspace(ctx: Context) -> int:
-    from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_UPSTREAM, CliError
-    from .workspace import LinkStore, Workspace, WorkspaceError
+    from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CliError
+    from .workspace import LinkStore, Workspace
 
     args = ctx.args
     instance = _instance(ctx)
     config = ctx.config
     store = LinkStore(config.workspace_links_file)
     target = Path(args.path or ".").expanduser().resolve()
-    try:
-        link, paths = _link(store, str(instance.get("id")), target, args.to)
-    except WorkspaceError as exc:
-        raise CliError(exc.message) from None
+    # a WorkspaceError is a CodeLabError: the CLI's one mapping prints it and picks the exit code
+    link, paths = _link(store, str(instance.get("id")), target, args.to)
     display = _Display(sys.stderr if not args.json else None, args.direction)
     cancel = threading.Event()
     outcome: dict[str, Any] = {}
@@ -186,8 +184,6 @@ def cmd_workspace(ctx: Context) -> int:
             raise CliError(
                 tr("interrupted; the next run goes on from where this one stopped"), EXIT_INTERRUPTED
             )
-        if isinstance(error, WorkspaceError):
-            raise CliError(error.message, EXIT_UPSTREAM if error.status >= 500 else EXIT_ERROR)
         raise error
     assert result is not None
     if args.json:

@@ -185,18 +185,6 @@ def files_not_home_error(instance_id: str, files: list[str], reason: Any, job: J
     )
 
 
-def workspace_error(exc: Exception) -> CodeLabError:
-    """A :mod:`codelab_ext.workspace` error as the REST API answers it (a user's mistake is never a 500)."""
-    if isinstance(exc, CodeLabError):
-        return exc
-    message = getattr(exc, "message", None) or tr("The workspace transfer failed.")
-    status = int(getattr(exc, "status", 502) or 502)
-    # LinkNotFound -> codelab.workspace.link_not_found, Busy -> codelab.workspace.busy, ...
-    name = type(exc).__name__
-    code = "codelab.workspace." + "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-    return CodeLabError(message, status=status, code=code)
-
-
 def is_running(instance: Mapping[str, Any]) -> bool:
     return str(instance.get("status") or "").upper() == "RUNNING"
 
@@ -255,16 +243,8 @@ class WorkspaceService:
         return self._store
 
     async def _lib(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await self.service.run(fn, *args, **kwargs)
-        except CodeLabError:
-            raise
-        except Exception as exc:
-            from . import workspace as lib
-
-            if isinstance(exc, lib.WorkspaceError):
-                raise workspace_error(exc) from None
-            raise
+        # a WorkspaceError is a CodeLabError: the routes answer it through the one mapping
+        return await self.service.run(fn, *args, **kwargs)
 
     async def link_of(self, instance_id: str) -> Any:
         return await self._lib(self.store().get, instance_id)
@@ -455,17 +435,16 @@ class WorkspaceService:
                 }
         except Exception as exc:
             job.state = "failed"
-            error = exc if isinstance(exc, CodeLabError) else None
             partial = getattr(exc, "result", None)
             if partial is not None and hasattr(partial, "to_json"):
                 job.result = partial.to_json()
-            if error is None:
-                try:
-                    error = workspace_error(exc)
-                except Exception:
-                    error = CodeLabError(tr("The workspace transfer failed."), status=502)
-                if not isinstance(exc, ImportError) and error.status >= 500 and error.code is None:
-                    log.warning("codelab: workspace %s of %s failed", job.kind, job.instance_id, exc_info=exc)
+            if isinstance(exc, CodeLabError):  # a WorkspaceError among them
+                error = exc
+            else:  # an answer no rule foresaw: the log has the traceback, the job a readable line
+                log.warning("codelab: workspace %s of %s failed", job.kind, job.instance_id, exc_info=exc)
+                error = CodeLabError(
+                    tr("The workspace transfer failed."), status=502, code="codelab.workspace.transfer_failed"
+                )
             job.error = error.to_json()
             if job.kind in ("pull", "sync"):
                 job.not_home = await self._not_home(instance, link, job)

@@ -347,3 +347,42 @@ def test_a_link_on_the_instance_is_said_and_not_followed_over_sftp(
         (local / "out" / "mine.txt").write_text("here")
         pushed = ws.push(link)
         assert pushed.pushed == [] and sorted(p.name for p in outside.iterdir()) == ["private.txt"]
+
+
+def test_workspace_errors_are_codelab_errors_with_a_status_and_a_code() -> None:
+    from codelab_ext.errors import CodeLabError
+    from codelab_ext.workspace import (
+        Busy,
+        LinkInvalid,
+        LinkNotFound,
+        PushTooLarge,
+        TransferFailed,
+        WorkspaceError,
+    )
+
+    for cls, status, code in [
+        (LinkInvalid, 400, "codelab.workspace.link_invalid"),
+        (LinkNotFound, 404, "codelab.workspace.link_not_found"),
+        (Busy, 409, "codelab.workspace.busy"),
+        (PushTooLarge, 413, "codelab.workspace.push_too_large"),
+        (TransferFailed, 502, "codelab.workspace.transfer_failed"),
+    ]:
+        error = cls("why")
+        assert isinstance(error, WorkspaceError) and isinstance(error, CodeLabError)
+        assert (error.status, error.code) == (status, code)
+        assert error.to_json() == {"message": "why", "code": code}
+
+
+def test_cli_a_refused_link_is_one_translated_line_and_exit_1(
+    running_instance: Any, live_emulator: Any, local: Path, tmp_path: Path
+) -> None:
+    """The library's LinkInvalid goes through the CLI's one mapping: the reader's language, no traceback."""
+    from .support.cli import cli_env, run_cli
+
+    env = cli_env(
+        tmp_path / "home", live_emulator.url, credentials=True, LANGUAGE="zh_CN", LC_ALL="zh_CN.UTF-8"
+    )
+    refused = run_cli(env, "push", str(local), "--to", "/etc")
+    assert refused.returncode == 1, refused.stderr
+    assert "实例文件夹 /etc 必须位于 /home/ma-user/work 之内" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -186,6 +186,22 @@ async def test_user_mistakes_on_the_routes_are_never_500(api, running_instance, 
     assert code == 404
 
 
+async def test_a_refusal_of_the_workspace_library_is_a_translated_400_with_its_code(
+    api, running_instance, project
+):
+    """The library's LinkInvalid is a CodeLabError: the routes' one mapping answers it (no 500)."""
+    iid = running_instance.id
+    body = {"local": "projects/demo", "remote": "/etc"}
+    code, answer = await api("PUT", f"instances/{iid}/workspace", body)
+    assert code == 400, answer
+    assert answer["code"] == "codelab.workspace.link_invalid"
+    assert answer["message"] == "The instance folder /etc must be inside /home/ma-user/work"
+    code, answer = await api("PUT", f"instances/{iid}/workspace", body, params={"lang": "zh_CN"})
+    assert code == 400 and answer["message"] == "实例文件夹 /etc 必须位于 /home/ma-user/work 之内", answer
+    code, answer = await api("GET", f"instances/{iid}/workspace")
+    assert code == 200 and answer["link"] is None
+
+
 async def test_delete_forgets_the_link_and_touches_no_file(api, running_instance, project):
     iid = running_instance.id
     await linked(api, running_instance, project)

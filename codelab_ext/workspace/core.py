@@ -14,6 +14,7 @@ from typing import Any
 
 import pathspec
 
+from ..errors import CodeLabError
 from ..i18n import Message, tr
 
 #: where a CodeLab instance's work folder is (the instance's Jupyter root)
@@ -50,15 +51,27 @@ DEFAULT_IGNORES = (
 # --------------------------------------------------------------------------- errors
 
 
-class WorkspaceError(Exception):
-    """A workspace operation could not be done; ``message`` says why (never a token)."""
+def error_code(cls: type) -> str:
+    """``codelab.workspace.<class name, snake case>``: LinkNotFound → codelab.workspace.link_not_found."""
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in cls.__name__).lstrip("_")
+    return f"codelab.workspace.{snake}"
 
-    #: the HTTP status a REST route should answer
+
+class WorkspaceError(CodeLabError):
+    """A workspace operation could not be done; ``message`` says why (never a token).
+
+    A :class:`~codelab_ext.errors.CodeLabError`: the REST routes and the CLI map it as they map every
+    other one (its ``status``, its ``code`` from :func:`error_code`, the message in the reader's
+    language), so a user's mistake is a 4xx and a readable line, never a 500 or a traceback.
+    """
+
+    #: the HTTP status a REST route answers
     status = 500
 
-    def __init__(self, message: Message | str, *, result: SyncResult | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, message: Message | str, *, result: SyncResult | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code or error_code(type(self)))
         #: what was done before the failure (a transfer that stopped half way)
         self.result = result
 
