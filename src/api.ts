@@ -2,14 +2,7 @@
  * Typed wrappers of the REST API of the server extension (codelab_ext/openapi.json).
  * The model calls these, never `fetch`; components call the model.
  */
-import { ServerConnection } from '@jupyterlab/services';
-import {
-  ITranslator,
-  nullTranslator,
-  TranslationBundle
-} from '@jupyterlab/translation';
-
-import { apiUrl, IRequestOptions, requestAPI } from './request';
+import { apiUrl, ServerClient } from './request';
 import {
   ICredentialsInput,
   IImage,
@@ -73,84 +66,73 @@ export interface ICodeLabAPI {
 }
 
 /** The REST API of the server extension on one Jupyter server. */
-export class CodeLabClient implements ICodeLabAPI {
-  constructor(options: CodeLabClient.IOptions = {}) {
-    this.serverSettings =
-      options.serverSettings ?? ServerConnection.makeSettings();
-    const translator = options.translator ?? nullTranslator;
-    this._trans = translator.load('codelab_ext');
-    this._translator = translator;
-  }
-
-  /** The Jupyter server this client talks to. */
-  readonly serverSettings: ServerConnection.ISettings;
-
+export class CodeLabClient extends ServerClient implements ICodeLabAPI {
   status(): Promise<IServerStatus> {
-    return this._request<IServerStatus>('status');
+    return this.request<IServerStatus>('status');
   }
 
   signIn(credentials: ICredentialsInput): Promise<IServerStatus> {
-    return this._request<IServerStatus>('credentials', {
+    return this.request<IServerStatus>('credentials', {
       method: 'PUT',
       body: credentials
     });
   }
 
   useDemoAccount(): Promise<IServerStatus> {
-    return this._request<IServerStatus>('credentials/demo', {
+    return this.request<IServerStatus>('credentials/demo', {
       method: 'POST'
     });
   }
 
   signOut(): Promise<void> {
-    return this._request<void>('credentials', { method: 'DELETE' });
+    return this.request<void>('credentials', { method: 'DELETE' });
   }
 
   async images(query: IImageQuery = {}): Promise<IImage[]> {
-    const answer = await this._request<{ images: IImage[] }>('images', {
+    const answer = await this.request<{ images: IImage[] }>('images', {
       query: { ...query }
     });
     return answer?.images ?? [];
   }
 
   sharePreview(url: string, signal?: AbortSignal): Promise<ISharePreview> {
-    return this._request<ISharePreview>('share-url', {
+    return this.request<ISharePreview>('share-url', {
       query: { url },
       signal
     });
   }
 
   open(request: IOpenRequest): Promise<IOpenResult> {
-    return this._request<IOpenResult>('open', {
+    return this.request<IOpenResult>('open', {
       method: 'POST',
       body: request
     });
   }
 
   async instances(): Promise<IInstance[]> {
-    const answer = await this._request<{ instances: IInstance[] }>('instances');
+    const answer = await this.request<{ instances: IInstance[] }>('instances');
     return answer?.instances ?? [];
   }
 
   instance(id: string): Promise<IInstance> {
-    return this._request<IInstance>(instancePath(id));
+    return this.request<IInstance>(instancePath(id));
   }
 
   start(id: string): Promise<IInstance> {
-    return this._request<IInstance>(instancePath(id, 'start'), {
+    return this.request<IInstance>(instancePath(id, 'start'), {
       method: 'POST'
     });
   }
 
   stop(id: string, leaveFiles = false): Promise<IInstance> {
-    return this._request<IInstance>(instancePath(id, 'stop'), {
+    return this.request<IInstance>(instancePath(id, 'stop'), {
       method: 'POST',
       body: leaveFiles ? { leave_files: true } : undefined
     });
   }
 
   extend(id: string, durationMs: number, shorten = false): Promise<ILease> {
-    return this._request<ILease>(instancePath(id, 'lease'), {
+    return this.request<ILease>(instancePath(id, 'lease'), {
       method: 'PATCH',
       body: shorten
         ? { duration_ms: durationMs, shorten: true }
@@ -159,7 +141,7 @@ export class CodeLabClient implements ICodeLabAPI {
   }
 
   sshConfig(id: string, query: ISshConfigQuery = {}): Promise<string> {
-    return this._request<string>(instancePath(id, 'ssh-config'), {
+    return this.request<string>(instancePath(id, 'ssh-config'), {
       query: { ...query },
       text: true
     });
@@ -169,7 +151,7 @@ export class CodeLabClient implements ICodeLabAPI {
     id: string,
     identityFile: string
   ): Promise<{ ssh_command: string | null }> {
-    return this._request<{ ssh_command: string | null }>(
+    return this.request<{ ssh_command: string | null }>(
       instancePath(id, 'ssh-command'),
       { query: { identity_file: identityFile } }
     );
@@ -179,7 +161,7 @@ export class CodeLabClient implements ICodeLabAPI {
     id: string,
     body: ISshConfigQuery = {}
   ): Promise<ISshInstallResult> {
-    return this._request<ISshInstallResult>(
+    return this.request<ISshInstallResult>(
       instancePath(id, 'ssh-config/install'),
       { method: 'POST', body: { ...body } }
     );
@@ -190,36 +172,11 @@ export class CodeLabClient implements ICodeLabAPI {
     // server writes its error events) go in the query.
     return apiUrl(this.serverSettings, instancePath(id, 'events'), {
       token: this.serverSettings.token || undefined,
-      lang: this._language
+      lang: this.language
     });
   }
-
-  private _request<T>(
-    endPoint: string,
-    options: Omit<IRequestOptions, 'settings' | 'trans' | 'language'> = {}
-  ): Promise<T> {
-    return requestAPI<T>(endPoint, {
-      ...options,
-      settings: this.serverSettings,
-      trans: this._trans,
-      language: this._language
-    });
-  }
-
-  /** The display language (read at each call: JupyterLab may load it after the plugin starts). */
-  private get _language(): string {
-    return this._translator.languageCode || 'en';
-  }
-
-  private readonly _trans: TranslationBundle;
-  private readonly _translator: ITranslator;
 }
 
 export namespace CodeLabClient {
-  export interface IOptions {
-    /** The Jupyter server (default: `ServerConnection.makeSettings()`). */
-    serverSettings?: ServerConnection.ISettings;
-    /** Translates the client's own messages. */
-    translator?: ITranslator;
-  }
+  export type IOptions = ServerClient.IOptions;
 }

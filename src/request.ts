@@ -1,6 +1,10 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
-import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 
 import { API_NAMESPACE, IErrorBody } from './tokens';
 
@@ -187,4 +191,48 @@ function errorFromResponse(
     }
   }
   return new CodeLabAPIError(response, message, body);
+}
+
+/**
+ * What every client of the server extension's routes shares (`CodeLabClient`, `WorkspaceClient`):
+ * the Jupyter server it calls, and one way to call it, with the panel's language and translations.
+ */
+export abstract class ServerClient {
+  constructor(options: ServerClient.IOptions = {}) {
+    this.serverSettings =
+      options.serverSettings ?? ServerConnection.makeSettings();
+    this.translator = options.translator ?? nullTranslator;
+  }
+
+  readonly serverSettings: ServerConnection.ISettings;
+
+  /** One call of a route below `{base_url}codelab/` (see `requestAPI`). */
+  protected request<T>(
+    endPoint: string,
+    options: Omit<IRequestOptions, 'settings' | 'trans' | 'language'> = {}
+  ): Promise<T> {
+    return requestAPI<T>(endPoint, {
+      ...options,
+      settings: this.serverSettings,
+      // the bundle and the language read at each call: JupyterLab may load them after the plugin starts
+      trans: this.translator.load('codelab_ext'),
+      language: this.language
+    });
+  }
+
+  /** The display language, sent as `Accept-Language` (the server answers in it). */
+  protected get language(): string {
+    return this.translator.languageCode || 'en';
+  }
+
+  protected readonly translator: ITranslator;
+}
+
+export namespace ServerClient {
+  export interface IOptions {
+    /** The Jupyter server (default: `ServerConnection.makeSettings()`). */
+    serverSettings?: ServerConnection.ISettings;
+    /** Translates the client's own messages. */
+    translator?: ITranslator;
+  }
 }

@@ -3,10 +3,7 @@
  * codelab_ext/openapi.json): typed shapes and one method per route. The
  * transfers run on the Jupyter server; the browser never holds the instance token.
  */
-import { ServerConnection } from '@jupyterlab/services';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
-
-import { IRequestOptions, requestAPI } from '../request';
+import { ServerClient } from '../request';
 import { IErrorBody } from '../tokens';
 
 /** What a push, pull or sync did (the CLI's `--json`). */
@@ -103,30 +100,22 @@ function workspacePath(id: string, rest = ''): string {
 }
 
 /** The workspace routes on one Jupyter server. */
-export class WorkspaceClient implements IWorkspaceAPI {
-  constructor(options: WorkspaceClient.IOptions = {}) {
-    this.serverSettings =
-      options.serverSettings ?? ServerConnection.makeSettings();
-    this._translator = options.translator ?? nullTranslator;
-  }
-
-  readonly serverSettings: ServerConnection.ISettings;
-
+export class WorkspaceClient extends ServerClient implements IWorkspaceAPI {
   get(id: string, waiting = true): Promise<IWorkspace> {
-    return this._request<IWorkspace>(workspacePath(id), {
+    return this.request<IWorkspace>(workspacePath(id), {
       query: { waiting: waiting ? undefined : '0' }
     });
   }
 
   link(id: string, local: string, remote?: string): Promise<IWorkspace> {
-    return this._request<IWorkspace>(workspacePath(id), {
+    return this.request<IWorkspace>(workspacePath(id), {
       method: 'PUT',
       body: remote ? { local, remote } : { local }
     });
   }
 
   unlink(id: string): Promise<void> {
-    return this._request<void>(workspacePath(id), { method: 'DELETE' });
+    return this.request<void>(workspacePath(id), { method: 'DELETE' });
   }
 
   async start(
@@ -134,7 +123,7 @@ export class WorkspaceClient implements IWorkspaceAPI {
     kind: IWorkspaceJob['kind'],
     open?: string
   ): Promise<IWorkspaceJob> {
-    const answer = await this._request<{ job: IWorkspaceJob }>(
+    const answer = await this.request<{ job: IWorkspaceJob }>(
       workspacePath(id, kind),
       { method: 'POST', body: open ? { open } : {} }
     );
@@ -142,30 +131,13 @@ export class WorkspaceClient implements IWorkspaceAPI {
   }
 
   async job(id: string, jobId: string): Promise<IWorkspaceJob> {
-    const answer = await this._request<{ job: IWorkspaceJob }>(
+    const answer = await this.request<{ job: IWorkspaceJob }>(
       workspacePath(id, `jobs/${encodeURIComponent(jobId)}`)
     );
     return answer.job;
   }
-
-  private _request<T>(
-    endPoint: string,
-    options: Omit<IRequestOptions, 'settings' | 'trans' | 'language'> = {}
-  ): Promise<T> {
-    return requestAPI<T>(endPoint, {
-      ...options,
-      settings: this.serverSettings,
-      trans: this._translator.load('codelab_ext'),
-      language: this._translator.languageCode || 'en'
-    });
-  }
-
-  private readonly _translator: ITranslator;
 }
 
 export namespace WorkspaceClient {
-  export interface IOptions {
-    serverSettings?: ServerConnection.ISettings;
-    translator?: ITranslator;
-  }
+  export type IOptions = ServerClient.IOptions;
 }
