@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import threading
 from collections.abc import Mapping
@@ -279,13 +278,15 @@ class Pool:
             if connection._linger is not None:
                 connection._linger.cancel()
                 connection._linger = None
-        lease = Lease(connection)
         try:
             connection.client()
         except BaseException:
-            lease.release()
+            with self._lock:  # a connection that never opened is not kept for anyone
+                connection.users = max(0, connection.users - 1)
+                if not connection.users:
+                    self._drop(connection)
             raise
-        return lease
+        return Lease(connection)
 
     def _release(self, connection: Connection) -> None:
         with self._lock:
@@ -375,8 +376,7 @@ class Forward:
             except SshUnavailable as exc:
                 log.info("SSH forward to %s:%s: %s", self.target[0], self.target[1], exc.message)
                 return
-            with contextlib.suppress(OSError, EOFError):
-                _pump(sock, channel, lambda: self.closed)
+            _carry_both_ways(sock, channel, self.connection.timeout)
         finally:
             with self._lock:
                 self._open.discard(sock)
@@ -391,6 +391,9 @@ class Forward:
             self.closed = True
             open_now, self._open = list(self._open), set()
         with contextlib.suppress(OSError):
+            # wakes the accept() under way (a close alone leaves the port accepting while it waits)
+            self._listener.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self._listener.close()
         for sock in open_now:
             with contextlib.suppress(OSError):
@@ -399,23 +402,28 @@ class Forward:
                 sock.close()
 
 
-def _pump(sock: socket.socket, channel: Any, stopped: Any) -> None:
-    """Move bytes both ways until both sides closed, the channel died or ``stopped()``; a half-close
-    of either side is passed on to the other."""
-    ends: dict[Any, bool] = {sock: True, channel: True}
-    while any(ends.values()) and not stopped() and not channel.closed:
-        readable, _, _ = select.select([side for side, live in ends.items() if live], [], [], 1.0)
-        for side in readable:
-            data = side.recv(BLOCK)
-            if data:
-                (channel if side is sock else sock).sendall(data)
-                continue
-            ends[side] = False
-            with contextlib.suppress(OSError):
-                if side is sock:
-                    channel.shutdown_write()
-                else:
-                    sock.shutdown(socket.SHUT_WR)
+def _copy(source: Any, target: Any, half_close: Any) -> None:
+    """``source`` to ``target`` until ``source`` ends, then ``half_close()`` (the far side sees the end)."""
+    with contextlib.suppress(OSError, EOFError):
+        while data := source.recv(BLOCK):
+            target.sendall(data)
+    with contextlib.suppress(OSError, EOFError):
+        half_close()
+
+
+def _carry_both_ways(sock: socket.socket, channel: Any, linger: float) -> None:
+    """Both directions at once, each in its own thread (one blocked ``sendall`` never stalls the other
+    way: two full windows would otherwise wait on each other). After the local side ends, the answer
+    has ``linger`` seconds to finish before the channel is closed."""
+    back = threading.Thread(
+        target=_copy,
+        args=(channel, sock, lambda: sock.shutdown(socket.SHUT_WR)),
+        name="codelab-ssh-carry-back",
+        daemon=True,
+    )
+    back.start()
+    _copy(sock, channel, channel.shutdown_write)
+    back.join(linger)
 
 
 #: the connections of this process (the server's, or a command's)

@@ -1054,7 +1054,7 @@ def test_the_direct_route_of_an_instance_can_be_refused_for_real(emulator: Emula
     assert emulator.refuse_direct(body["id"], None)["url"] == served
     with pytest.raises(RuntimeError, match="400"):
         emulator.refuse_direct(body["id"], "slow")
-    with pytest.raises(RuntimeError, match="ModelArts.6309"):  # not found, as the cloud says it
+    with pytest.raises(RuntimeError, match=r"ModelArts\.6309"):  # not found, as the cloud says it
         emulator.refuse_direct("no-such-instance", "closed")
 
 

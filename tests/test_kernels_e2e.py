@@ -110,6 +110,30 @@ async def execute(
     return reply, outputs
 
 
+async def loop_with_a_cut(client: Any, cut: Any) -> tuple[dict, list[dict]]:
+    """Run a loop printing 0 to 149 and call ``cut()`` once, in its pause after line 39: (reply, outputs).
+
+    The cut comes in that pause so that no message is on the wire when it breaks (one the instance's
+    server is writing at that very instant is lost to jupyter_server's resume, which buffers only once
+    it sees the close: see docs/architecture.md); lines 40 to 149 are printed while the bridge
+    reconnects and must all come back from the instance's buffer.
+    """
+    seen, done = 0, False
+
+    def on_output(msg: dict) -> None:
+        nonlocal seen, done
+        seen += msg["content"]["text"].count("\n")
+        if seen >= 40 and not done:
+            done = True
+            cut()
+
+    code = (
+        "import time\nfor i in range(150):\n    print(i, flush=True)\n"
+        "    time.sleep(2.0 if i == 39 else 0.02)\n"
+    )
+    return await execute(client, code, on_output=on_output)
+
+
 def put_marker(running_instance: Any, local_root: Any) -> None:
     """``marker.txt`` in the instance's work folder, through its contents API (and not in ``local_root``)."""
     running_instance.api(
@@ -228,24 +252,8 @@ async def test_interrupt_and_restart_go_to_the_instance(jp_fetch, jp_serverapp, 
 async def test_a_cut_connection_resumes_without_losing_a_line(jp_fetch, jp_serverapp, running_instance):
     kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
     bridge = km.provisioner.bridge
-    seen = 0
-
-    def cut_midway(msg: dict) -> None:
-        nonlocal seen
-        seen += msg["content"]["text"].count("\n")
-        if seen >= 40 and bridge.reconnects == 0 and bridge.connected:
-            bridge.cut()
-
     try:
-        # the cut comes in the pause after line 39, so no message is on the wire when it breaks (one
-        # the instance's server is writing at that very instant is lost to jupyter_server's resume,
-        # which buffers only once it sees the close: see docs/architecture.md); lines 40 to 149 are
-        # printed while the bridge reconnects and must all come back from the instance's buffer
-        code = (
-            "import time\nfor i in range(150):\n    print(i, flush=True)\n"
-            "    time.sleep(2.0 if i == 39 else 0.02)\n"
-        )
-        reply, outputs = await execute(client, code, on_output=cut_midway)
+        reply, outputs = await loop_with_a_cut(client, bridge.cut)
         assert reply["status"] == "ok"
         assert bridge.reconnects >= 1, "the connection was cut and restored"
         assert stdout(outputs).split() == [str(i) for i in range(150)]

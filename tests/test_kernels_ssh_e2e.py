@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import requests
 
+from codelab_ext.kernels import transport
+from codelab_ext.kernels.remote import jupyter_base
 from codelab_ext.ssh_connection import POOL
 from codelab_ext.workspace.sftp import SftpRemote
 
 from .support.server_config import emulator_server_config
 from .support.sshd import start_sshd
-from .test_kernels_e2e import codelab_app, execute, put_marker, start_remote_kernel, stdout
+from .test_kernels_e2e import codelab_app, execute, loop_with_a_cut, put_marker, start_remote_kernel, stdout
 
 pytestmark = pytest.mark.slow
 
@@ -115,19 +117,8 @@ async def test_a_kernel_runs_through_ssh_when_a_front_refuses_direct(
 
         # the SSH connection drops mid-loop: it is opened again, the kernel resumes, no line lost
         bridge = km.provisioner.bridge
-        connects, reconnects, seen = connection.connects, bridge.reconnects, 0
-
-        def cut_midway(msg: dict) -> None:
-            nonlocal seen
-            seen += msg["content"]["text"].count("\n")
-            if seen >= 40 and bridge.reconnects == reconnects and connection.connects == connects:
-                connection.cut()
-
-        code = (
-            "import time\nfor i in range(150):\n    print(i, flush=True)\n"
-            "    time.sleep(2.0 if i == 39 else 0.02)\n"
-        )
-        reply, outputs = await execute(client, code, on_output=cut_midway)
+        connects, reconnects = connection.connects, bridge.reconnects
+        reply, outputs = await loop_with_a_cut(client, connection.cut)
         assert reply["status"] == "ok"
         assert bridge.reconnects > reconnects and connection.connects > connects, "cut and restored"
         assert stdout(outputs).split() == [str(i) for i in range(150)]
@@ -170,3 +161,50 @@ async def test_a_closed_direct_port_is_refused_and_ssh_is_taken(
     live_emulator.wait_status(running_instance.id, "STOPPED")
     assert await specs.refresh() == {}
     assert POOL.connections(running_instance.id) == []
+
+
+async def test_a_remembered_direct_route_refused_at_a_start_is_asked_again(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    # direct works and is remembered (the kernelspecs were read through it)
+    await codelab_app(jp_serverapp).kernel_specs.refresh()
+    assert transport.remembered(running_instance.id).transport == "direct"
+    refuse_direct(live_emulator, running_instance, "closed")
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        assert km.provisioner.remote.transport == "ssh"
+        assert transport.remembered(running_instance.id).transport == "ssh"
+        reply, outputs = await execute(client, "print('through ssh')")
+        assert reply["status"] == "ok" and stdout(outputs) == "through ssh\n"
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_a_direct_kernel_goes_on_through_ssh_when_direct_is_refused_later(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    bridge = km.provisioner.bridge
+    assert km.provisioner.remote.transport == "direct"
+
+    def refuse_and_cut() -> None:
+        # the kernel's direct address now leads to a port that refuses (the emulator's closed front;
+        # the instance's server itself stays up behind its SSH endpoint), and the connection drops
+        url = refuse_direct(live_emulator, running_instance, "closed")
+        km.provisioner.remote.base = jupyter_base(url)
+        bridge.cut()
+
+    try:
+        reply, outputs = await loop_with_a_cut(client, refuse_and_cut)
+        assert reply["status"] == "ok"
+        assert bridge.reconnects >= 1 and bridge.remote.transport == "ssh"
+        assert km.provisioner.remote is bridge.remote
+        assert stdout(outputs).split() == [str(i) for i in range(150)], "no line lost on the way"
+        # interrupts and the rest now go the new way too
+        reply, outputs = await execute(client, "print('still here')")
+        assert stdout(outputs) == "still here\n"
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+    assert running_instance.api("GET", "api/kernels").json() == []

@@ -182,4 +182,5 @@ async def test_a_remembered_ssh_choice_goes_straight_to_ssh_until_forgotten(answ
     assert transport.remembered("i-1", now=10**12) is None, "a choice is remembered for a while only"
     transport.forget("i-1")
     assert transport.remembered("i-1") is None
-    assert (await transport.open_jupyter(_instance(server.origin, closed_port), _config())).transport == "direct"
+    chosen = await transport.open_jupyter(_instance(server.origin, closed_port), _config())
+    assert chosen.transport == "direct"

@@ -16,6 +16,8 @@ The connection to the instance lives apart from the kernel:
   (jupyter_server's session resume). The bridge reconnects by itself, with back-off, within
   ``reconnect_timeout``; meanwhile the notebook sees the kernel busy, and what clients send waits in
   a bounded queue;
+* a reconnect that the direct route refuses asks ``reroute`` (the provisioner's) for the other way
+  (the instance's SSH endpoint, :mod:`.transport`) and goes on there with the same session;
 * before reconnecting, ``check`` (the provisioner's) asks whether the instance still runs: when the
   lease or a Stop ended it, the kernel ends with that reason: each execution in flight gets it as
   output and as an error reply, then the kernel's status is ``dead``.
@@ -53,6 +55,8 @@ MAX_QUEUED = 1_000
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 CHANNELS = ("shell", "control", "stdin")
 
+#: ``reroute()`` answers the instance's Jupyter server the other way (direct refused: through SSH), or None
+Reroute = Callable[[], Awaitable["InstanceJupyter | None"]]
 #: ``check()`` answers None while the instance runs, else why the kernel ends
 Check = Callable[[], Awaitable["Message | None"]]
 
@@ -88,6 +92,7 @@ class Bridge:
         self.ended: Message | None = None
         self.closing = False
         self.check: Check | None = None
+        self.reroute: Reroute | None = None
         self.reconnect_timeout = 120.0
         self.connect_timeout = 30.0
         self.reconnects = 0
@@ -371,6 +376,8 @@ class Bridge:
                     why = tr("The kernel is gone from the CodeLab instance (its server no longer has it).")
                     break
                 log.info("%s: reconnect failed (%s)", self.name, exc.message)
+                if await self._rerouted(exc):
+                    continue  # the same kernel and session, the other way: at once
             else:
                 if self.ended is not None:  # ended while this connection opened
                     self._drop_ws()
@@ -392,6 +399,25 @@ class Bridge:
             delay = min(delay * 2, 5.0)
         if why is not None and not self.closing:
             self.end(why)
+
+    async def _rerouted(self, error: RemoteError) -> bool:
+        """The direct route is refused now: take the other way (``reroute``) when there is one."""
+        from .transport import direct_refused
+
+        if self.reroute is None or self.remote is None or self.remote.transport != "direct":
+            return False
+        if not direct_refused(error):
+            return False
+        try:
+            remote = await self.reroute()
+        except Exception as exc:
+            log.info("%s: no other way to the instance (%s)", self.name, exc)
+            return False
+        if remote is None:
+            return False
+        log.warning("%s: the direct route is refused; going on through %s", self.name, remote.transport)
+        self.remote = remote
+        return True
 
     async def _why_not_running(self) -> Message | None:
         if self.check is None:

@@ -40,7 +40,7 @@ from traitlets import Unicode
 
 from ..errors import CodeLabError
 from ..i18n import Message, tr
-from . import instances
+from . import instances, transport
 from .bridge import Bridge
 from .remote import InstanceJupyter, RemoteError
 
@@ -173,6 +173,19 @@ class CodeLabProvisioner(KernelProvisionerBase):
         path = instances.remote_folder(instance_id, self._cwd)
         try:
             kernel_id = await remote.start_kernel(remote_kernel, path)
+        except RemoteError as exc:
+            remote.close()
+            # a direct route remembered as working and refused now: ask again once (SSH, if allowed)
+            if not (remote.transport == "direct" and transport.direct_refused(exc)):
+                raise
+            if not transport.unremember(instance_id):
+                raise
+            remote, _instance = await instances.instance_jupyter(instance_id)
+            try:
+                kernel_id = await remote.start_kernel(remote_kernel, path)
+            except BaseException:
+                remote.close()
+                raise
         except BaseException:
             remote.close()
             raise
@@ -191,6 +204,7 @@ class CodeLabProvisioner(KernelProvisionerBase):
         bridge.reconnect_timeout = float(config.kernel_reconnect_timeout)
         bridge.connect_timeout = float(config.request_timeout)
         bridge.check = self._instance_gone
+        bridge.reroute = self._reroute
         try:
             await bridge.attach(remote, kernel_id)
             await bridge.kernel_info(float(config.kernel_start_timeout))
@@ -226,6 +240,21 @@ class CodeLabProvisioner(KernelProvisionerBase):
             info["kernel_name"] = km.kernel_name
         self.connection_info = cast(KernelConnectionInfo, info)
         return self.connection_info
+
+    async def _reroute(self) -> InstanceJupyter | None:
+        """The direct route was refused: the instance's Jupyter server chosen again (through SSH when
+        the settings and the instance allow), or None when that is the same way."""
+        instance_id, _ = self.target
+        transport.unremember(instance_id)
+        remote, _instance = await instances.instance_jupyter(instance_id)
+        old = self.remote
+        if old is not None and remote.transport == old.transport:
+            remote.close()
+            return None
+        self.remote = remote
+        if old is not None:
+            old.close()
+        return remote
 
     async def _instance_gone(self) -> Message | None:
         """Why the kernel cannot go on (the instance no longer runs), or None (ask ModelArts)."""

@@ -91,6 +91,11 @@ def remember(instance_id: str, transport: str, seconds: float, reason: str | Non
     return choice
 
 
+def unremember(instance_id: str) -> bool:
+    """Drop the choice kept for ``instance_id`` (the next call asks again): whether there was one."""
+    return _choices.pop(instance_id, None) is not None
+
+
 def forget(instance_id: str) -> None:
     """The instance stopped: its choice and its SSH connection go."""
     _choices.pop(instance_id, None)
