@@ -1,2 +1,3 @@
 import './base.css';
 import './workspace.css';
+import './kernels.css';

@@ -13,6 +13,7 @@ import type { APIRequestContext } from '@playwright/test';
 import {
   ensureNone,
   expectAccessible,
+  expectInView,
   instances,
   openPanel,
   setSidebarWidth,
@@ -147,8 +148,22 @@ test.describe('Run on CodeLab', () => {
     const toolbar = page.locator(
       '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar'
     );
-    await expect(toolbar.getByRole('timer')).toHaveText(/^CodeLab \d+:\d\d(:\d\d)?$/);
-    await toolbar.getByRole('button', { name: 'Extend' }).click();
+    const timer = toolbar.getByRole('timer');
+    const extend = toolbar.getByRole('button', { name: 'Extend' });
+    await expect(timer).toHaveText(/^CodeLab \d+:\d\d(:\d\d)?$/);
+    // beside the 250 px sidebar, light and dark: both whole in the viewport (not in the
+    // toolbar's overflow menu), and no serious axe-core violation in the toolbar
+    expect(Math.round((await panel.boundingBox())!.width)).toBeCloseTo(250, -1);
+    const lease = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeLab-notebookLease';
+    for (const theme of ['light', 'dark']) {
+      if (theme === 'dark') {
+        await page.theme.setDarkTheme();
+      }
+      await expectInView(timer, extend);
+      await expectAccessible(page, `notebook lease ${theme} 250px`, lease);
+    }
+    await page.theme.setLightTheme();
+    await extend.click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('Extend CodeLab');
     await dialog.getByRole('button', { name: 'Extend' }).click();

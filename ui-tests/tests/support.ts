@@ -152,11 +152,13 @@ export async function expectInView(...targets: Locator[]): Promise<void> {
   }
 }
 
-/** axe-core on the CodeLab panel: no serious or critical violation. */
-export async function expectAccessible(page: Page, label: string): Promise<void> {
-  const results = await new AxeBuilder({ page })
-    .include('#codelab-ext-panel')
-    .analyze();
+/** axe-core on the CodeLab panel (or another part, `include`): no serious or critical violation. */
+export async function expectAccessible(
+  page: Page,
+  label: string,
+  include = '#codelab-ext-panel'
+): Promise<void> {
+  const results = await new AxeBuilder({ page }).include(include).analyze();
   const bad = results.violations.filter(
     v => v.impact === 'serious' || v.impact === 'critical'
   );
