@@ -7,7 +7,9 @@ per file for the download, one after the other, with no verification, no tempora
 manifest. The workspace does more (sha256 checked by the server, a temporary name and a rename,
 the manifest) and sends several files at a time (``c.CodeLab.workspace_parallel_transfers``).
 Baseline and workspace runs alternate (two of each, the better of each kept) so that machine noise
-falls on both.
+falls on both. The instance server's CPU time per file is printed for each way (``/proc``): Jupyter's
+server is single-threaded, so when it is the bottleneck the throughput ratio tends to the ratio of
+these, whatever else loads the machine.
 
 Targets: throughput of push and of pull at least 0.8 x the plain transfer (reported as the time
 ratio workspace / plain, at most 1.25), and a sync with one file changed in 1,000 within 1 s.
@@ -21,7 +23,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -43,6 +47,18 @@ def _make_folder(folder: Path) -> None:
 
 def _files(folder: Path) -> list[str]:
     return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) the instance's Jupyter server has used so far (Linux ``/proc``; 0
+    elsewhere): what each way costs the single-threaded server, whatever else loads the machine."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _plain_upload(session: requests.Session, base: str, token: str, folder: Path, remote: str) -> float:
@@ -105,6 +121,16 @@ def bench(report: Report) -> None:
         total = sum((local / name).stat().st_size for name in names)
         report.figure("files", len(names))
         report.figure("bytes", total, "B")
+        assert emu.emulator.host is not None
+        pid = (emu.emulator.host.describe(running.id).get("server") or {}).get("pid")
+        cpu: dict[str, list[float]] = {"up plain": [], "up ours": [], "down plain": [], "down ours": []}
+
+        def timed(kind: str, run: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+            before, started = _cpu_seconds(pid), time.perf_counter()
+            answer = run(*args)
+            cpu[kind].append(_cpu_seconds(pid) - before)
+            return time.perf_counter() - started, answer
+
         session = requests.Session()
         session.trust_env = False
         store = LinkStore(root / "state" / "links.json")
@@ -115,25 +141,40 @@ def bench(report: Report) -> None:
         with Workspace(store, instance) as ws:
             for round_ in range(2):
                 plain_up.append(
-                    _plain_upload(session, running.base_url, running.token, local, f"plain-{round_}")
+                    timed(
+                        "up plain",
+                        _plain_upload,
+                        session,
+                        running.base_url,
+                        running.token,
+                        local,
+                        f"plain-{round_}",
+                    )[1]
                 )
                 link = store.put(running.id, local, f"ours-{round_}")
-                started = time.perf_counter()
-                result = ws.push(link)
-                ours_up.append(time.perf_counter() - started)
+                took, result = timed("up ours", ws.push, link)
+                ours_up.append(took)
                 if not result.ok or len(result.pushed) != FILES:
                     raise RuntimeError(f"push did not send everything: {result.to_json()['skipped'][:3]}")
                 into = root / f"plain-down-{round_}"
                 plain_down.append(
-                    _plain_download(session, running.base_url, running.token, names, f"ours-{round_}", into)
+                    timed(
+                        "down plain",
+                        _plain_download,
+                        session,
+                        running.base_url,
+                        running.token,
+                        names,
+                        f"ours-{round_}",
+                        into,
+                    )[1]
                 )
                 shutil.rmtree(into)
                 pulled = root / f"pulled-{round_}"
                 pulled.mkdir()
                 back = store.put(running.id, pulled, f"ours-{round_}")
-                started = time.perf_counter()
-                result = ws.pull(back)
-                ours_down.append(time.perf_counter() - started)
+                took, result = timed("down ours", ws.pull, back)
+                ours_down.append(took)
                 if not result.ok or len(result.pulled) != FILES:
                     raise RuntimeError(f"pull did not bring everything: {result.to_json()['skipped'][:3]}")
                 if round_ == 0:
@@ -162,6 +203,16 @@ def bench(report: Report) -> None:
         report.figure("workspace push (best of 2)", mb / up_ours, "MB/s")
         report.figure("plain files/ download (best of 2)", mb / down_plain, "MB/s")
         report.figure("workspace pull (best of 2)", mb / down_ours, "MB/s")
+        if pid is not None and any(cpu["up plain"]):
+            for kind, label in (
+                ("up plain", "plain upload"),
+                ("up ours", "push"),
+                ("down plain", "plain download"),
+                ("down ours", "pull"),
+            ):
+                report.figure(
+                    f"instance server CPU per file, {label} (best of 2)", min(cpu[kind]) / FILES * 1000, "ms"
+                )
         report.figure("push throughput / plain upload", up_plain / up_ours, "x")
         report.figure("pull throughput / plain download", down_plain / down_ours, "x")
         report.target(
