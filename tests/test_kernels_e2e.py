@@ -362,6 +362,7 @@ async def test_a_stop_through_the_server_ends_its_kernels_at_once(
                 break
         # the action's answer (STOPPING) ends it, without waiting for the connection to drop
         assert "this kernel has ended" in str(km.provisioner.bridge.ended)
+        assert "STOPPING" not in str(km.provisioner.bridge.ended), "said in words, not the raw status"
         assert not await km.is_alive()
         # a cell sent now is answered with the reason, not left waiting
         reply, outputs = await execute(client, "print('never runs')")

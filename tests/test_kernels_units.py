@@ -192,3 +192,34 @@ async def test_an_output_past_100_mib_within_the_cap_arrives_whole():
         if ws is not None:
             ws.close()
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("STOPPING", "is stopping (it was stopped or its lease ended)"),
+        ("STOPPED", "stopped (its lease ended or it was stopped)"),
+        ("START_FAILED", "is START_FAILED"),
+        ("", "is gone"),
+    ],
+)
+def test_why_a_kernel_ended_is_said_in_words(status, said):
+    from codelab_ext.kernels.instances import not_running_reason
+
+    why = str(not_running_reason({"id": "i-1", "name": "nb", "status": status}))
+    assert said in why and "this kernel has ended" in why
+    assert not_running_reason({"id": "i-1", "status": "RUNNING"}) is None
+
+
+def test_the_transport_memory_is_bounded():
+    from codelab_ext.kernels import transport
+
+    try:
+        for n in range(transport.MAX_CHOICES + 10):
+            transport.remember(f"bound-{n}", "direct", 60)
+        assert len(transport._choices) == transport.MAX_CHOICES
+        assert transport.remembered("bound-0") is None, "the oldest went first"
+        assert transport.remembered(f"bound-{transport.MAX_CHOICES + 9}") is not None
+    finally:
+        for n in range(transport.MAX_CHOICES + 10):
+            transport.unremember(f"bound-{n}")

@@ -104,6 +104,12 @@ def not_running_reason(instance: dict[str, Any]) -> Message | None:
             "ended. Start the instance again and choose its kernel to go on.",
             name=name,
         )
+    if status == "STOPPING":
+        return tr(
+            "The CodeLab instance {name} is stopping (it was stopped or its lease ended): this kernel has "
+            "ended. Start the instance again and choose its kernel to go on.",
+            name=name,
+        )
     return tr(
         "The CodeLab instance {name} is {status}: this kernel has ended. Start the instance again and "
         "choose its kernel to go on.",

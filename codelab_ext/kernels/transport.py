@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,7 +54,10 @@ class Choice:
     reason: str | None = None
 
 
-_choices: dict[str, Choice] = {}
+#: the transport kept per instance, the oldest forgotten past MAX_CHOICES (one free instance per
+#: account and region: a handful in practice)
+_choices: OrderedDict[str, Choice] = OrderedDict()
+MAX_CHOICES = 256
 
 
 def direct_refused(error: RemoteError) -> bool:
@@ -79,6 +83,9 @@ def remember(instance_id: str, transport: str, seconds: float, reason: str | Non
     before = _choices.get(instance_id)
     choice = Choice(transport, time.monotonic() + max(0.0, seconds), reason)
     _choices[instance_id] = choice
+    _choices.move_to_end(instance_id)
+    while len(_choices) > MAX_CHOICES:
+        _choices.popitem(last=False)
     if before is None or before.transport != transport:
         if transport == "ssh" and reason:
             log.warning(
