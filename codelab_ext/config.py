@@ -203,7 +203,8 @@ class CodeLab(Configurable):
         30.0,
         help=(
             "How often the server asks ModelArts which instances run, to add or remove their kernelspecs "
-            "(an instance an action answers, or that an open panel watches, is followed at once)."
+            "(an instance an action answers, or that an open panel watches, is followed at once; while "
+            "the watched instances are all those offered, the poll asks nothing)."
         ),
     ).tag(config=True)
 

@@ -138,7 +138,8 @@ class KernelSpecSync:
             await asyncio.wait_for(self._wake.wait(), float(self.service.config.kernel_specs_poll_seconds))
         while True:
             try:
-                await self.refresh()
+                if not self._followed_by_watchers():
+                    await self.refresh()
                 self.last_error = None
             except asyncio.CancelledError:
                 raise
@@ -150,6 +151,15 @@ class KernelSpecSync:
                 await asyncio.wait_for(
                     self._wake.wait(), float(self.service.config.kernel_specs_poll_seconds)
                 )
+
+    def _followed_by_watchers(self) -> bool:
+        """Whether the watchers already follow every instance this server offers kernels of, and one at
+        least: each change their polls find reaches :meth:`on_instance`, so the periodic round has
+        nothing to ask ModelArts (a steady RUNNING instance costs the watcher's polls alone). An
+        instance offered but not watched, or nothing watched, and the round lists the instances."""
+        hub = getattr(self.service, "watchers", None)
+        watched = {w.instance_id for w in getattr(hub, "watchers", {}).values() if w.latest is not None}
+        return bool(watched) and set(self.written.values()) <= watched
 
     async def refresh(self) -> dict[str, str]:
         """Write the kernelspecs of the RUNNING instances and remove the others: {name: instance id}."""
