@@ -609,4 +609,31 @@ describe('WorkspaceSection', () => {
     expect(server.callsTo(`POST ${WS}/push`)).toHaveLength(1);
     expect(ws.error).toBeNull();
   });
+
+  it('JupyterLab start with the panel closed: one GET instances, no workspace look until it shows', async () => {
+    server.on(`GET ${WS}`, () => ({ status: 200, body: workspace() }));
+    const { model, ws } = makeModels();
+    await act(async () => {
+      await model.peek();
+      await jest.advanceTimersByTimeAsync(60_000);
+    });
+    expect(ws.instanceId).toBe('i-1');
+    // the status-bar countdown's one request, nothing else (no double look, no poll)
+    expect(server.calls.map(c => `${c.method} ${c.path}`)).toEqual([
+      'GET instances'
+    ]);
+
+    // the panel shows: one full look, then the stream's first word one cheap look
+    await act(async () => {
+      await Promise.all([model.refresh(), ws.refresh()]);
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    expect(server.callsTo(`GET ${WS}`)).toHaveLength(1);
+    await act(async () => {
+      FakeEventSource.latest().open();
+      await jest.advanceTimersByTimeAsync(60_000);
+    });
+    const looks = server.callsTo(`GET ${WS}`);
+    expect(looks.map(c => c.query.get('waiting'))).toEqual([null, '0']);
+  });
 });

@@ -61,7 +61,8 @@ export class WorkspaceModel implements IDisposable {
         max: 120000
       },
       name: 'codelab-ext:workspace-watch',
-      standby: () => this._live || 'when-hidden'
+      // no stream at all (the panel never shown): nobody looks, the panel's show asks once
+      standby: () => this._live || this._idle || 'when-hidden'
     });
     this._codelab.stateChanged.connect(this._onCodeLab, this);
     this._codelab.streamEvent.connect(this._onStreamEvent, this);
@@ -133,6 +134,7 @@ export class WorkspaceModel implements IDisposable {
   /** Ask the server again (`waiting: false`: the link and the newest job only, no call to the instance). */
   async refresh(options: { waiting?: boolean } = {}): Promise<void> {
     const id = this.instanceId;
+    this._owed = false;
     if (!id) {
       this._set(null);
       return;
@@ -244,13 +246,21 @@ export class WorkspaceModel implements IDisposable {
     return this._codelab.connection === 'live';
   }
 
+  /** No stream is open (JupyterLab started with the panel closed): nothing is shown, nothing asked. */
+  private get _idle(): boolean {
+    return this._codelab.connection === 'idle';
+  }
+
   private _onCodeLab(): void {
     const id = this.instanceId;
     const live = this._live;
     const changed = live !== this._wasLive;
     this._wasLive = live;
     if (id === this._followed) {
-      if (id && changed && live) {
+      if (id && this._owed && !this._idle) {
+        // the panel showed (its stream opens): the look put off at start
+        this._loaded = this.refresh();
+      } else if (id && changed && live) {
         // the stream (re)opened: what it said while down is lost, so look once
         void (this.running
           ? this._followJob()
@@ -266,8 +276,13 @@ export class WorkspaceModel implements IDisposable {
     this._job = null;
     this._error = null;
     if (id) {
-      void this._watchPoll.start();
-      this._loaded = this.refresh();
+      // one look now (the poll's first tick comes one interval later), none while nothing is shown
+      void this._watchPoll.schedule({
+        interval: this._watchPoll.frequency.interval,
+        phase: 'started'
+      });
+      this._owed = this._idle;
+      this._loaded = this._idle ? Promise.resolve() : this.refresh();
     } else {
       void this._watchPoll.stop();
       void this._jobPoll.stop();
@@ -381,6 +396,8 @@ export class WorkspaceModel implements IDisposable {
   private _followed: string | null = null;
   /** The first look at the followed instance's workspace. */
   private _loaded: Promise<void> = Promise.resolve();
+  /** The instance arrived while nothing was shown: one look when the panel shows. */
+  private _owed = false;
   private _announced = '';
   private _wasLive = false;
   private _disposed = false;
