@@ -9,6 +9,8 @@ the event stream of an open panel holds). The emulator counts what reaches "Mode
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from typing import Any
 
@@ -79,3 +81,31 @@ async def test_a_watched_steady_instance_costs_the_watchers_polls_alone(
     live_emulator.reset_stats()
     await until(lambda: live_emulator.stats().get("list", 0) >= 2)
     assert set(specs.written.values()) == {running_instance.id}
+
+
+async def test_a_watched_instance_whose_kernels_could_not_be_read_is_read_again(
+    jp_serverapp, running_instance, live_emulator
+):
+    """Its Jupyter not answering when the watcher first saw it RUNNING must not leave it without
+    kernels for as long as it is watched (nothing about the instance changes afterwards, so no poll
+    would follow it again): the rounds read it again from the watcher's copy, asking ModelArts
+    nothing."""
+    app = codelab_app(jp_serverapp)
+    specs, hub = app.kernel_specs, app.service.watchers
+    pid = live_emulator.workspace(running_instance.id)["server"]["pid"]
+    os.kill(pid, signal.SIGSTOP)  # its Jupyter answers nothing: the read ends at request_timeout
+    try:
+        sub = hub.subscribe(running_instance.id)
+        try:
+            assert await sub.get(timeout=30) is not None
+            assert specs._followers, "the watcher's first poll is followed"
+            await until(lambda: not specs._followers, timeout=60)  # and that follow failed
+            assert running_instance.id not in specs.written.values()
+            live_emulator.reset_stats()
+            os.kill(pid, signal.SIGCONT)
+            await until(lambda: running_instance.id in specs.written.values(), timeout=60)
+            assert live_emulator.stats().get("list", 0) == 0, "read again, from the watcher's copy"
+        finally:
+            sub.close()
+    finally:
+        os.kill(pid, signal.SIGCONT)

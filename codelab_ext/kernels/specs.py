@@ -138,7 +138,10 @@ class KernelSpecSync:
             await asyncio.wait_for(self._wake.wait(), float(self.service.config.kernel_specs_poll_seconds))
         while True:
             try:
-                if not self._followed_by_watchers():
+                watched = self._watched()
+                if watched and set(self.written.values()) <= set(watched):
+                    await self._catch_up(watched)
+                else:
                     await self.refresh()
                 self.last_error = None
             except asyncio.CancelledError:
@@ -152,14 +155,23 @@ class KernelSpecSync:
                     self._wake.wait(), float(self.service.config.kernel_specs_poll_seconds)
                 )
 
-    def _followed_by_watchers(self) -> bool:
-        """Whether the watchers already follow every instance this server offers kernels of, and one at
-        least: each change their polls find reaches :meth:`on_instance`, so the periodic round has
-        nothing to ask ModelArts (a steady RUNNING instance costs the watcher's polls alone). An
-        instance offered but not watched, or nothing watched, and the round lists the instances."""
+    def _watched(self) -> dict[str, dict[str, Any]]:
+        """The instances the watchers follow, as their last poll saw them: {id: instance}."""
         hub = getattr(self.service, "watchers", None)
-        watched = {w.instance_id for w in getattr(hub, "watchers", {}).values() if w.latest is not None}
-        return bool(watched) and set(self.written.values()) <= watched
+        return {
+            w.instance_id: w.latest for w in getattr(hub, "watchers", {}).values() if w.latest is not None
+        }
+
+    async def _catch_up(self, watched: dict[str, dict[str, Any]]) -> None:
+        """The round while the watchers follow every instance offered (and one at least): each change
+        their polls find reaches :meth:`on_instance`, so nothing is asked of ModelArts (a steady
+        RUNNING instance costs the watcher's polls alone). A RUNNING instance none of whose kernels
+        is offered (its Jupyter did not answer yet when it turned RUNNING, or a read failed) is read
+        again, from the watcher's copy: its kernels appear without waiting for another change."""
+        offered = set(self.written.values())
+        for instance_id, instance in watched.items():
+            if instance_id not in offered and str(instance.get("status") or "").upper() == "RUNNING":
+                await self._follow(instance)
 
     async def refresh(self) -> dict[str, str]:
         """Write the kernelspecs of the RUNNING instances and remove the others: {name: instance id}."""
