@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -404,3 +405,73 @@ async def test_a_kernel_of_a_stopped_instance_fails_to_start_with_the_reason(
 
 def serverapp_kernels(serverapp: Any) -> list[str]:
     return list(serverapp.kernel_manager.list_kernel_ids())
+
+
+async def shell_reply(client: Any, msg_id: str, timeout: float = 30.0) -> dict:
+    """The shell reply to ``msg_id`` (other replies skipped)."""
+    while True:
+        msg = await client.get_shell_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg  # type: ignore[no-any-return]
+
+
+async def test_completion_inspection_comms_and_the_debugger_go_to_the_instance(
+    jp_fetch, jp_serverapp, running_instance
+):
+    kernel_id, _, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        reply, _ = await execute(
+            client,
+            "codelab_on_the_instance = 42\n"
+            "def echo(comm, opened):\n"
+            "    comm.on_msg(lambda msg: comm.send({'echo': msg['content']['data']}))\n"
+            "get_ipython().kernel.comm_manager.register_target('codelab-echo', echo)\n",
+        )
+        assert reply["status"] == "ok", reply
+
+        # completion and inspection know the instance's namespace
+        complete = await shell_reply(client, client.complete("codelab_on_the_", 15))
+        assert complete["content"]["status"] == "ok"
+        assert "codelab_on_the_instance" in complete["content"]["matches"]
+        inspect = await shell_reply(client, client.inspect("codelab_on_the_instance", 23))
+        assert inspect["content"]["status"] == "ok" and inspect["content"]["found"]
+        assert "42" in inspect["content"]["data"]["text/plain"]
+
+        # a comm (what ipywidgets use): opened from here, answered by the instance's kernel on iopub
+        comm_id = uuid.uuid4().hex
+        opened = client.session.send(
+            client.shell_channel.socket,
+            "comm_open",
+            {"comm_id": comm_id, "target_name": "codelab-echo", "data": {}},
+        )
+        sent = client.session.send(
+            client.shell_channel.socket, "comm_msg", {"comm_id": comm_id, "data": {"x": 1}}
+        )
+        assert opened and sent
+        while True:
+            msg = await client.get_iopub_msg(timeout=30)
+            if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
+                assert msg["content"]["data"] == {"echo": {"x": 1}}
+                break
+
+        # the debugger (ipykernel with debugpy on the instance) answers on control
+        request = client.session.msg(
+            "debug_request",
+            {
+                "type": "request",
+                "seq": 1,
+                "command": "initialize",
+                "arguments": {"clientID": "codelab-test", "adapterID": "python", "pathFormat": "path"},
+            },
+        )
+        client.control_channel.send(request)
+        while True:
+            answer = await client.get_control_msg(timeout=30)
+            if answer["parent_header"].get("msg_id") == request["header"]["msg_id"]:
+                break
+        assert answer["msg_type"] == "debug_reply"
+        assert answer["content"]["success"] is True, answer["content"]
+        assert answer["content"]["command"] == "initialize"
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
