@@ -6,13 +6,20 @@
  * new tab, and the Workspace section shows the link in the viewport at 1366x768 and at
  * a 250 px sidebar, light and dark, with no serious axe-core violation.
  */
-import AxeBuilder from '@axe-core/playwright';
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { APIRequestContext, Locator, Page } from '@playwright/test';
+import type { APIRequestContext } from '@playwright/test';
 import * as path from 'path';
 
-const API = '/codelab';
-const DOCS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
+import {
+  API,
+  DOCS,
+  emulator,
+  expectAccessible,
+  instances,
+  openPanel,
+  setSidebarWidth
+} from './support';
+
 const NOTEBOOK = JSON.stringify({
   cells: [
     {
@@ -26,22 +33,10 @@ const NOTEBOOK = JSON.stringify({
   nbformat_minor: 5
 });
 
-interface IInstanceLite {
-  id: string;
-  status: string;
-}
-
-async function instances(request: APIRequestContext): Promise<IInstanceLite[]> {
-  const response = await request.get(`${API}/instances`);
-  expect(response.ok()).toBeTruthy();
-  return (await response.json()).instances;
-}
-
 /** A running instance (opened through the API), its id. */
 async function runningInstance(request: APIRequestContext): Promise<string> {
-  const status = await (await request.get(`${API}/status`)).json();
-  const emulator = status.modelarts_endpoint.replace(/\/$/, '');
-  expect((await request.post(`${emulator}/_emulator/reset`, { data: {} })).ok()).toBeTruthy();
+  const url = await emulator(request);
+  expect((await request.post(`${url}/_emulator/reset`, { data: {} })).ok()).toBeTruthy();
   expect((await request.post(`${API}/open`, { data: {} })).ok()).toBeTruthy();
   let id = '';
   await expect
@@ -74,45 +69,6 @@ async function openInCodeLab(page: IJupyterLabPageFixture, folder: string): Prom
     timeout: 120_000
   });
   await tab.close();
-}
-
-async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
-  await page.evaluate(async () => {
-    await window.jupyterapp.commands.execute('codelab:show-panel');
-  });
-  const panel = page.locator('#codelab-ext-panel');
-  await expect(panel).toBeVisible();
-  return panel;
-}
-
-/** Drag the left sidebar's edge until the CodeLab panel is `width` px wide. */
-async function setSidebarWidth(page: Page, width: number): Promise<void> {
-  const panel = page.locator('#codelab-ext-panel');
-  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const box = (await panel.boundingBox())!;
-    const grip = (await handle.boundingBox())!;
-    const y = grip.y + grip.height / 2;
-    const x = grip.x + grip.width / 2;
-    await page.mouse.move(x, y);
-    await page.mouse.down();
-    await page.mouse.move(x + (width - box.width), y, { steps: 5 });
-    await page.mouse.up();
-    if (Math.abs((await panel.boundingBox())!.width - width) <= 2) {
-      return;
-    }
-  }
-  expect(Math.round((await panel.boundingBox())!.width)).toBeCloseTo(width, -1);
-}
-
-async function expectAccessible(page: Page, label: string): Promise<void> {
-  const results = await new AxeBuilder({ page }).include('#codelab-ext-panel').analyze();
-  const bad = results.violations.filter(
-    v => v.impact === 'serious' || v.impact === 'critical'
-  );
-  expect(
-    bad.map(v => `${label}: ${v.id} (${v.impact}) ${v.nodes.map(n => n.target).join(' ')}`)
-  ).toEqual([]);
 }
 
 test.describe('Open in CodeLab', () => {
