@@ -13,6 +13,7 @@ import {
   FakeServer,
   IMAGES,
   instance,
+  panelActions,
   running,
   status
 } from './fakes';
@@ -28,15 +29,7 @@ describe('CodeLabSidebar', () => {
     jest.setSystemTime(1_700_000_000_000);
     server = new FakeServer();
     FakeEventSource.instances = [];
-    actions = {
-      open: jest.fn(),
-      start: jest.fn(),
-      stop: jest.fn(),
-      extend: jest.fn(),
-      installSshConfig: jest.fn(),
-      copySshConfig: jest.fn(),
-      copySshCommand: jest.fn()
-    };
+    actions = panelActions();
   });
 
   afterEach(() => {

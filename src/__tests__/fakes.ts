@@ -5,6 +5,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 
+import type { IPanelActions } from '../components/CodeLabSidebar';
 import { IEventSourceLike } from '../stream';
 import { IImage, IInstance, IServerStatus } from '../tokens';
 
@@ -263,4 +264,17 @@ export function fakeTranslator(languageCode: string): ITranslator {
     _p: (_context: string, text: string, ...args: unknown[]) => fill(text, args)
   } as unknown as TranslationBundle;
   return { languageCode, load: () => bundle } as unknown as ITranslator;
+}
+
+/** The panel's actions as jest mocks (what the sidebar's buttons call). */
+export function panelActions(): jest.Mocked<IPanelActions> {
+  return {
+    open: jest.fn(),
+    start: jest.fn(),
+    stop: jest.fn(),
+    extend: jest.fn(),
+    installSshConfig: jest.fn(),
+    copySshConfig: jest.fn(),
+    copySshCommand: jest.fn()
+  };
 }

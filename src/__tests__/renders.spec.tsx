@@ -13,7 +13,13 @@ import React from 'react';
 import { IPanelActions } from '../components/CodeLabSidebar';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
-import { FakeEventSource, FakeServer, instance, running } from './fakes';
+import {
+  FakeEventSource,
+  FakeServer,
+  instance,
+  panelActions,
+  running
+} from './fakes';
 
 const renders = { model: 0, tick: 0 };
 
@@ -65,15 +71,7 @@ describe('renders per second', () => {
       serverSettings: server.settings(),
       createEventSource: url => new FakeEventSource(url)
     });
-    const actions: IPanelActions = {
-      open: jest.fn(),
-      start: jest.fn(),
-      stop: jest.fn(),
-      extend: jest.fn(),
-      installSshConfig: jest.fn(),
-      copySshConfig: jest.fn(),
-      copySshCommand: jest.fn()
-    };
+    const actions: IPanelActions = panelActions();
     render(
       <>
         <CodeLabSidebar

@@ -23,7 +23,7 @@ import {
 import { openInCodeLab } from '../workspace/commands';
 import { confirmUnlink } from '../workspace/dialogs';
 import { WorkspaceModel } from '../workspace/model';
-import { FakeEventSource, FakeServer, running } from './fakes';
+import { FakeEventSource, FakeServer, panelActions, running } from './fakes';
 
 const trans = nullTranslator.load('codelab_ext');
 const WS = 'instances/i-1/workspace';
@@ -92,15 +92,7 @@ describe('WorkspaceSection', () => {
       status: 200,
       body: { instances: [running(Date.now(), 3_600_000)] }
     }));
-    actions = {
-      open: jest.fn(),
-      start: jest.fn(),
-      stop: jest.fn(),
-      extend: jest.fn(),
-      installSshConfig: jest.fn(),
-      copySshConfig: jest.fn(),
-      copySshCommand: jest.fn()
-    };
+    actions = panelActions();
     wsActions = {
       currentFolder: jest.fn(() => 'projects/demo'),
       openFile: jest.fn(),
