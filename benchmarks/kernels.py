@@ -122,11 +122,12 @@ async def measure(report: Report, handle: Any, running: Any, folder: Path) -> No
         credentials_file=str(creds),
         region=handle.region,
         ssh_reachability_check=False,
+        kernel_transport="direct",  # both paths go straight to the instance's Jupyter server
     )
     service = CodeLabService(config)
     instances.register(service)
     full = await service.fetch_instance(running.id)
-    specs = await instance_kernelspecs(full, 30.0)
+    specs = await instance_kernelspecs(full, config)
     kernels = folder / "kernels" / "codelab-python3"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps(specs["codelab-python3"]))

@@ -23,7 +23,6 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from .instances import end_kernels
@@ -69,13 +68,10 @@ def describe(
 
 async def instance_kernelspecs(instance: dict[str, Any], config: Any) -> dict[str, dict[str, Any]]:
     """``{local name: kernel.json}`` for a RUNNING instance (asks its Jupyter server, direct or through
-    its SSH endpoint as :mod:`.transport` decides; ``config``: the CodeLab settings, or a deadline in
-    seconds for the direct route)."""
+    its SSH endpoint as :mod:`.transport` decides; ``config``: the CodeLab settings)."""
     url, token = instance.get("url"), instance.get("token")
     if not url or not token:
         return {}
-    if isinstance(config, (int, float)):  # a deadline alone: the direct route
-        config = SimpleNamespace(request_timeout=float(config), kernel_transport="direct")
     remote = await open_jupyter(instance, config)
     try:
         specs = await remote.kernelspecs()
@@ -85,6 +81,13 @@ async def instance_kernelspecs(instance: dict[str, Any], config: Any) -> dict[st
         local_name(name): describe(instance, name, value, remote.transport)
         for name, value in sorted(specs.items())
     }
+
+
+def _not_running(instance: dict[str, Any]) -> None:
+    """The instance is seen not RUNNING: its kernels end now with the reason, and its SSH connection,
+    if any, closes."""
+    end_kernels(instance)
+    forget(str(instance.get("id") or ""))
 
 
 class KernelSpecSync:
@@ -122,8 +125,7 @@ class KernelSpecSync:
             if str(instance.get("status") or "").upper() == "RUNNING":
                 specs = await instance_kernelspecs(instance, self.service.config)
             else:
-                end_kernels(instance)  # its kernels end now, with the reason
-                forget(instance_id)  # its SSH connection, if any, closes
+                _not_running(instance)
             for name, spec in specs.items():
                 self._write(name, spec)
             for name, owner in list(self.written.items()):
@@ -186,8 +188,7 @@ class KernelSpecSync:
         if configured:
             for instance in await self.service.list_instances():
                 if str(instance.get("status") or "").upper() != "RUNNING":
-                    end_kernels(instance)  # its kernels end now, with the reason
-                    forget(str(instance.get("id")))  # its SSH connection, if any, closes
+                    _not_running(instance)
                     continue
                 full = instance
                 if not instance.get("url") or not instance.get("token"):
