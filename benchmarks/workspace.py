@@ -61,6 +61,15 @@ def _cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _counted(session: requests.Session, counter: list[int]) -> None:
+    """Count every answer ``session`` receives (the upstream requests of one way, per file)."""
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        counter[0] += 1
+
+    session.hooks["response"].append(hook)
+
+
 def _plain_upload(session: requests.Session, base: str, token: str, folder: Path, remote: str) -> float:
     headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
     names = _files(folder)
@@ -125,20 +134,27 @@ def bench(report: Report) -> None:
         pid = (emu.emulator.host.describe(running.id).get("server") or {}).get("pid")
         cpu: dict[str, list[float]] = {"up plain": [], "up ours": [], "down plain": [], "down ours": []}
 
+        requests_seen = [0]
+        calls: dict[str, list[int]] = {kind: [] for kind in cpu}
+
         def timed(kind: str, run: Callable[..., Any], *args: Any) -> tuple[float, Any]:
-            before, started = _cpu_seconds(pid), time.perf_counter()
+            before, started, seen = _cpu_seconds(pid), time.perf_counter(), requests_seen[0]
             answer = run(*args)
             cpu[kind].append(_cpu_seconds(pid) - before)
+            calls[kind].append(requests_seen[0] - seen)
             return time.perf_counter() - started, answer
 
         session = requests.Session()
         session.trust_env = False
+        _counted(session, requests_seen)
         store = LinkStore(root / "state" / "links.json")
         plain_up: list[float] = []
         ours_up: list[float] = []
         plain_down: list[float] = []
         ours_down: list[float] = []
         with Workspace(store, instance) as ws:
+            route = ws.remote()
+            _counted(route.session, requests_seen)  # type: ignore[attr-defined]
             for round_ in range(2):
                 plain_up.append(
                     timed(
@@ -213,6 +229,13 @@ def bench(report: Report) -> None:
                 report.figure(
                     f"instance server CPU per file, {label} (best of 2)", min(cpu[kind]) / FILES * 1000, "ms"
                 )
+        for kind, label in (
+            ("up plain", "plain upload"),
+            ("up ours", "push"),
+            ("down plain", "plain download"),
+            ("down ours", "pull"),
+        ):
+            report.figure(f"upstream requests per file, {label}", min(calls[kind]) / FILES)
         report.figure("push throughput / plain upload", up_plain / up_ours, "x")
         report.figure("pull throughput / plain download", down_plain / down_ours, "x")
         report.target(

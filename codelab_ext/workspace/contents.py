@@ -25,6 +25,7 @@ import base64
 import contextlib
 import hashlib
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -97,6 +98,8 @@ class ContentsRemote:
         self.sees_hidden = False
         #: the server follows symbolic links itself and lists them as what they lead to
         self.links: set[str] = set()
+        #: the folders the last scan saw (relative to its folder, "" for itself); None: it is not there
+        self.folders: set[str] | None = None
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -211,13 +214,14 @@ class ContentsRemote:
                 tr("The instance's Jupyter server answered HTTP {status}", status=response.status_code)
             )
 
-    def _listing(self, folder: str, relative: str) -> dict[str, Any] | None:
-        """One folder's model with its listing (None: the link's folder does not exist)."""
+    def _listing(self, folder: str, relative: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        """One folder's model with its listing (None: the link's folder, or with ``missing_ok`` the
+        folder asked for, does not exist)."""
         absolute = str(PurePosixPath(folder) / relative) if relative else folder
         response = self._call(
             "GET", "api/contents/", absolute, params={"content": "1"}, max_bytes=MAX_LISTING_BYTES
         )
-        if response.status_code == 404 and not relative:
+        if response.status_code == 404 and (missing_ok or not relative):
             return None
         if response.status_code != 200:
             raise self._fail(response, absolute)
@@ -231,8 +235,18 @@ class ContentsRemote:
     def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
         """The folders of one depth are listed at the same time (``workers`` at once): the server
         answers a listing at a few hundred files a second, mostly waiting for its own threads."""
-        found: dict[str, RemoteFile] = {}
         self.leftovers = set()
+        walked = self._walk(folder, rules)
+        if walked is None:
+            self.folders = None
+            return {}
+        found, self.folders = walked
+        return found
+
+    def _walk(self, folder: str, rules: IgnoreRules) -> tuple[dict[str, RemoteFile], set[str]] | None:
+        """Every file and folder under ``folder`` (one listing per folder), or None when it is not there."""
+        found: dict[str, RemoteFile] = {}
+        folders: set[str] = {""}
         level = [""]
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="codelab-listing") as pool:
             while level:
@@ -240,7 +254,7 @@ class ContentsRemote:
                 deeper: list[str] = []
                 for relative, model in zip(level, models, strict=True):
                     if model is None:
-                        return {}
+                        return None
                     for child in model.get("content") or []:
                         if not isinstance(child, dict) or not isinstance(child.get("name"), str):
                             continue
@@ -248,16 +262,35 @@ class ContentsRemote:
                         if child["name"].startswith("."):
                             self.sees_hidden = True
                         if child.get("type") == "directory":
-                            if not rules.ignored_dir(name):
+                            folders.add(name)
+                            if name.endswith(PART_SUFFIX):  # a staging folder of an interrupted push
+                                self.leftovers.add(str(PurePosixPath(folder) / name))
+                            elif not rules.ignored_dir(name):
                                 deeper.append(name)
                         elif name.endswith((PART_SUFFIX, OLD_SUFFIX)):
                             self.leftovers.add(str(PurePosixPath(folder) / name))
                         elif not rules.ignored(name):
-                            size = child.get("size")
-                            found[name] = RemoteFile(
-                                int(size) if isinstance(size, int) else -1, str(child.get("last_modified"))
-                            )
+                            found[name] = _remote_file(child)
                 level = deeper
+        return found, folders
+
+    def staged(self, folder: str) -> dict[str, RemoteFile]:
+        """Every file in the staging folder ``folder`` ({} when it is not there)."""
+        walked = self._walk(folder, IgnoreRules())
+        return {} if walked is None else walked[0]
+
+    def stamps(self, folder: str, relatives: Iterable[str]) -> dict[str, RemoteFile]:
+        """The files directly in each of the folders ``relatives`` of ``folder`` (one listing each)."""
+        chosen = sorted(set(relatives))
+        found: dict[str, RemoteFile] = {}
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="codelab-listing") as pool:
+            models = list(pool.map(lambda rel: self._listing(folder, rel, missing_ok=True), chosen))
+        for relative, model in zip(chosen, models, strict=True):
+            for child in (model or {}).get("content") or []:
+                if not isinstance(child, dict) or not isinstance(child.get("name"), str):
+                    continue
+                if child.get("type") != "directory":
+                    found[relative + "/" + child["name"] if relative else child["name"]] = _remote_file(child)
         return found
 
     def exists(self, path: str) -> bool:
@@ -312,7 +345,7 @@ class ContentsRemote:
             if response.status_code not in (200, 201):
                 raise self._fail(response, str(item))
 
-    def _put(self, path: str, data: bytes, chunk: int | None) -> None:
+    def _put(self, path: str, data: bytes, chunk: int | None) -> dict[str, Any]:
         model: dict[str, Any] = {
             "type": "file",
             "format": "base64",
@@ -323,6 +356,8 @@ class ContentsRemote:
         response = self._call("PUT", "api/contents/", path, json=model, size=len(data))
         if response.status_code not in (200, 201):
             raise self._fail(response, path)
+        answer = self._json(response)
+        return answer if isinstance(answer, dict) else {}
 
     def _rename(self, old: str, new: str, *, taken_ok: bool = False) -> dict[str, Any] | None:
         """Rename ``old`` to ``new``; with ``taken_ok``, None when ``new`` exists (409)."""
@@ -365,14 +400,56 @@ class ContentsRemote:
                     "(names starting with '.'); use SFTP"
                 )
             )
-        self._mkdirs(str(PurePosixPath(path).parent))
         self.recover(path)
         part = path + PART_SUFFIX
+        sent = self.put_new(part, source, size, sha256, on_bytes, cancel, resume=part in self.leftovers)
+        check_cancel(cancel)
+        final = self._rename(part, path, taken_ok=True)
+        if final is None:  # the contents API does not rename onto a file: move the old one aside first
+            old = path + OLD_SUFFIX
+            self._rename(path, old)
+            final = self._rename(part, path) or {}
+            self.delete(old)
+        return RemoteFile(int(final.get("size") or size), str(final.get("last_modified")), sent.resumed)
+
+    def put_new(
+        self,
+        path: str,
+        source: Path,
+        size: int,
+        sha256: str,
+        on_bytes: OnBytes,
+        cancel: threading.Event | None,
+        *,
+        resume: bool = False,
+    ) -> RemoteFile:
+        """Write ``source`` straight to ``path``, a name inside a staging folder (nobody else's file
+        can be there). A file of one chunk is one ``PUT``: the server decodes the whole body in that
+        request and answers the size it wrote, which is checked (a listing of the staging folder
+        checks it again before the folder gets its name). A file of several chunks is checked by
+        the server's sha256 (chunks are where bytes could go missing); with ``resume`` its part on
+        the instance goes on when it is a prefix of ``source``."""
+        self._mkdirs(str(PurePosixPath(path).parent))
         chunk = self.chunk_bytes
         count = max(1, -(-size // chunk))
-        start = 0
-        if count > 1 and part in self.leftovers:
-            start = self._resumable(part, source, size)
+        if count == 1:
+            check_cancel(cancel)
+            with open(source, "rb") as handle:
+                data = handle.read(size + 1)
+            if len(data) != size:
+                raise TransferFailed(tr("{path} changed here while it was being sent", path=path))
+            model = self._put(path, data, None)
+            on_bytes(len(data))
+            if model.get("type") == "directory" or model.get("size") != size:
+                self._delete_quietly(path)
+                raise TransferFailed(
+                    tr(
+                        "{path} arrived damaged on the instance (its size differs); it was not kept",
+                        path=path,
+                    )
+                )
+            return _remote_file(model)
+        start = self._resumable(path, source, size) if resume else 0
         if start:
             on_bytes(start * chunk)
         with open(source, "rb") as handle:
@@ -380,31 +457,44 @@ class ContentsRemote:
             for index in range(start, count):
                 check_cancel(cancel)
                 data = handle.read(chunk)
-                if count == 1:
-                    self._put(part, data, None)
-                else:
-                    self._put(part, data, -1 if index == count - 1 else index + 1)
+                self._put(path, data, -1 if index == count - 1 else index + 1)
                 on_bytes(len(data))
         check_cancel(cancel)
-        model = self._model(part, want_hash=True)
-        got = None if model is None else model.get("hash")
-        if model is None or model.get("size") != size or (isinstance(got, str) and got.lower() != sha256):
-            self._delete_quietly(part)
+        checked = self._model(path, want_hash=True)
+        got = None if checked is None else checked.get("hash")
+        if (
+            checked is None
+            or checked.get("size") != size
+            or ((got.lower() if isinstance(got, str) else self.sha256(path)) != sha256)
+        ):
+            self._delete_quietly(path)
             raise TransferFailed(
                 tr("{path} arrived damaged on the instance (sha256 differs); it was not kept", path=path)
             )
-        if not isinstance(got, str) and self.sha256(part) != sha256:
-            self._delete_quietly(part)
-            raise TransferFailed(
-                tr("{path} arrived damaged on the instance (sha256 differs); it was not kept", path=path)
-            )
-        final = self._rename(part, path, taken_ok=True)
-        if final is None:  # the contents API does not rename onto a file: move the old one aside first
-            old = path + OLD_SUFFIX
-            self._rename(path, old)
-            final = self._rename(part, path) or {}
-            self.delete(old)
-        return RemoteFile(int(final.get("size") or size), str(final.get("last_modified")), start * chunk)
+        return RemoteFile(size, str(checked.get("last_modified")), start * chunk)
+
+    def move_folder(self, old: str, new: str) -> bool:
+        """Give the staging folder ``old`` its real name ``new`` (one ``PATCH``); False when ``new``
+        exists meanwhile (nothing moved)."""
+        self._mkdirs(str(PurePosixPath(new).parent))
+        moved = self._rename(old, new, taken_ok=True) is not None
+        self._forget_dirs(old)
+        return moved
+
+    def discard(self, folder: str) -> None:
+        """Remove a staging folder and what is in it (best effort: what cannot go stays)."""
+        walked = self._walk(folder, IgnoreRules())
+        if walked is not None:
+            files, folders = walked
+            for name in files:
+                self._delete_quietly(str(PurePosixPath(folder) / name))
+            for name in sorted(folders, key=lambda item: -item.count("/") - len(item)):
+                self._delete_quietly(str(PurePosixPath(folder) / name) if name else folder)
+        self._forget_dirs(folder)
+
+    def _forget_dirs(self, folder: str) -> None:
+        with self._dirs_lock:
+            self._dirs = {item for item in self._dirs if item != folder and not item.startswith(folder + "/")}
 
     def _resumable(self, part: str, source: Path, size: int) -> int:
         """How many whole chunks of ``part`` (left by an interrupted run) are ``source``'s first bytes."""
@@ -426,8 +516,10 @@ class ContentsRemote:
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
     ) -> tuple[int, str | None, str | None]:
-        """One ``GET files/<path>`` streamed into ``part`` (hashed as it is written), then the
-        server's sha256 of the file (``content=0&hash=1``: no bytes sent twice)."""
+        """One ``GET files/<path>`` streamed into ``part``, hashed as it is written. The server's
+        sha256 (``content=0&hash=1``) is asked for only when the part went on from an interrupted
+        run (its first bytes were not hashed here); a whole download is confirmed by the caller
+        against a listing made after it (:meth:`stamps`)."""
         if not self.sees_hidden and is_hidden(self._api_path(path)):
             raise Refused(
                 tr(
@@ -456,8 +548,9 @@ class ContentsRemote:
                 digest = hashlib.sha256()
                 self._stream(path, 0, sink, on_bytes, cancel, self.max_file_bytes, expect=size)
             handle.flush()
-        written = None if digest is None else digest.hexdigest()
-        return have, self._server_sha256(path), written
+        if digest is None:
+            return have, self._server_sha256(path), None
+        return have, None, digest.hexdigest()
 
     def _stream(
         self,
@@ -537,6 +630,11 @@ class ContentsRemote:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _remote_file(model: dict[str, Any]) -> RemoteFile:
+    size = model.get("size")
+    return RemoteFile(int(size) if isinstance(size, int) else -1, str(model.get("last_modified")))
 
 
 def _why(exc: BaseException) -> str:

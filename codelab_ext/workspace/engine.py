@@ -497,6 +497,10 @@ class _Run:
         self.moment = time.time()
         #: the manifest differs from the file
         self.dirty = False
+        #: downloads hashed on the way that wait for :meth:`confirm`
+        self.unconfirmed: list[_Fetched] = []
+        #: staging folders of this push (see :func:`run`), by their path relative to the link
+        self.stages: dict[str, _Stage] = {}
 
     def save(self, *, force: bool = False) -> None:
         with self.lock:
@@ -536,46 +540,158 @@ class _Run:
                 self.result.resumed.append({"path": path, "bytes": sent.resumed})
         meter.file_done(path)
 
-    def fetch(self, path: str, target: Path, theirs: RemoteFile, meter: Meter) -> tuple[Path, str]:
-        """Bring the instance's ``path`` into the part file of ``target``, verified; answers the part
-        and its sha256."""
+    def fetch(self, path: str, target: Path, theirs: RemoteFile, meter: Meter) -> tuple[Path, str, bool]:
+        """Bring the instance's ``path`` into the part file of ``target``; answers the part, its
+        sha256 and whether it still waits for :meth:`confirm` (see :func:`run`: a whole download
+        hashed on the way is confirmed by a listing made after it; a resumed one by the
+        instance's sha256 now)."""
         check_no_link(self.folder, target.relative_to(self.folder).as_posix())
         target.parent.mkdir(parents=True, exist_ok=True)
         part = _local_part(target)
         resumed, sha, written = self.remote.download(
             _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
         )
-        if sha is None:
-            sha = self.sides.remote_sha(path)
-        if (written or file_sha256(part)) != sha:
-            with contextlib.suppress(OSError):
-                part.unlink()
-            raise TransferFailed(
-                tr("{path} arrived damaged from the instance (sha256 differs); it was not kept", path=path)
-            )
         if resumed:
             with self.lock:
                 self.result.resumed.append({"path": path, "bytes": resumed})
-        return part, sha
+        if sha is None and written is not None:
+            if part.stat().st_size != theirs.size:
+                _drop(part)
+                raise TransferFailed(_changed_while_read(path))
+            return part, written, True
+        if sha is None:
+            sha = self.sides.remote_sha(path)
+        if (written or file_sha256(part)) != sha:
+            _drop(part)
+            raise TransferFailed(
+                tr("{path} arrived damaged from the instance (sha256 differs); it was not kept", path=path)
+            )
+        return part, sha, False
+
+    def confirm(self, fetched: list[_Fetched]) -> list[_Fetched]:
+        """Of downloads hashed on the way, those whose file on the instance still has the size and
+        the stamp the scan saw before the download began (one listing of each folder, made after
+        the downloads): a file written meanwhile is not kept (its part is removed, it is reported)."""
+        if not fetched:
+            return []
+        folders = {str(PurePosixPath(item.path).parent) for item in fetched}
+        now = self.remote.stamps(self.link.remote, ["" if folder == "." else folder for folder in folders])
+        kept = []
+        for item in fetched:
+            there = now.get(item.path)
+            if there is not None and (there.size, there.mtime) == (item.theirs.size, item.theirs.mtime):
+                kept.append(item)
+            else:
+                _drop(item.part)
+                with self.lock:
+                    self.result.skip(item.path, _changed_while_read(item.path), fatal=True)
+        return kept
 
     def download(self, path: str, theirs: RemoteFile, expected: LocalFile | None, meter: Meter) -> None:
         target = self.folder / path
-        part, sha = self.fetch(path, target, theirs, meter)
-        if _stat(target) != expected:  # the local file changed during the run: keep both
+        part, sha, waits = self.fetch(path, target, theirs, meter)
+        item = _Fetched(path, part, sha, theirs, expected)
+        if waits:
+            with self.lock:
+                self.unconfirmed.append(item)
+        else:
+            self.install(item)
+        meter.file_done(path)
+
+    def install(self, item: _Fetched) -> None:
+        path, target = item.path, self.folder / item.path
+        if _stat(target) != item.expected:  # the local file changed during the run: keep both
             with self.lock:
                 copy = conflict_copy_name(path, self.moment, lambda name: (self.folder / name).exists())
-                os.replace(part, self.folder / copy)
+                os.replace(item.part, self.folder / copy)
                 self.result.conflicts.append({"path": path, "copy": copy})
-            meter.file_done(path)
             return
-        os.replace(part, target)
+        os.replace(item.part, target)
         info = target.stat()
         self.remember(
-            path, Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, theirs.size, theirs.mtime)
+            path,
+            Entry(
+                info.st_size, _entry_mtime(info.st_mtime_ns), item.sha, item.theirs.size, item.theirs.mtime
+            ),
         )
         with self.lock:
             self.result.pulled.append(path)
+
+    def settle_downloads(self) -> None:
+        """Confirm the downloads that wait for it and put them in place."""
+        with self.lock:
+            waiting, self.unconfirmed = self.unconfirmed, []
+        for item in self.confirm(waiting):
+            self.install(item)
+
+    def stage_upload(self, stage: _Stage, path: str, sha: str, meter: Meter) -> None:
+        """Send ``path`` into its staging folder (it gets its real name with the folder)."""
+        source = self.folder / path
+        info = source.stat()
+        inner = _inside(stage.rel, path)
+        target = _join(stage.staging, inner)
+        have = stage.already.get(inner)
+        if have is not None and have.size == info.st_size and self.remote.sha256(target) == sha:
+            sent = RemoteFile(have.size, have.mtime, have.size)  # staged by an interrupted push
+            meter.bytes(path, have.size)
+        else:
+            sent = self.remote.put_new(
+                target,
+                source,
+                info.st_size,
+                sha,
+                lambda n: meter.bytes(path, n),
+                self.cancel,
+                resume=have is not None and 0 < have.size < info.st_size,
+            )
+        with self.lock:
+            stage.sent[path] = (Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, sent.size, ""), sent)
         meter.file_done(path)
+
+    def settle_stages(self, meter: Meter) -> None:
+        """Check each staging folder with one listing of each of its folders, remove what is not
+        this push's (left by an interrupted run, or a file that failed), then give it its real
+        name with one rename. When that name was taken meanwhile, each file goes the per-file way
+        (temporary name and rename) and the staging folder is removed."""
+        for stage in self.stages.values():
+            if not stage.sent:
+                continue
+            now = self.remote.staged(stage.staging)
+            good: dict[str, tuple[Entry, RemoteFile]] = {}
+            for path, (entry, sent) in stage.sent.items():
+                there = now.get(_inside(stage.rel, path))
+                if there is None or there.size != entry.size:
+                    self.result.skip(
+                        path,
+                        tr("{path} was not whole in the staging folder on the instance", path=path),
+                        fatal=True,
+                    )
+                else:
+                    good[path] = (
+                        Entry(entry.size, entry.mtime_ns, entry.sha256, there.size, there.mtime),
+                        sent,
+                    )
+            mine = {_inside(stage.rel, path) for path in good}
+            for inner in now:
+                if inner not in mine:
+                    self.remote.delete(_join(stage.staging, inner))
+            if not good:
+                continue
+            check_cancel(self.cancel)
+            if self.remote.move_folder(stage.staging, stage.real):
+                for path, (entry, sent) in good.items():
+                    self.remember(path, entry)
+                    with self.lock:
+                        self.result.pushed.append(path)
+                        if sent.resumed:
+                            self.result.resumed.append({"path": path, "bytes": sent.resumed})
+                continue
+            for path, (entry, _sent) in good.items():
+                try:
+                    self.upload(path, entry.sha256, meter)
+                except (Refused, TransferFailed) as exc:
+                    self.result.skip(path, exc.message, fatal=True)
+            self.remote.discard(stage.staging)
 
     def conflict(
         self, path: str, theirs: RemoteFile, up: bool, local_sha: str, taken: set[str], meter: Meter
@@ -585,7 +701,9 @@ class _Run:
                 path, self.moment, lambda name: name in taken or (self.folder / name).exists()
             )
             taken.add(copy)
-        part, sha = self.fetch(path, self.folder / copy, theirs, meter)
+        part, sha, waits = self.fetch(path, self.folder / copy, theirs, meter)
+        if waits and not self.confirm([_Fetched(path, part, sha, theirs, None)]):
+            return  # written on the instance meanwhile: reported; the next run sees it again
         os.replace(part, self.folder / copy)
         with self.lock:
             self.result.conflicts.append({"path": path, "copy": copy})
@@ -609,6 +727,78 @@ class _Run:
             self.upload(path, local_sha, meter)
         else:
             meter.file_done(path)
+
+
+def _stage_of(state: _Run, path: str) -> _Stage | None:
+    """The staging folder ``path`` is pushed into (made known to ``state`` on first use), or None
+    when its folder is on the instance (the per-file way: temporary name and rename)."""
+    rel = staging_folder(path, state.remote.folders)
+    if rel is None:
+        return None
+    if rel not in state.stages:
+        real = _join(state.link.remote, rel) if rel else state.link.remote
+        staging = real + PART_SUFFIX
+        folders = state.remote.folders
+        # the scan's listing said whether a staging folder of a missing subfolder is there
+        maybe = folders is None or rel + PART_SUFFIX in folders
+        state.stages[rel] = _Stage(rel, real, staging, state.remote.staged(staging) if maybe else {})
+    return state.stages[rel]
+
+
+def _drop(part: Path) -> None:
+    with contextlib.suppress(OSError):
+        part.unlink()
+
+
+def _changed_while_read(path: str) -> Any:
+    return tr(
+        "{path} was written on the instance while it was being read; not kept here (pull again)",
+        path=path,
+    )
+
+
+@dataclass
+class _Stage:
+    """A folder missing on the instance, whose files a push sends into ``<folder>.codelab-part``
+    and which then gets its real name at once."""
+
+    #: the folder relative to the link ("" for the link's own folder)
+    rel: str
+    #: its absolute instance path, and the staging folder's
+    real: str
+    staging: str
+    #: what an interrupted push left in the staging folder (relative to it)
+    already: dict[str, RemoteFile]
+    #: the files sent into it: their manifest entry (the instance's stamp comes from the listing)
+    sent: dict[str, tuple[Entry, RemoteFile]] = field(default_factory=dict)
+
+
+def _inside(rel: str, path: str) -> str:
+    return path[len(rel) + 1 :] if rel else path
+
+
+def staging_folder(path: str, folders: set[str] | None) -> str | None:
+    """The shallowest folder of ``path`` (relative to the link) that the scan did not see on the
+    instance ("" when the link's folder itself is missing), or None when all of them are there."""
+    if folders is None:
+        return ""
+    parts = PurePosixPath(path).parts[:-1]
+    for depth in range(1, len(parts) + 1):
+        folder = "/".join(parts[:depth])
+        if folder not in folders:
+            return folder
+    return None
+
+
+@dataclass
+class _Fetched:
+    """A download in its part file, with what the scan saw of the instance's file."""
+
+    path: str
+    part: Path
+    sha: str
+    theirs: RemoteFile
+    expected: LocalFile | None
 
 
 def _stat(path: Path) -> LocalFile | None:
@@ -684,6 +874,9 @@ def run(
 
         def upload(path: str) -> Callable[[], None]:
             # hashed by the worker that sends it, while the other workers' files are in flight
+            stage = _stage_of(state, path)
+            if stage is not None:
+                return lambda: state.stage_upload(stage, path, sides.local_sha(path), meter)
             return lambda: state.upload(path, sides.local_sha(path), meter)
 
         jobs += [(path, upload(path)) for path in decided.upload]
@@ -698,7 +891,15 @@ def run(
         jobs += [(path, conflict(path)) for path in decided.conflicts]
         meter.phase("transfer")
         try:
-            _execute(jobs, result, workers, stop)
+            try:
+                _execute(jobs, result, workers, stop)
+            except WorkspaceError:
+                # what arrived whole is still put in place; staging folders wait for the next push
+                with contextlib.suppress(WorkspaceError, OSError):
+                    state.settle_downloads()
+                raise
+            state.settle_downloads()
+            state.settle_stages(meter)
             for path in decided.delete_remote:
                 check_cancel(stop)  # type: ignore[arg-type]
                 remote.delete(_join(link.remote, path))

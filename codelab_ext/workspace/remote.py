@@ -3,11 +3,14 @@
 Two routes implement :class:`Remote`: the instance's Jupyter contents API (:mod:`.contents`) and
 SFTP over the instance's SSH endpoint (:mod:`.sftp`). Both keep the same promises:
 
-* :meth:`Remote.upload` writes into ``<name>.codelab-part`` first, checks its sha256 on the instance,
-  and only then gives it the real name; a part left by an interrupted run is resumed when it is a
-  prefix of the file being sent.
-* :meth:`Remote.download` appends to a local part file from where it stopped; the caller checks the
-  sha256 and renames.
+* :meth:`Remote.upload` writes into ``<name>.codelab-part`` first, verifies it on the instance, and
+  only then gives it the real name; a part left by an interrupted run is resumed when it is a
+  prefix of the file being sent. A folder missing on the instance is pushed as a whole into the
+  staging folder ``<folder>.codelab-part`` (:meth:`Remote.put_new`), checked by listing it, then
+  renamed at once (:meth:`Remote.move_folder`): the engine says when.
+* :meth:`Remote.download` appends to a local part file from where it stopped, hashing what it
+  writes; the caller checks it (a listing after the downloads, or the instance's sha256 for a
+  resumed one) and renames.
 * every call has a total deadline and a size cap.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,9 +52,45 @@ class Remote(Protocol):
     #: symbolic links the last :meth:`scan` found (relative to its folder; never followed)
     links: set[str]
 
+    #: the folders the last :meth:`scan` saw (relative to its folder, "" for itself, ignored ones
+    #: too); None when its folder is not there
+    folders: set[str] | None
+
     def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
         """Every file under the absolute instance folder ``folder`` (keys relative to it, POSIX),
         leaving out what ``rules`` ignore; ``{}`` when the folder does not exist."""
+        ...
+
+    def staged(self, folder: str) -> dict[str, RemoteFile]:
+        """Every file under the staging folder ``folder`` (nothing ignored); ``{}`` when it is not there."""
+        ...
+
+    def stamps(self, folder: str, relatives: Iterable[str]) -> dict[str, RemoteFile]:
+        """The files directly in each of the folders ``relatives`` of ``folder`` (keys relative to
+        ``folder``), stamped as :meth:`scan` stamps them; a folder not there has none."""
+        ...
+
+    def put_new(
+        self,
+        path: str,
+        source: Path,
+        size: int,
+        sha256: str,
+        on_bytes: OnBytes,
+        cancel: threading.Event | None,
+        *,
+        resume: bool = False,
+    ) -> RemoteFile:
+        """Write ``source`` straight to ``path``, a name no user's file has (a part name or a name
+        in a staging folder), verified as docs/architecture.md says."""
+        ...
+
+    def move_folder(self, old: str, new: str) -> bool:
+        """Rename the staging folder ``old`` to ``new``; False (nothing moved) when ``new`` exists."""
+        ...
+
+    def discard(self, folder: str) -> None:
+        """Remove a staging folder and its files (best effort)."""
         ...
 
     def sha256(self, path: str) -> str:

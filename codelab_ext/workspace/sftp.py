@@ -22,7 +22,7 @@ import shlex
 import stat
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,6 +59,8 @@ class SftpRemote:
         self._lock = threading.Lock()
         # the instance's one SSH connection (shared with the kernels' forward): ssh_connection.POOL
         self.links: set[str] = set()
+        #: the folders the last scan saw (relative to its folder, "" for itself); None: it is not there
+        self.folders: set[str] | None = None
         try:
             self._lease = POOL.acquire(
                 instance, identity_file=identity_file, known_hosts=known_hosts, timeout=timeout
@@ -140,14 +142,23 @@ class SftpRemote:
     # -- Remote ----------------------------------------------------------------------------------
 
     def scan(self, folder: str, rules: IgnoreRules) -> dict[str, RemoteFile]:
+        self.links = set()
+        walked = self._walk(folder, rules)
+        if walked is None:
+            self.folders = None
+            return {}
+        found, self.folders = walked
+        return found
+
+    def _walk(self, folder: str, rules: IgnoreRules) -> tuple[dict[str, RemoteFile], set[str]] | None:
         real = self._real(folder)
         try:
             if not stat.S_ISDIR(self.sftp.stat(real).st_mode or 0):
                 raise TransferFailed(tr("{path} on the instance is a file, not a folder", path=folder))
         except FileNotFoundError:
-            return {}
+            return None
         found: dict[str, RemoteFile] = {}
-        self.links = set()
+        folders: set[str] = {""}
         out = self._exec(f"find {shlex.quote(real)} -mindepth 1 -printf '%y %s %T@ %P\\0'")
         if out is not None:
             pruned: list[str] = []
@@ -158,13 +169,14 @@ class SftpRemote:
                 if any(name.startswith(prefix) for prefix in pruned):
                     continue
                 if kind == "d":
+                    folders.add(name)
                     if rules.ignored_dir(name):
                         pruned.append(name + "/")
                 elif kind == "f" and not rules.ignored(name):
                     found[name] = RemoteFile(int(size), mtime)
                 elif kind == "l" and not rules.ignored(name):
                     self.links.add(name)
-            return found
+            return found, folders
         pending = [""]
         while pending:
             relative = pending.pop()
@@ -172,12 +184,50 @@ class SftpRemote:
                 name = f"{relative}/{attrs.filename}" if relative else attrs.filename
                 mode = attrs.st_mode or 0
                 if stat.S_ISDIR(mode):
+                    folders.add(name)
                     if not rules.ignored_dir(name):
                         pending.append(name)
                 elif stat.S_ISREG(mode) and not rules.ignored(name):
                     found[name] = RemoteFile(int(attrs.st_size or 0), str(attrs.st_mtime))
                 elif stat.S_ISLNK(mode) and not rules.ignored(name):
                     self.links.add(name)
+        return found, folders
+
+    def staged(self, folder: str) -> dict[str, RemoteFile]:
+        """Every file in the staging folder ``folder`` ({} when it is not there)."""
+        links = self.links
+        try:
+            walked = self._walk(folder, IgnoreRules())
+        finally:
+            self.links = links
+        return {} if walked is None else walked[0]
+
+    def stamps(self, folder: str, relatives: Iterable[str]) -> dict[str, RemoteFile]:
+        """The files directly in each of the folders ``relatives`` of ``folder`` (stamps as :meth:`scan`
+        gives them)."""
+        chosen = sorted(set(relatives))
+        base = PurePosixPath(self._real(folder))
+        reals = [str(base / relative) if relative else str(base) for relative in chosen]
+        found: dict[str, RemoteFile] = {}
+        quoted = " ".join(shlex.quote(real) for real in reals)
+        out = self._exec(
+            f"find {quoted} -mindepth 1 -maxdepth 1 -type f -printf '%s %T@ %p\\0' 2>/dev/null; true"
+        )
+        if out is not None:
+            for record in out.split(b"\0"):
+                if record:
+                    size, mtime, name = record.decode("utf-8", "surrogateescape").split(" ", 2)
+                    found[str(PurePosixPath(name).relative_to(base))] = RemoteFile(int(size), mtime)
+            return found
+        for relative, real in zip(chosen, reals, strict=True):
+            try:
+                listing = self.sftp.listdir_attr(real)
+            except FileNotFoundError:
+                continue
+            for attrs in listing:
+                if stat.S_ISREG(attrs.st_mode or 0):
+                    name = f"{relative}/{attrs.filename}" if relative else attrs.filename
+                    found[name] = RemoteFile(int(attrs.st_size or 0), str(attrs.st_mtime))
         return found
 
     def exists(self, path: str) -> bool:
@@ -234,18 +284,43 @@ class SftpRemote:
         cancel: threading.Event | None,
     ) -> RemoteFile:
         real = self._real(path)
-        part = real + PART_SUFFIX
+        sent = self.put_new(path + PART_SUFFIX, source, size, sha256, on_bytes, cancel, resume=True)
+        try:
+            self.sftp.posix_rename(real + PART_SUFFIX, real)
+        except OSError as exc:
+            raise TransferFailed(
+                tr("Renaming {path} failed on the instance: {error}", path=path, error=str(exc)[:300])
+            ) from None
+        stamp = self._stamp(real)
+        return RemoteFile(stamp.size, stamp.mtime, sent.resumed)
+
+    def put_new(
+        self,
+        path: str,
+        source: Path,
+        size: int,
+        sha256: str,
+        on_bytes: OnBytes,
+        cancel: threading.Event | None,
+        *,
+        resume: bool = False,
+    ) -> RemoteFile:
+        """Write ``source`` straight to ``path`` (a part name, or a name inside a staging folder),
+        checked by its sha256 on the instance; with ``resume``, a file there that is a prefix of
+        ``source`` goes on."""
+        real = self._real(path)
         self._mkdirs(str(PurePosixPath(real).parent))
         start = 0
-        try:
-            have = int(self.sftp.stat(part).st_size or 0)
-            if 0 < have < size and self._sha_real(part) == prefix_sha256(source, have):
-                start = have
-        except FileNotFoundError:
-            pass
+        if resume:
+            try:
+                have = int(self.sftp.stat(real).st_size or 0)
+                if 0 < have < size and self._sha_real(real) == prefix_sha256(source, have):
+                    start = have
+            except FileNotFoundError:
+                pass
         ends = self._deadline(size - start)
         try:
-            with open(source, "rb") as local, self.sftp.open(part, "ab" if start else "wb") as remote:
+            with open(source, "rb") as local, self.sftp.open(real, "ab" if start else "wb") as remote:
                 remote.set_pipelined(True)
                 local.seek(start)
                 if start:
@@ -263,20 +338,43 @@ class SftpRemote:
             raise TransferFailed(
                 tr("Sending {path} failed: {error}", path=path, error=str(exc)[:300])
             ) from None
-        if self._sha_real(part) != sha256:
+        if self._sha_real(real) != sha256:
             with contextlib.suppress(OSError):
-                self.sftp.remove(part)
+                self.sftp.remove(real)
             raise TransferFailed(
                 tr("{path} arrived damaged on the instance (sha256 differs); it was not kept", path=path)
             )
-        try:
-            self.sftp.posix_rename(part, real)
-        except OSError as exc:
-            raise TransferFailed(
-                tr("Renaming {path} failed on the instance: {error}", path=path, error=str(exc)[:300])
-            ) from None
         stamp = self._stamp(real)
         return RemoteFile(stamp.size, stamp.mtime, start)
+
+    def move_folder(self, old: str, new: str) -> bool:
+        """Give the staging folder ``old`` its real name ``new``; False when ``new`` exists meanwhile
+        (nothing moved)."""
+        real = self._real(new)
+        self._mkdirs(str(PurePosixPath(real).parent))
+        if self.exists(new):
+            return False
+        try:
+            self.sftp.rename(self._real(old), real)  # plain SFTP rename: never onto an existing name
+        except OSError as exc:
+            if self.exists(new):
+                return False
+            raise TransferFailed(
+                tr("Renaming {path} failed on the instance: {error}", path=new, error=str(exc)[:300])
+            ) from None
+        return True
+
+    def discard(self, folder: str) -> None:
+        """Remove a staging folder and what is in it (best effort: what cannot go stays)."""
+        real = self._real(folder)
+        walked = self.staged(folder)
+        for name in walked:
+            with contextlib.suppress(OSError):
+                self.sftp.remove(str(PurePosixPath(real) / name))
+        folders = {str(PurePosixPath(name).parent) for name in walked} - {"."}
+        for name in [*sorted(folders, key=lambda item: (-item.count("/"), -len(item))), "."]:
+            with contextlib.suppress(OSError):
+                self.sftp.rmdir(real if name == "." else str(PurePosixPath(real) / name))
 
     def download(
         self, path: str, part: Path, size: int, on_bytes: OnBytes, cancel: threading.Event | None
@@ -290,6 +388,7 @@ class SftpRemote:
             on_bytes(have)
         ends = self._deadline(size - have)
         got = have
+        digest = None if have else hashlib.sha256()
         try:
             with self.sftp.open(real, "rb") as remote, open(part, "ab") as local:
                 remote.seek(have)
@@ -311,6 +410,8 @@ class SftpRemote:
                             )
                         )
                     local.write(block)
+                    if digest is not None:
+                        digest.update(block)
                     on_bytes(len(block))
         except FileNotFoundError:
             raise TransferFailed(tr("{path} is not on the instance", path=path)) from None
@@ -318,7 +419,7 @@ class SftpRemote:
             raise TransferFailed(
                 tr("Receiving {path} failed: {error}", path=path, error=str(exc)[:300])
             ) from None
-        return have, None, None
+        return have, None, None if digest is None else digest.hexdigest()
 
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
