@@ -4,8 +4,11 @@ One emulated instance behind its real Jupyter server (a subprocess on 127.0.0.1)
 plain contents-API transfer of the same bytes to the same server in the same run: one
 ``PUT api/contents/<file>`` (base64, whole file) per file for the upload, one ``GET files/<file>``
 per file for the download, one after the other, with no verification, no temporary name and no
-manifest. The workspace does more (sha256 checked by the server, a temporary name and a rename,
-the manifest) and sends several files at a time (``c.CodeLab.workspace_parallel_transfers``).
+manifest. The workspace does more (each file checked on arrival, a staging folder renamed at once
+for the new folder, the downloads confirmed by a listing after them, the manifest; see "What
+verified means" in docs/architecture.md) and sends several files at a time
+(``c.CodeLab.workspace_parallel_transfers``). The upstream requests per file of each way are counted
+on the client sessions (a response hook: it counts, it changes nothing sent).
 Baseline and workspace runs alternate (two of each, the better of each kept) so that machine noise
 falls on both. The instance server's CPU time per file is printed for each way (``/proc``): Jupyter's
 server is single-threaded, so when it is the bottleneck the throughput ratio tends to the ratio of

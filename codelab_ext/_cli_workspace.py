@@ -38,7 +38,7 @@ def add_workspace_verbs(
                 "Send PATH (a file or folder; default: the current folder) to the instance, into "
                 "/home/ma-user/work/<folder name> unless --to says otherwise, and remember the link. "
                 "Only what changed since the last push or pull is sent; a file changed on both sides "
-                "keeps both. Exit 0 only when every byte arrived and was verified (sha256)."
+                "keeps both. Exit 0 only when every file arrived whole and was checked on arrival."
             ),
         ),
         (
@@ -198,8 +198,8 @@ def _report(ctx: Context, link: Link, result: SyncResult) -> None:
     if result.pushed:
         ctx.out(
             tr_n(
-                "Sent {n} file to {remote} ({route}), verified by sha256.",
-                "Sent {n} files to {remote} ({route}), verified by sha256.",
+                "Sent {n} file to {remote} ({route}), verified.",
+                "Sent {n} files to {remote} ({route}), verified.",
                 len(result.pushed),
                 remote=link.remote,
                 route=route,
@@ -208,8 +208,8 @@ def _report(ctx: Context, link: Link, result: SyncResult) -> None:
     if result.pulled:
         ctx.out(
             tr_n(
-                "Brought back {n} file from {remote} ({route}), verified by sha256.",
-                "Brought back {n} files from {remote} ({route}), verified by sha256.",
+                "Brought back {n} file from {remote} ({route}), verified.",
+                "Brought back {n} files from {remote} ({route}), verified.",
                 len(result.pulled),
                 remote=link.remote,
                 route=route,

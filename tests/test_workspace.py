@@ -238,7 +238,7 @@ def test_cli_sync_speaks_the_terminals_language(
     (folder / "a.txt").write_text("a")
     synced = run_cli(env, "sync", str(folder))
     assert synced.returncode == 0, synced.stderr
-    assert "已向 /home/ma-user/work/zh" in synced.stdout and "sha256" in synced.stdout
+    assert "已向 /home/ma-user/work/zh" in synced.stdout and "并已校验" in synced.stdout
 
 
 def test_hidden_names_over_the_contents_route_are_said_and_never_deleted(
