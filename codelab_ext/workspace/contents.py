@@ -5,13 +5,16 @@ with ``Authorization: token <instance token>`` (the token stays in this process)
 
 * ``GET api/contents/<dir>?content=1``: a folder's listing (size and ``last_modified`` of each file);
 * ``GET api/contents/<file>?content=0&hash=1``: a file's size and sha256, computed by the server
-  (jupyter_server 2.11 and later; an older server is answered by downloading and hashing);
-* ``PUT api/contents/<file>.codelab-part`` with ``format: base64`` (``chunk`` 1, 2, ... and -1 for the
-  last one when the file is larger than one chunk: the protocol of jupyter_server's
-  ``LargeFileManager``), then ``PATCH`` renames it into place. The contents API refuses to rename onto
-  an existing file, so an existing one is first renamed to ``<name>.codelab-old`` and removed once the
-  new one has its name: at every moment the real name holds a whole file or nothing, and a
-  ``.codelab-old`` left by an interrupted run is put back (or removed, when the new file made it);
+  (jupyter_server 2.11 and later; an older server is answered by downloading and hashing), asked
+  for a file sent in several chunks and for a resumed transfer only;
+* ``PUT api/contents/<file>.codelab-part`` with ``format: base64`` (``chunk`` 1, 2, ... and -1 for the last
+  one when the file is larger than one chunk: the protocol of jupyter_server's ``LargeFileManager``), then
+  ``PATCH`` renames it into place. Into a folder the instance does not have, files go straight to
+  ``<folder>.codelab-part/<name>`` (:meth:`ContentsRemote.put_new`) and the staging folder is renamed once
+  (:meth:`ContentsRemote.move_folder`). The contents API refuses to rename onto an existing file, so an
+  existing one is first renamed to ``<name>.codelab-old`` and removed once the new one has its name: at
+  every moment the real name holds a whole file or nothing, and a ``.codelab-old`` left by an interrupted
+  run is put back (or removed, when the new file made it);
 * ``GET files/<file>`` streams a download, with ``Range`` to resume one.
 
 Every call has a total deadline (``timeout`` plus the time the bytes need at ``min_rate``) and a size cap.

@@ -19,10 +19,13 @@ change on the other (the changed file is sent or brought back); two different co
 copy, so both versions are on both sides. Nothing is deleted without ``delete=True``, and only a file
 unchanged since the last sync is deleted then.
 
-Local files are written to ``.<name>.codelab-part`` beside their place, checked against the
-instance's sha256, and moved into place with ``os.replace`` (if the local file changed meanwhile,
-the download becomes a conflict copy instead). The manifest is saved every few seconds and at the end
-of a run, so an interrupted run loses nothing and the next one goes on from what is on both sides.
+Local files are written to ``.<name>.codelab-part`` beside their place, hashed as they arrive, and moved
+into place with ``os.replace`` once a listing of their folders made after the downloads shows the instance's
+files as the scan saw them (a resumed part: once the instance's sha256 matches; if the local file changed
+meanwhile, the download becomes a conflict copy instead). A folder the instance does not have is pushed into
+``<folder>.codelab-part/`` and renamed at once (:meth:`_Run.settle_stages`). docs/architecture.md says what
+is checked for each kind of transfer. The manifest is saved every few seconds and at the end of a run, so an
+interrupted run loses nothing and the next one goes on from what is on both sides.
 """
 
 from __future__ import annotations
