@@ -273,3 +273,37 @@ def test_a_folder_made_on_the_instance_during_the_push_keeps_its_files(
     mine = _all_files(remote)
     assert {name: mine[name] for name in names} == _all_files(local)
     assert not [p for p in running_instance.work_dir.rglob("*") if ".codelab-" in p.name]
+
+
+def test_links_on_the_instance_are_skipped_not_followed_and_do_not_stop_the_pull(
+    running_instance: Any, tmp_path: Path
+) -> None:
+    # Given an instance folder with a file, a link inside the work folder and one leading out of it
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the instance's\n")
+    remote = running_instance.work_dir / "linked"
+    remote.mkdir()
+    (remote / "ok.txt").write_text("ok\n")
+    (remote / "in.txt").write_text("in\n")
+    (remote / "inside.txt").symlink_to(remote / "in.txt")
+    (remote / "out.txt").symlink_to(outside / "secret.txt")
+    store = LinkStore(tmp_path / "state" / "links.json")
+    local = tmp_path / "linked"
+    local.mkdir()
+    link = store.put(running_instance.id, local)
+    with Workspace(
+        store,
+        {"id": running_instance.id},
+        remote=ContentsRemote(running_instance.url, running_instance.token),
+    ) as ws:
+        result = ws.pull(link)
+    # Then the files came, each link is said in skipped (not blocking) and nothing came through it
+    assert result.ok, result.to_json()
+    assert sorted(result.pulled) == ["in.txt", "ok.txt"]
+    skipped = {item["path"]: item for item in result.to_json()["skipped"]}
+    assert set(skipped) == {"inside.txt", "out.txt"}
+    assert not any(item["blocking"] for item in skipped.values())
+    assert "symbolic link" in str(skipped["out.txt"]["reason"])
+    assert "symbolic link" in str(skipped["inside.txt"]["reason"])
+    assert sorted(p.name for p in local.iterdir()) == ["in.txt", "ok.txt"]

@@ -43,6 +43,7 @@ from .core import (
     PART_SUFFIX,
     WORK_DIR,
     IgnoreRules,
+    NotFollowed,
     Refused,
     RouteRefused,
     TransferFailed,
@@ -587,7 +588,15 @@ class ContentsRemote:
             try:
                 if response.status_code == 416 and offset:
                     return False  # nothing left to send
-                if response.status_code in (401, 403):
+                if response.status_code == 403:
+                    self.probe()  # the token still works: the server refuses this one file
+                    raise NotFollowed(
+                        tr(
+                            "the instance's Jupyter server does not serve it (HTTP 403): a symbolic link "
+                            "that leads out of the work folder, or a file it may not read; skipped"
+                        )
+                    )
+                if response.status_code == 401:
                     raise RouteRefused(
                         tr(
                             "The instance's Jupyter server refused the instance token (HTTP {status})",

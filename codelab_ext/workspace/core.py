@@ -108,9 +108,18 @@ class Cancelled(WorkspaceError):
 
 class Refused(WorkspaceError):
     """The remote side refused one file (e.g. a hidden name through the contents API): that file is
-    skipped with this message, the run goes on."""
+    skipped with this message, the run goes on (``blocking``: the run is not ``ok``)."""
 
     status = 400
+    blocking = True
+
+
+class NotFollowed(Refused):
+    """A symbolic link found on the instance during a transfer (the contents API follows links
+    itself: a link that leads out of the work folder is refused by the server, one inside is listed
+    with the link's own size): said in ``skipped`` like every link, not blocking."""
+
+    blocking = False
 
 
 # --------------------------------------------------------------------------- results

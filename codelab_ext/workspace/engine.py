@@ -48,6 +48,7 @@ from .core import (
     IgnoreRules,
     LinkInvalid,
     Meter,
+    NotFollowed,
     ProgressCallback,
     PushTooLarge,
     Refused,
@@ -135,6 +136,10 @@ def _local_part(target: Path) -> Path:
 # --------------------------------------------------------------------------- what no route may touch
 
 
+def _link_on_instance() -> Any:
+    return tr("a symbolic link on the instance: not followed, nothing sent or brought back through it")
+
+
 def _under(path: str, links: Iterable[str]) -> bool:
     return any(path == link or path.startswith(link + "/") for link in links)
 
@@ -166,13 +171,7 @@ def set_aside(
             (link, tr("a symbolic link here: not followed, nothing sent or brought back through it"), False)
         )
     for link in there:
-        skipped.append(
-            (
-                link,
-                tr("a symbolic link on the instance: not followed, nothing sent or brought back through it"),
-                False,
-            )
-        )
+        skipped.append((link, _link_on_instance(), False))
     hidden: set[str] = set()
     if not remote.sees_hidden:
         up = direction in ("push", "sync")
@@ -551,16 +550,17 @@ class _Run:
         check_no_link(self.folder, target.relative_to(self.folder).as_posix())
         target.parent.mkdir(parents=True, exist_ok=True)
         part = _local_part(target)
-        resumed, sha, written = self.remote.download(
-            _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
-        )
+        try:
+            resumed, sha, written = self.remote.download(
+                _join(self.link.remote, path), part, theirs.size, lambda n: meter.bytes(path, n), self.cancel
+            )
+        except NotFollowed:
+            _drop(part)
+            raise
         if resumed:
             with self.lock:
                 self.result.resumed.append({"path": path, "bytes": resumed})
         if sha is None and written is not None:
-            if part.stat().st_size != theirs.size:
-                _drop(part)
-                raise TransferFailed(_changed_while_read(path))
             return part, written, True
         if sha is None:
             sha = self.sides.remote_sha(path)
@@ -582,11 +582,15 @@ class _Run:
         kept = []
         for item in fetched:
             there = now.get(item.path)
-            if there is not None and (there.size, there.mtime) == (item.theirs.size, item.theirs.mtime):
+            same = there is not None and (there.size, there.mtime) == (item.theirs.size, item.theirs.mtime)
+            if same and _size(item.part) == item.theirs.size:
                 kept.append(item)
-            else:
-                _drop(item.part)
-                with self.lock:
+                continue
+            _drop(item.part)
+            with self.lock:
+                if same:  # unchanged, yet other bytes than listed: the listing gave a link's own size
+                    self.result.skip(item.path, _link_on_instance(), fatal=False)
+                else:
                     self.result.skip(item.path, _changed_while_read(item.path), fatal=True)
         return kept
 
@@ -746,6 +750,13 @@ def _stage_of(state: _Run, path: str) -> _Stage | None:
         maybe = folders is None or rel + PART_SUFFIX in folders
         state.stages[rel] = _Stage(rel, real, staging, state.remote.staged(staging) if maybe else {})
     return state.stages[rel]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _drop(part: Path) -> None:
@@ -949,7 +960,9 @@ def _execute(
         check_cancel(cancel)  # type: ignore[arg-type]
         try:
             job()
-        except (Refused, TransferFailed) as exc:
+        except Refused as exc:
+            result.skip(path, exc.message, fatal=exc.blocking)
+        except TransferFailed as exc:
             result.skip(path, exc.message, fatal=True)
         except OSError as exc:
             result.skip(
