@@ -38,6 +38,13 @@ def _all_files(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): _sha(p) for p in folder.rglob("*") if p.is_file()}
 
 
+def _pull(store: LinkStore, running_instance: Any, link: Any) -> Any:
+    """A pull over the real contents route."""
+    route = ContentsRemote(running_instance.url, running_instance.token)
+    with Workspace(store, {"id": running_instance.id}, remote=route) as ws:
+        return ws.pull(link)
+
+
 class Counted(ContentsRemote):
     """The real contents route, counting every answer its session receives."""
 
@@ -130,12 +137,7 @@ def test_a_file_written_on_the_instance_during_its_download_is_not_kept(
     assert not (local / "log.bin").exists()
     assert not list(local.glob(".*.codelab-part"))
     # and the next pull brings the version the instance has now
-    with Workspace(
-        store,
-        {"id": running_instance.id},
-        remote=ContentsRemote(running_instance.url, running_instance.token),
-    ) as ws:
-        again = ws.pull(link)
+    again = _pull(store, running_instance, link)
     assert again.ok and again.pulled == ["log.bin"], again.to_json()
     assert (local / "log.bin").read_bytes() == b"B" * (2 * 1024 * 1024)
 
@@ -292,12 +294,7 @@ def test_links_on_the_instance_are_skipped_not_followed_and_do_not_stop_the_pull
     local = tmp_path / "linked"
     local.mkdir()
     link = store.put(running_instance.id, local)
-    with Workspace(
-        store,
-        {"id": running_instance.id},
-        remote=ContentsRemote(running_instance.url, running_instance.token),
-    ) as ws:
-        result = ws.pull(link)
+    result = _pull(store, running_instance, link)
     # Then the files came, each link is said in skipped (not blocking) and nothing came through it
     assert result.ok, result.to_json()
     assert sorted(result.pulled) == ["in.txt", "ok.txt"]
