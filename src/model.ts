@@ -388,12 +388,23 @@ export class CodeLabModel implements ICodeLabModel {
     this._changed();
   }
 
-  /** Load status, images and the current instance. Safe to call often (on show). */
-  async refresh(): Promise<void> {
+  /**
+   * Load status, images and the current instance. Safe to call often (on show).
+   * `checkInstance`: ask the server which instance the account has now even when one is
+   * shown and followed (what `checkInstance()` does), in the same single `GET instances`
+   * the load makes when it has no instance to follow yet.
+   */
+  async refresh(options: { checkInstance?: boolean } = {}): Promise<void> {
+    const check = options.checkInstance ?? false;
     if (this._refreshing) {
-      return this._refreshing;
+      // a load already under way may have read the list before the caller asked
+      await this._refreshing;
+      if (check) {
+        await this.checkInstance();
+      }
+      return;
     }
-    this._refreshing = this._refresh().finally(() => {
+    this._refreshing = this._refresh(check).finally(() => {
       this._refreshing = null;
     });
     return this._refreshing;
@@ -698,14 +709,14 @@ export class CodeLabModel implements ICodeLabModel {
 
   /* ------------------------------------------------------------ internals */
 
-  private async _refresh(): Promise<void> {
+  private async _refresh(checkInstance: boolean): Promise<void> {
     if (!(await this._loadStatus())) {
       // The server may be restarting: try again with a growing delay.
       void this._retry.start();
       return;
     }
     if (this.signedIn) {
-      await this._afterSignIn();
+      await this._afterSignIn(checkInstance);
     }
   }
 
@@ -720,10 +731,12 @@ export class CodeLabModel implements ICodeLabModel {
     }
   }
 
-  private async _afterSignIn(): Promise<void> {
+  /** Images once; the instance list when no instance is followed yet, or when asked to check it. */
+  private async _afterSignIn(checkInstance = false): Promise<void> {
+    const followed = this._instance !== null && this._stream !== null;
     await Promise.all([
       this._images.length ? Promise.resolve() : this._loadImages(),
-      this._instance && this._stream ? Promise.resolve() : this._reattach()
+      followed && !checkInstance ? Promise.resolve() : this._reattach()
     ]);
   }
 

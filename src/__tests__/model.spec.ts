@@ -54,6 +54,37 @@ describe('CodeLabModel', () => {
       model.dispose();
     });
 
+    it('a check of the instance asked during a load is not answered by that load', async () => {
+      let release = () => {};
+      const gate = new Promise<void>(resolve => (release = resolve));
+      let looks = 0;
+      server.on('GET instances', () => {
+        looks++;
+        return looks === 1
+          ? {
+              status: 200,
+              body: { instances: [running(Date.now(), 60_000)] },
+              after: gate
+            }
+          : {
+              status: 200,
+              body: {
+                instances: [{ ...running(Date.now(), 60_000), id: 'i-2' }]
+              }
+            };
+      });
+      const model = makeModel();
+      const shown = model.refresh();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(looks).toBe(1); // its list was asked for before the check was
+      const checked = model.refresh({ checkInstance: true });
+      release();
+      await Promise.all([shown, checked]);
+      expect(looks).toBe(2);
+      expect(model.instance?.id).toBe('i-2');
+      model.dispose();
+    });
+
     it('remembers the last image choice in the state database', async () => {
       const saved = new Map<string, unknown>();
       const state = {

@@ -553,6 +553,87 @@ describe('WorkspaceSection', () => {
     expect(model.instance?.id).toBe('i-2');
   });
 
+  it('Open in CodeLab on a panel never shown asks the server for the instance once', async () => {
+    server.on(`GET ${WS}`, () => ({ status: 200, body: workspace() }));
+    server.on(`POST ${WS}/push`, () => ({
+      status: 202,
+      body: {
+        job: job({
+          state: 'done',
+          open_url: 'https://authoring.example/i-1/lab/tree/demo/a.ipynb'
+        })
+      }
+    }));
+    const { model, ws } = makeModels();
+    let url: string | null = null;
+    await act(async () => {
+      url = await openInCodeLab(
+        { path: 'projects/demo/a.ipynb', isFolder: false },
+        model,
+        ws,
+        trans
+      );
+    });
+    expect(url).toBe('https://authoring.example/i-1/lab/tree/demo/a.ipynb');
+    // the status, the catalogue and the instance: one look at each, no second GET instances
+    expect(server.callsTo('GET status')).toHaveLength(1);
+    expect(server.callsTo('GET images')).toHaveLength(1);
+    expect(server.callsTo('GET instances')).toHaveLength(1);
+    expect(server.callsTo(`POST ${WS}/push`)[0].body).toEqual({
+      open: 'a.ipynb'
+    });
+  });
+
+  it('Open in CodeLab on a panel shown still asks the server which instance the account has now', async () => {
+    // i-1 still answers (no 404 to make the panel look again by itself)
+    server.on(`GET ${WS}`, () => ({ status: 200, body: workspace() }));
+    server.on(`POST ${WS}/push`, () => ({
+      status: 202,
+      body: { job: job({ state: 'done', open_url: 'u1' }) }
+    }));
+    const { model, ws } = makeModels();
+    await act(async () => {
+      await model.refresh();
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    await act(async () => {
+      FakeEventSource.latest().open();
+      await jest.advanceTimersByTimeAsync(10);
+    });
+    expect(model.instance?.id).toBe('i-1');
+    const looks = server.callsTo('GET instances').length;
+    // a Stop and an open from another machine, which the stream of i-1 does not tell
+    server.on('GET instances', () => ({
+      status: 200,
+      body: { instances: [other()] }
+    }));
+    const WS2 = 'instances/i-2/workspace';
+    server.on(`GET ${WS2}`, () => ({
+      status: 200,
+      body: workspace({
+        instance_id: 'i-2',
+        link: { ...workspace().link!, instance_id: 'i-2' }
+      })
+    }));
+    server.on(`POST ${WS2}/push`, () => ({
+      status: 202,
+      body: { job: job({ instance_id: 'i-2', state: 'done', open_url: 'u2' }) }
+    }));
+    let url: string | null = null;
+    await act(async () => {
+      url = await openInCodeLab(
+        { path: 'projects/demo/a.ipynb', isFolder: false },
+        model,
+        ws,
+        trans
+      );
+    });
+    expect(url).toBe('u2');
+    expect(model.instance?.id).toBe('i-2');
+    expect(server.callsTo('GET instances')).toHaveLength(looks + 1);
+    expect(server.callsTo(`POST ${WS}/push`)).toHaveLength(0);
+  });
+
   it('a 404 on the workspace makes the panel follow the server and say why', async () => {
     server.on('GET instances', () => ({
       status: 200,

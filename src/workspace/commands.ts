@@ -86,9 +86,9 @@ export async function openInCodeLab(
   // the panel may never have been shown: load the status, the catalogue (the default image the
   // open names) and the current instance first, so a running instance is found, not reopened;
   // and the instance it shows may be gone (deleted by ModelArts after 72 h unused, replaced by a
-  // Stop and an open from another machine): the server says which one the account has now
-  await codelab.refresh();
-  await codelab.checkInstance();
+  // Stop and an open from another machine): the server says which one the account has now, in
+  // the one GET instances the load makes
+  await codelab.refresh({ checkInstance: true });
   if (!codelab.isRunning) {
     if (!codelab.isTransitional && !(await codelab.open())) {
       Notification.error(
