@@ -5,7 +5,7 @@ import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { launchHint } from '../components/LaunchSection';
-import { StatusBarCountdown } from '../components/StatusBarCountdown';
+import { LeaseCountdown } from '../components/LeaseCountdown';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
 import {
@@ -14,6 +14,7 @@ import {
   IMAGES,
   instance,
   panelActions,
+  fakeTranslator,
   running,
   status
 } from './fakes';
@@ -352,8 +353,8 @@ describe('CodeLabSidebar', () => {
   });
 });
 
-describe('StatusBarCountdown', () => {
-  it('shows a readable status, never the raw value', async () => {
+describe('LeaseCountdown', () => {
+  it('in the status bar: shows a readable status, never the raw value', async () => {
     const server = new FakeServer();
     server.on('GET instances', () => ({
       status: 200,
@@ -367,9 +368,7 @@ describe('StatusBarCountdown', () => {
       serverSettings: server.settings(),
       createEventSource: url => new FakeEventSource(url)
     });
-    render(
-      <StatusBarCountdown model={model} trans={trans} onClick={jest.fn()} />
-    );
+    render(<LeaseCountdown model={model} trans={trans} onClick={jest.fn()} />);
     await act(async () => {
       await model.refresh();
     });
@@ -379,7 +378,7 @@ describe('StatusBarCountdown', () => {
     model.dispose();
   });
 
-  it('shows the time left and warns', async () => {
+  it('in the status bar: shows the time left and warns', async () => {
     jest.useFakeTimers();
     jest.setSystemTime(1_700_000_000_000);
     const server = new FakeServer();
@@ -392,9 +391,7 @@ describe('StatusBarCountdown', () => {
       createEventSource: url => new FakeEventSource(url)
     });
     const onClick = jest.fn();
-    render(
-      <StatusBarCountdown model={model} trans={trans} onClick={onClick} />
-    );
+    render(<LeaseCountdown model={model} trans={trans} onClick={onClick} />);
     await act(async () => {
       await model.refresh();
     });
@@ -405,6 +402,144 @@ describe('StatusBarCountdown', () => {
     expect(onClick).toHaveBeenCalled();
     model.dispose();
     jest.useRealTimers();
+  });
+});
+
+describe('LeaseCountdown in the status bar and the notebook toolbar', () => {
+  let server: FakeServer;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    jest.setSystemTime(1_700_000_000_000);
+    server = new FakeServer();
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  /** Both places on one model, the lease ending `remainingMs` from now. */
+  async function both(remainingMs: number | null, bundle = trans) {
+    server.on('GET instances', () => ({
+      status: 200,
+      body: {
+        instances: [
+          remainingMs === null
+            ? { ...running(Date.now(), 0), lease: null }
+            : running(Date.now(), remainingMs)
+        ]
+      }
+    }));
+    const model = new CodeLabModel({
+      serverSettings: server.settings(),
+      createEventSource: url => new FakeEventSource(url)
+    });
+    const onClick = jest.fn();
+    render(
+      <>
+        <div data-testid="statusbar">
+          <LeaseCountdown model={model} trans={bundle} onClick={onClick} />
+        </div>
+        <div data-testid="toolbar">
+          <LeaseCountdown model={model} trans={bundle} />
+        </div>
+      </>
+    );
+    await act(async () => {
+      await model.refresh();
+    });
+    const statusbar = within(screen.getByTestId('statusbar'));
+    const toolbar = within(screen.getByTestId('toolbar'));
+    return { model, onClick, statusbar, toolbar };
+  }
+
+  const advance = async (ms: number) =>
+    act(async () => {
+      await jest.advanceTimersByTimeAsync(ms);
+    });
+
+  it('warns in both places from the warning threshold on, and only then', async () => {
+    // the default threshold: 10 minutes; two seconds before it
+    const { model, statusbar, toolbar } = await both(10 * 60_000 + 2_000);
+    const button = statusbar.getByRole('button');
+    const timer = toolbar.getByRole('timer');
+    expect(button).toHaveTextContent(/^CodeLab 10:02$/);
+    expect(timer).toHaveTextContent(/^CodeLab 10:02$/);
+    for (const item of [button, timer]) {
+      expect(item).toHaveClass('jp-CodeLab-statusItem');
+      expect(item).not.toHaveClass('jp-mod-warning');
+    }
+    await advance(1_000);
+    expect(timer).not.toHaveClass('jp-mod-warning'); // 10:01 left
+    await advance(2_000);
+    expect(timer).toHaveTextContent(/^CodeLab 9:59$/);
+    expect(button).toHaveTextContent(/^CodeLab 9:59$/);
+    expect(timer).toHaveClass('jp-mod-warning');
+    expect(button).toHaveClass('jp-mod-warning');
+    // the threshold is the user's setting: 5 minutes, no warning at 9:59
+    act(() => {
+      model.setSettings({ warningMinutes: 5 });
+    });
+    expect(timer).not.toHaveClass('jp-mod-warning');
+    expect(button).not.toHaveClass('jp-mod-warning');
+    model.dispose();
+  });
+
+  it('the toolbar: a timer not read out each second; the status bar: a button', async () => {
+    const { model, onClick, statusbar, toolbar } = await both(3_600_000);
+    const timer = toolbar.getByRole('timer');
+    expect(timer.tagName).toBe('SPAN');
+    expect(timer).toHaveAttribute('aria-live', 'off');
+    expect(toolbar.queryByRole('button')).toBeNull();
+    const button = statusbar.getByRole('button');
+    expect(statusbar.queryByRole('timer')).toBeNull();
+    expect(button).toHaveAttribute('type', 'button');
+    expect(button).toHaveAttribute('data-status', 'RUNNING');
+    for (const item of [button, timer]) {
+      expect(item).toHaveAttribute(
+        'title',
+        'ModelArts CodeLab: time left before the instance stops'
+      );
+      expect(item).toHaveTextContent(/^CodeLab 1:00:00$/);
+    }
+    fireEvent.click(button);
+    expect(onClick).toHaveBeenCalledTimes(1);
+    model.dispose();
+  });
+
+  it('without a countdown: the status in the status bar, nothing in the toolbar', async () => {
+    const { model, statusbar } = await both(null);
+    expect(statusbar.getByRole('button')).toHaveTextContent(
+      /^CodeLab: Running$/
+    );
+    expect(statusbar.getByRole('button')).toHaveAttribute(
+      'title',
+      'ModelArts CodeLab: the instance’s status'
+    );
+    expect(screen.getByTestId('toolbar')).toBeEmptyDOMElement();
+    model.dispose();
+  });
+
+  it('says everything through the translation bundle', async () => {
+    const zh = fakeTranslator('zh-CN').load('codelab_ext');
+    const { model, statusbar, toolbar } = await both(3_600_000, zh);
+    for (const item of [
+      statusbar.getByRole('button'),
+      toolbar.getByRole('timer')
+    ]) {
+      expect(item).toHaveTextContent(/^\[zh-CN\] CodeLab 1:00:00$/);
+      expect(item.getAttribute('title')).toMatch(/^\[zh-CN\] ModelArts/);
+    }
+    model.dispose();
+  });
+
+  it('says the status through the translation bundle too', async () => {
+    const zh = fakeTranslator('zh-CN').load('codelab_ext');
+    const { model, statusbar } = await both(null, zh);
+    const button = statusbar.getByRole('button');
+    expect(button).toHaveTextContent(/^\[zh-CN\] CodeLab: \[zh-CN\] /);
+    expect(button.getAttribute('title')).toMatch(/^\[zh-CN\] ModelArts/);
+    model.dispose();
   });
 });
 

@@ -40,7 +40,7 @@ jest.mock('../components/useModel', () => {
 
 // imported after the mock on purpose (jest hoists jest.mock anyway)
 import { CodeLabSidebar } from '../components/CodeLabSidebar';
-import { StatusBarCountdown } from '../components/StatusBarCountdown';
+import { LeaseCountdown } from '../components/LeaseCountdown';
 
 const trans = nullTranslator.load('codelab_ext');
 
@@ -80,7 +80,7 @@ describe('renders per second', () => {
           actions={actions}
           installer={new SshInstaller(jest.fn())}
         />
-        <StatusBarCountdown model={model} trans={trans} onClick={jest.fn()} />
+        <LeaseCountdown model={model} trans={trans} onClick={jest.fn()} />
       </>
     );
     await act(async () => {

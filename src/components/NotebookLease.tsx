@@ -3,11 +3,10 @@ import { ISignal } from '@lumino/signaling';
 import React from 'react';
 
 import { specInstance } from '../kernels';
-import { formatCountdown } from '../logic';
 import { CodeLabModel } from '../model';
 import { IKernelSources } from './KernelsSection';
+import { LeaseCountdown } from './LeaseCountdown';
 import { ActionButton } from './Section';
-import { Ticking } from './Ticking';
 import { useModel, useSignal } from './useModel';
 
 /** The kernel of one notebook, as far as the toolbar item reads it. */
@@ -43,23 +42,7 @@ export function NotebookLease(props: {
   }
   return (
     <div className="jp-CodeLab-notebookLease">
-      <Ticking model={model}>
-        {() => {
-          const left = model.remainingMs;
-          return left === null ? null : (
-            <span
-              className={`jp-CodeLab-statusItem${model.expiring ? ' jp-mod-warning' : ''}`}
-              role="timer"
-              aria-live="off"
-              title={trans.__(
-                'ModelArts CodeLab: time left before the instance stops'
-              )}
-            >
-              {trans.__('CodeLab %1', formatCountdown(left))}
-            </span>
-          );
-        }}
-      </Ticking>
+      <LeaseCountdown model={model} trans={trans} />
       <ActionButton
         title={trans.__('Keep the CodeLab instance running longer')}
         disabled={model.busy !== null}

@@ -5,7 +5,7 @@ import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { IDocumentKernel, NotebookLease } from '../components/NotebookLease';
-import { StatusBarCountdown } from '../components/StatusBarCountdown';
+import { LeaseCountdown } from '../components/LeaseCountdown';
 import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
 import { IWorkspaceActions } from '../components/WorkspaceSection';
@@ -65,7 +65,7 @@ export class CodeLabStatusItem extends ReactWidget {
 
   protected render(): JSX.Element {
     return (
-      <StatusBarCountdown
+      <LeaseCountdown
         model={this.model}
         trans={this.trans}
         onClick={this.onClick}
