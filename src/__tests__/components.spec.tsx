@@ -249,7 +249,9 @@ describe('CodeLabSidebar', () => {
     expect(screen.queryByLabelText('Search images')).toBeNull();
     const timer = screen.getByRole('timer');
     expect(timer).toHaveTextContent('5:00');
+    expect(timer).toHaveClass('jp-CodeLab-countdown');
     expect(timer).toHaveClass('jp-mod-warning');
+    expect(timer).toHaveAttribute('aria-live', 'off');
     await act(async () => {
       await jest.advanceTimersByTimeAsync(2_000);
     });

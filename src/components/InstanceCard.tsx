@@ -5,6 +5,7 @@ import { hoursLabel, statusLabel } from '../labels';
 import { PanelState } from '../layout';
 import { formatCountdown, imageLabel } from '../logic';
 import { CodeLabModel } from '../model';
+import { LeaseTimer } from './LeaseCountdown';
 import { stepLabel } from './ProgressSteps';
 import { ActionButton, ErrorLine, Section } from './Section';
 import { Ticking } from './Ticking';
@@ -88,16 +89,15 @@ export function InstanceCard(props: {
                   {statusLabel(trans, instance.status)}
                 </span>
                 {left !== null && (
-                  <span
-                    className={`jp-CodeLab-countdown${model.expiring ? ' jp-mod-warning' : ''}`}
-                    role="timer"
-                    aria-live="off"
+                  <LeaseTimer
+                    model={model}
+                    className="jp-CodeLab-countdown"
                     title={trans.__(
                       'Free instances stop when their lease ends; extend it to keep working.'
                     )}
                   >
                     {formatCountdown(left)}
-                  </span>
+                  </LeaseTimer>
                 )}
               </p>
               {left !== null && model.expiring && (

@@ -35,30 +35,61 @@ export function LeaseCountdown(props: {
         if (left === null && !onClick) {
           return null;
         }
-        const common = {
-          className: `jp-CodeLab-statusItem${model.expiring ? ' jp-mod-warning' : ''}`,
-          title:
-            left !== null
-              ? trans.__(
-                  'ModelArts CodeLab: time left before the instance stops'
-                )
-              : trans.__('ModelArts CodeLab: the instance’s status'),
-          'data-status': instance.status
-        };
+        const title =
+          left !== null
+            ? trans.__('ModelArts CodeLab: time left before the instance stops')
+            : trans.__('ModelArts CodeLab: the instance’s status');
         const text =
           left !== null
             ? trans.__('CodeLab %1', formatCountdown(left))
             : trans.__('CodeLab: %1', statusLabel(trans, instance.status));
         return onClick ? (
-          <button type="button" {...common} onClick={onClick}>
+          <button
+            type="button"
+            className={leaseClass(model, 'jp-CodeLab-statusItem')}
+            title={title}
+            data-status={instance.status}
+            onClick={onClick}
+          >
             {text}
           </button>
         ) : (
-          <span {...common} role="timer" aria-live="off">
+          <LeaseTimer
+            model={model}
+            className="jp-CodeLab-statusItem"
+            title={title}
+          >
             {text}
-          </span>
+          </LeaseTimer>
         );
       }}
     </Ticking>
   );
+}
+
+/**
+ * The lease countdown as a timer (the panel's card and the notebook toolbar): a role screen
+ * readers know, not read out each second, and the warning class in the lease's last minutes.
+ */
+export function LeaseTimer(props: {
+  model: CodeLabModel;
+  className: string;
+  title: string;
+  children: React.ReactNode;
+}): JSX.Element {
+  return (
+    <span
+      className={leaseClass(props.model, props.className)}
+      role="timer"
+      aria-live="off"
+      title={props.title}
+    >
+      {props.children}
+    </span>
+  );
+}
+
+/** `className`, with the warning class while the lease is in its last minutes. */
+function leaseClass(model: CodeLabModel, className: string): string {
+  return model.expiring ? `${className} jp-mod-warning` : className;
 }
