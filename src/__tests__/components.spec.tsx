@@ -6,7 +6,6 @@ import React from 'react';
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { launchHint } from '../components/LaunchSection';
 import { LeaseCountdown } from '../components/LeaseCountdown';
-import { CodeLabModel } from '../model';
 import { SshInstaller } from '../sshinstall';
 import {
   FakeEventSource,
@@ -38,10 +37,7 @@ describe('CodeLabSidebar', () => {
   });
 
   async function renderPanel() {
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url)
-    });
+    const model = server.model();
     render(
       <CodeLabSidebar
         model={model}
@@ -366,10 +362,7 @@ describe('LeaseCountdown', () => {
         ]
       }
     }));
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url)
-    });
+    const model = server.model();
     render(<LeaseCountdown model={model} trans={trans} onClick={jest.fn()} />);
     await act(async () => {
       await model.refresh();
@@ -388,10 +381,7 @@ describe('LeaseCountdown', () => {
       status: 200,
       body: { instances: [running(Date.now(), 3 * 60_000)] }
     }));
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url)
-    });
+    const model = server.model();
     const onClick = jest.fn();
     render(<LeaseCountdown model={model} trans={trans} onClick={onClick} />);
     await act(async () => {
@@ -432,10 +422,7 @@ describe('LeaseCountdown in the status bar and the notebook toolbar', () => {
         ]
       }
     }));
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url)
-    });
+    const model = server.model();
     const onClick = jest.fn();
     render(
       <>

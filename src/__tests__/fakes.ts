@@ -6,6 +6,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import type { IPanelActions } from '../components/CodeLabSidebar';
+import { CodeLabModel, ICodeLabModelOptions } from '../model';
 import { IEventSourceLike } from '../stream';
 import { IImage, IInstance, IServerStatus } from '../tokens';
 
@@ -157,6 +158,15 @@ export class FakeServer {
   /** Calls whose `METHOD path` is `route`. */
   callsTo(route: string): IRecordedCall[] {
     return this.calls.filter(c => `${c.method} ${c.path}` === route);
+  }
+
+  /** A CodeLab model on this server, its instances' event streams FakeEventSources. */
+  model(options: Partial<ICodeLabModelOptions> = {}): CodeLabModel {
+    return new CodeLabModel({
+      serverSettings: this.settings(),
+      createEventSource: url => new FakeEventSource(url),
+      ...options
+    });
   }
 
   /** Server settings whose requests this fake answers (give them to the model). */

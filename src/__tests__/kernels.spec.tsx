@@ -7,8 +7,7 @@ import React from 'react';
 
 import { IKernelSources, KernelsSection } from '../components/KernelsSection';
 import { NotebookLease } from '../components/NotebookLease';
-import { CodeLabModel } from '../model';
-import { FakeEventSource, FakeServer, running } from './fakes';
+import { FakeServer, running } from './fakes';
 import { followInstanceKernels, runningOn } from '../kernels';
 
 const trans = nullTranslator.load('codelab_ext');
@@ -196,10 +195,7 @@ describe('NotebookLease', () => {
       status: 200,
       body: { instances: [running(Date.now(), 2 * 3_600_000)] }
     }));
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url)
-    });
+    const model = server.model();
     const sources = new Sources();
     const owner = {};
     const kernelChanged = new Signal<object, void>(owner);

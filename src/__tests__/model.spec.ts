@@ -1,7 +1,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { CodeLabClient } from '../api';
-import { CodeLabModel, ICodeLabNotice } from '../model';
+import { ICodeLabNotice } from '../model';
 import {
   FakeEventSource,
   FakeServer,
@@ -18,9 +18,7 @@ describe('CodeLabModel', () => {
   let confirmSwitch: jest.Mock;
 
   function makeModel(extra: Record<string, unknown> = {}) {
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url),
+    const model = server.model({
       confirmSwitch,
       pollInterval: 1000,
       retryInterval: 500,

@@ -67,10 +67,7 @@ describe('renders per second', () => {
       status: 200,
       body: 'Host codelab\n  HostName dev.example.com\n'
     }));
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url)
-    });
+    const model = server.model();
     const actions: IPanelActions = panelActions();
     render(
       <>

@@ -12,7 +12,7 @@ import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { IWorkspaceActions } from '../components/WorkspaceSection';
-import { CodeLabModel, ICodeLabModelOptions } from '../model';
+import { ICodeLabModelOptions } from '../model';
 import { SshInstaller } from '../sshinstall';
 import {
   IWorkspace,
@@ -112,9 +112,7 @@ describe('WorkspaceSection', () => {
   function makeModels(
     options: Pick<ICodeLabModelOptions, 'confirmFilesNotHome'> = {}
   ) {
-    const model = new CodeLabModel({
-      serverSettings: server.settings(),
-      createEventSource: url => new FakeEventSource(url),
+    const model = server.model({
       confirmFilesNotHome: options.confirmFilesNotHome
     });
     const ws = new WorkspaceModel({
