@@ -1,16 +1,20 @@
 """How the CodeLab kernels choose their way to an instance: direct, or through its SSH endpoint.
 
 Real loopback parts where the decision meets the network: a small HTTP server answering what a
-Jupyter server or a front proxy answers, ports that refuse connections.
+Jupyter server or a front proxy answers, ports that refuse connections, a real OpenSSH server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +24,9 @@ from traitlets import TraitError
 from codelab_ext.config import CodeLab
 from codelab_ext.kernels import transport
 from codelab_ext.kernels.remote import RemoteError
-from codelab_ext.ssh_connection import parse_address
+from codelab_ext.ssh_connection import POOL, parse_address
+
+from .support.sshd import SshdHandle, start_sshd
 
 
 @pytest.mark.parametrize("status", [599, 403, 407, 502, 503, 504])
@@ -184,3 +190,74 @@ async def test_a_remembered_ssh_choice_goes_straight_to_ssh_until_forgotten(answ
     assert transport.remembered("i-1") is None
     chosen = await transport.open_jupyter(_instance(server.origin, closed_port), _config())
     assert chosen.transport == "direct"
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdHandle]:
+    with start_sshd(tmp_path_factory.mktemp("transport-sshd")) as handle:
+        yield handle
+
+
+def _ssh_instance(sshd: SshdHandle, home: Path, instance_id: str) -> dict[str, Any]:
+    """An instance whose SSH endpoint is ``sshd``, its key pair in ~/.ssh/<key pair>.pem under ``home``."""
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(parents=True, exist_ok=True)
+    key = ssh_dir / "KeyPair-transport.pem"
+    shutil.copyfile(sshd.client_key_path, key)
+    key.chmod(0o600)
+    ssh = {"host": sshd.host, "port": sshd.port, "user": sshd.user, "key_pair_names": ["KeyPair-transport"]}
+    return {"id": instance_id, "url": f"http://127.0.0.1:9/{instance_id}/lab", "token": "t0ken", "ssh": ssh}
+
+
+class _LateExecutor(ThreadPoolExecutor):
+    """Runs each call in a thread, then hands its result to the loop only once ``deliver`` is set: a
+    thread that returned in time whose result reaches the loop after the deadline (a loaded machine)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.returned = threading.Event()
+        self.deliver = threading.Event()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def late() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.returned.set()
+                self.deliver.wait(30)
+
+        return super().submit(late)
+
+
+async def test_a_forward_whose_result_comes_after_the_deadline_gives_its_lease_back(
+    sshd, tmp_path, monkeypatch
+):
+    instance = _ssh_instance(sshd, tmp_path, "i-late")
+    config = _config("ssh")
+    config.kernel_ssh_jupyter = "127.0.0.1:9"
+    # the connection and its forward exist already: the thread makes its lease at once, in time
+    warm = POOL.acquire(instance, timeout=10.0)
+    connection = warm.connection
+    forward = connection.forward("127.0.0.1", 9)
+    warm.release()
+    monkeypatch.setattr(POOL, "linger", 0.0)  # nobody leasing: closed at once, its forward with it
+    monkeypatch.setattr(transport, "ssh_deadline", lambda timeout: 3.0)
+    loop = asyncio.get_running_loop()
+    late = _LateExecutor()
+    loop.set_default_executor(late)
+    try:
+        with pytest.raises(RemoteError, match="did not answer within"):
+            await transport.open_jupyter(instance, config)
+        assert late.returned.is_set(), "the thread made its lease before the deadline"
+        late.deliver.set()
+        for _ in range(200):
+            if connection.users == 0 and forward.closed:
+                break
+            await asyncio.sleep(0.05)
+        assert connection.users == 0, "the lease taken for a caller that gave up is given back"
+        assert forward.closed and POOL.connections("i-late") == []
+    finally:
+        late.deliver.set()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=4))
+        late.shutdown(wait=False)
+        POOL.close_instance("i-late")

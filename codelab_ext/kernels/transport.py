@@ -165,6 +165,41 @@ async def open_jupyter(instance: dict[str, Any], config: Any) -> InstanceJupyter
         raise RemoteError(why, http_status=exc.http_status) from None
 
 
+def ssh_deadline(timeout: float) -> float:
+    """The total deadline of opening a forward: connecting (TCP, banner, authentication, each within
+    ``timeout``) and the forward's listener."""
+    return timeout * 3 + 5
+
+
+class _Handover:
+    """A lease taken in a worker thread for a caller that may give up meanwhile (its deadline, a
+    cancel): whichever side comes second releases it, so it never outlives both.
+
+    The thread :meth:`offer`\\ s it once taken (False: the caller gave up, the thread releases it); the
+    caller that gives up :meth:`abandon`\\ s it (releasing a lease already offered). A thread that
+    returns just after the deadline, or whose result reaches the loop only after it, leaks nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lease: Lease | None = None
+        self._abandoned = False
+
+    def offer(self, lease: Lease) -> bool:
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._lease = lease
+            return True
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
+
 async def _through_ssh(instance: dict[str, Any], config: Any, direct: InstanceJupyter) -> SshJupyter:
     try:
         host, port = parse_address(str(getattr(config, "kernel_ssh_jupyter", "127.0.0.1:8888")))
@@ -176,8 +211,7 @@ async def _through_ssh(instance: dict[str, Any], config: Any, direct: InstanceJu
             )
         ) from None
     timeout = float(config.request_timeout)
-
-    abandoned = threading.Event()
+    handover = _Handover()
 
     def connect() -> tuple[Lease, int]:
         lease = POOL.acquire(instance, timeout=timeout)
@@ -186,15 +220,15 @@ async def _through_ssh(instance: dict[str, Any], config: Any, direct: InstanceJu
         except BaseException:
             lease.release()
             raise
-        if abandoned.is_set():  # the caller's deadline passed meanwhile
+        if not handover.offer(lease):  # the caller's deadline passed meanwhile
             lease.release()
         return lease, local_port
 
     try:
         # paramiko blocks: a worker thread, within the deadline (TCP, banner, authentication)
-        lease, local_port = await asyncio.wait_for(asyncio.to_thread(connect), timeout * 3 + 5)
+        lease, local_port = await asyncio.wait_for(asyncio.to_thread(connect), ssh_deadline(timeout))
     except asyncio.TimeoutError:
-        abandoned.set()
+        handover.abandon()
         raise RemoteError(
             tr("The instance's SSH endpoint did not answer within {seconds} s.", seconds=round(timeout * 3))
         ) from None
@@ -204,6 +238,9 @@ async def _through_ssh(instance: dict[str, Any], config: Any, direct: InstanceJu
         raise RemoteError(
             tr("The instance's SSH endpoint cannot be used: {error}", error=str(exc)[:300])
         ) from None
+    except BaseException:  # cancelled: what the thread brings is given back
+        handover.abandon()
+        raise
     path = urlsplit(direct.base).path or "/"
     jupyter = SshJupyter(f"http://127.0.0.1:{local_port}{path}", direct.token, timeout=direct.timeout)
     jupyter.transport = "ssh"
