@@ -35,6 +35,27 @@ __all__ = ["POOL", "Connection", "Forward", "Lease", "Pool", "SshUnavailable", "
 
 log = logging.getLogger("codelab_ext.ssh")
 
+#: where paramiko logs for our connections (its own ``paramiko.transport`` stays as it is for others)
+PARAMIKO_LOG = "codelab_ext.ssh.paramiko"
+#: what an SSH server's refusal to open a channel means (RFC 4254 §5.1), said by :func:`_refusal`
+_REFUSALS = {
+    1: tr("the SSH server does not allow port forwarding (administratively prohibited)"),
+    2: tr("nothing accepted the connection there (connect failed)"),
+    4: tr("the SSH server is short of resources"),
+}
+
+
+class _NoChannelRefusals(logging.Filter):
+    """Drops paramiko's ERROR line for a refused channel: :meth:`Connection.open_channel` reports the
+    refusal itself, readably (:meth:`Forward._carry` logs it, once a streak)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Secsh channel") and "open FAILED" in text)
+
+
+logging.getLogger(PARAMIKO_LOG).addFilter(_NoChannelRefusals())
+
 #: connections a forward carries at once (REST calls and kernel websockets)
 MAX_FORWARDED = 64
 #: bytes moved per read in a forward
@@ -61,6 +82,7 @@ def open_client(
     identity = _identity(key_pairs, identity_file)
     hosts_file = Path(known_hosts_file(instance, known_hosts)).expanduser()
     client = paramiko.SSHClient()
+    client.set_log_channel(PARAMIKO_LOG)
     if hosts_file.exists():
         client.load_host_keys(str(hosts_file))
     client.set_missing_host_key_policy(_AcceptNew(hosts_file))
@@ -184,6 +206,14 @@ class Connection:
             return transport.open_channel(
                 "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=self.timeout
             )
+        except paramiko.ChannelException as exc:  # the server answered: it refuses this one
+            raise SshUnavailable(
+                tr(
+                    "The instance's SSH endpoint refused to forward to {address}: {reason}",
+                    address=f"{host}:{port}",
+                    reason=_REFUSALS.get(exc.code) or str(exc.text or exc.code)[:300],
+                )
+            ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise SshUnavailable(
                 tr(
@@ -347,6 +377,8 @@ class Forward:
         self.closed = False
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
+        #: a refusal was logged and no channel opened since: the next ones are not logged again
+        self._refused = False
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(16)
@@ -374,8 +406,12 @@ class Forward:
             try:
                 channel = self.connection.open_channel(*self.target)
             except SshUnavailable as exc:
-                log.info("SSH forward to %s:%s: %s", self.target[0], self.target[1], exc.message)
+                # said once a streak (a kernel's every REST call and reconnection would repeat it)
+                level = logging.DEBUG if self._refused else logging.WARNING
+                self._refused = True
+                log.log(level, "SSH forward to %s:%s: %s", self.target[0], self.target[1], exc.message)
                 return
+            self._refused = False
             _carry_both_ways(sock, channel, self.connection.timeout)
         finally:
             with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
 import threading
@@ -132,6 +133,35 @@ def test_a_forward_to_a_closed_port_closes_the_local_connection(sshd, tmp_path):
     finally:
         pool.close_all()
         closed.close()
+
+
+def test_a_refused_forward_is_logged_once_readably_and_not_as_paramikos_error(sshd, tmp_path, caplog):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # never listening: sshd's connect fails, it refuses the channel
+    target = f"127.0.0.1:{closed.getsockname()[1]}"
+    caplog.set_level(logging.DEBUG)
+    pool = Pool(linger=0)
+    try:
+        lease = _acquire(pool, sshd, tmp_path)
+        forward = lease.connection.forward("127.0.0.1", closed.getsockname()[1])
+        for _ in range(3):  # a kernel's REST calls, one after the other
+            try:
+                _round_trip(forward.port, b"anyone?")
+            except ConnectionResetError:
+                pass
+        lease.release()
+    finally:
+        pool.close_all()
+        closed.close()
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelno for r in loud] == [logging.WARNING], [(r.name, r.getMessage()) for r in loud]
+    said = loud[0].getMessage()
+    assert target in said and "refused to forward" in said and "nothing accepted the connection" in said
+    assert "ChannelException" not in said and loud[0].exc_info is None, "readable, no traceback"
+    assert not any("open FAILED" in r.getMessage() for r in caplog.records), "paramiko's line is dropped"
+    # what reaches the server's log (INFO and up) holds no line of the private key
+    shown = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert not any(line in shown for line in sshd.client_key_path.read_text().splitlines()[1:-1])
 
 
 def test_an_endpoint_that_refuses_is_said(tmp_path):
