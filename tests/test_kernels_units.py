@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
+import time
 import uuid
 from typing import Any
 
@@ -223,3 +225,103 @@ def test_the_transport_memory_is_bounded():
     finally:
         for n in range(transport.MAX_CHOICES + 10):
             transport.unremember(f"bound-{n}")
+
+
+class _NaglingKernel(tornado.websocket.WebSocketHandler):
+    """A kernel channel answering an execute_request as ipykernel does through a Jupyter server: four
+    small messages written one by one, with Nagle's algorithm left on (as jupyter_server leaves it)."""
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return subprotocols[0] if subprotocols else None
+
+    async def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, bytes)
+        channel, parts = unpack_ws(message)
+        if channel != "shell":
+            return
+        parent = bytes(parts[0])
+
+        def part(msg_type: str, content: dict) -> list[bytes]:
+            own = {
+                "msg_id": uuid.uuid4().hex,
+                "msg_type": msg_type,
+                "session": "k",
+                "username": "u",
+                "date": "2026-01-01T00:00:00Z",
+                "version": "5.3",
+            }
+            return [json.dumps(own).encode(), parent, b"{}", json.dumps(content).encode()]
+
+        for name, msg_type, content in [
+            ("iopub", "status", {"execution_state": "busy"}),
+            ("iopub", "execute_input", {"code": "pass", "execution_count": 1}),
+            ("shell", "execute_reply", {"status": "ok", "execution_count": 1}),
+            ("iopub", "status", {"execution_state": "idle"}),
+        ]:
+            await self.write_message(pack_ws(name, part(msg_type, content)), binary=True)
+
+
+async def _plain_round_trips(port: int, count: int) -> list[float]:
+    """Round trips of a client that does not acknowledge at once (any websocket client)."""
+    ws = await _Instance(port).connect("k-plain", "s-plain", timeout=30)
+    session = Session(key=b"")
+    times = []
+    try:
+        for _ in range(count):
+            msg = session.msg("execute_request", {"code": "pass"})
+            start = time.perf_counter()
+            await ws.write_message(pack_ws("shell", session.serialize(msg)[2:]), binary=True)
+            for _ in range(4):
+                assert await asyncio.wait_for(ws.read_message(), 10) is not None
+            times.append(time.perf_counter() - start)
+    finally:
+        ws.close()
+    return times
+
+
+async def test_a_cells_messages_are_not_held_by_the_instance_servers_nagle():
+    """A Jupyter server holds a kernel's second small message until the first is acknowledged, and Linux
+    delays that acknowledgement 40 ms: every cell took 40 ms more than its kernel. The bridge
+    acknowledges at once (remote.ack_now), so a cell through it takes what its messages take."""
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    app = tornado.web.Application([(r"/api/kernels/([^/]+)/channels", _NaglingKernel)])
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    key = uuid.uuid4().hex.encode()
+    bridge = Bridge(Session(key=key), name="test")
+    client = None
+    try:
+        plain = statistics.median((await _plain_round_trips(port, 12))[2:])
+        if plain < 0.030:
+            pytest.skip(
+                f"this system does not delay the acknowledgement (a plain client: {plain * 1e3:.1f} ms)"
+            )
+        bridge.start()
+        await bridge.attach(_Instance(port), "k-1")  # type: ignore[arg-type]
+        client = AsyncKernelClient()
+        info: dict[str, Any] = {f"{name}_port": port for name, port in bridge.ports.items()}
+        client.load_connection_info({**info, "ip": "127.0.0.1", "transport": "tcp", "key": key.decode()})
+        client.start_channels()
+        await asyncio.sleep(0.3)  # the iopub subscription reaches the bridge's PUB
+        times = []
+        for _ in range(12):
+            start = time.perf_counter()
+            msg_id = client.execute("pass")
+            reply = await client.get_shell_msg(timeout=10)
+            assert reply["parent_header"]["msg_id"] == msg_id
+            while True:
+                msg = await client.get_iopub_msg(timeout=10)
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+            times.append(time.perf_counter() - start)
+        through = statistics.median(times[2:])
+        assert through < 0.020 < plain, (
+            f"through the bridge {through * 1e3:.1f} ms, a plain client {plain * 1e3:.1f}"
+        )
+    finally:
+        if client is not None:
+            client.stop_channels()
+        await bridge.close()
+        server.stop()

@@ -43,7 +43,7 @@ from jupyter_client.session import Session
 from tornado.websocket import WebSocketClientConnection
 
 from ..i18n import Message, tr
-from .remote import InstanceJupyter, RemoteError, pack_ws, unpack_ws
+from .remote import InstanceJupyter, RemoteError, ack_now, pack_ws, unpack_ws
 
 log = logging.getLogger("codelab_ext.kernels")
 
@@ -282,6 +282,7 @@ class Bridge:
             return
         try:
             await ws.write_message(data, binary=True)
+            ack_now(ws)
         except Exception:
             # the connection broke under us: keep the message for the next one
             self._enqueue(data)
@@ -294,6 +295,7 @@ class Bridge:
             if data is None:
                 self._connection_lost(ws)
                 return
+            ack_now(ws)
             if isinstance(data, str):
                 continue  # the v1 protocol sends binary messages only
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -211,6 +212,32 @@ class InstanceJupyter:
         if stream is not None:
             stream.max_buffer_size = MAX_WS_MESSAGE_BYTES + 64 * 1024
         return ws
+
+
+#: Linux only; elsewhere :func:`ack_now` does nothing
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+def ack_now(ws: WebSocketClientConnection) -> None:
+    """Acknowledge at once what the instance sent so far, and the next segment too (Linux ``TCP_QUICKACK``).
+
+    Called after each websocket message read or written. A Jupyter server leaves Nagle's algorithm on
+    for its kernel websockets (tornado turns it back on after the upgrade), so it holds the kernel's
+    second small message (execute_input after busy) until the first is acknowledged; Linux delays that
+    acknowledgement by 40 ms when it has nothing to send back. Every cell's output arrived 40 ms late.
+    The kernel clears the flag by itself, hence once per message; a socket that refuses it (not TCP)
+    is left as it is.
+    """
+    if _TCP_QUICKACK is None:
+        return
+    stream = ws.protocol.stream if ws.protocol is not None else None
+    sock = stream.socket if stream is not None else None
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+    except OSError:
+        pass
 
 
 def pack_ws(channel: str, parts: list[bytes]) -> bytes:
