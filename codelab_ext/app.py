@@ -68,7 +68,11 @@ class CodeLabApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
+        from .kernels import actions
+
         routes: list[Any] = [(url_path_join(NAMESPACE, path), cls) for path, cls in route_table()]
+        # a CodeLab kernel's refused restart answered with its reason (jupyter_server says 500)
+        routes.append((actions.ROUTE, actions.KernelActionHandler))
         self.handlers.extend(routes)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:

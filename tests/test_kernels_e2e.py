@@ -475,3 +475,34 @@ async def test_completion_inspection_comms_and_the_debugger_go_to_the_instance(
     finally:
         client.stop_channels()
         await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_a_restart_refused_because_the_instance_stopped_is_answered_readably(
+    jp_fetch, jp_serverapp, running_instance, live_emulator
+):
+    from tornado.web import HTTPError
+
+    from codelab_ext.kernels.provisioner import KernelRefused
+
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        await execute(client, "x = 1")
+        # the instance stops where this server does not see it yet (its poll is an hour away)
+        live_emulator.expire_lease(running_instance.id)
+        live_emulator.wait_status(running_instance.id, "STOPPED")
+        for action in ("interrupt", "restart"):
+            response = await jp_fetch(
+                "api", "kernels", kernel_id, action, method="POST", body="", raise_error=False
+            )
+            said = json.loads(response.body)
+            assert response.code == 409, (action, response.code, said)  # not 500
+            assert "stopped (its lease ended or it was stopped)" in said["message"], said
+            assert running_instance.token not in response.body.decode()
+        # what a jupyter_client caller (nbclient) gets: typed as jupyter_server expects, readable
+        with pytest.raises(KernelRefused) as caught:
+            await km.restart_kernel()
+        assert isinstance(caught.value, HTTPError) and caught.value.status_code == 409
+        assert str(caught.value).startswith("The CodeLab instance "), str(caught.value)
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)

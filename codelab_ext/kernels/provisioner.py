@@ -45,16 +45,32 @@ from .bridge import Bridge
 from .remote import InstanceJupyter, RemoteError
 
 
-def start_refused(error: CodeLabError) -> HTTPError:
-    """Why a kernel did not start, as the local server answers it to the notebook.
+class KernelRefused(HTTPError):
+    """A CodeLab kernel that did not start or restart, as jupyter_server expects it: an ``HTTPError``.
 
-    jupyter_server's REST API passes on the message of an ``HTTPError`` only (anything else is an
-    "Unhandled error"); the launch's error is re-raised by jupyter_client as it is, so the notebook's
-    dialog says why (the instance stopped, its Jupyter server cannot be reached, ...).
+    jupyter_server's REST API passes on the status and message of an ``HTTPError`` only (anything
+    else is an "Unhandled error"); jupyter_client re-raises the launch's error as it is, so the
+    notebook's dialog says why (the instance stopped, its Jupyter server cannot be reached, ...). A
+    failed restart, which jupyter_server answers 500 "Exception restarting kernel" whatever the
+    cause, is answered with this one's by :class:`~.actions.KernelActionHandler`. Its ``str`` is the
+    message alone (what nbclient and other jupyter_client callers show), ``message`` the
+    translatable one and ``status`` its HTTP status (``status_code`` too, tornado's name).
     """
-    status = error.status if 400 <= error.status < 600 else 500
-    # log_message is a %-format for tornado's own log line
-    return HTTPError(status, log_message=str(error.message).replace("%", "%%"))
+
+    def __init__(self, error: CodeLabError) -> None:
+        status = error.status if 400 <= error.status < 600 else 500
+        # log_message is a %-format for tornado's own log line
+        super().__init__(status, log_message=str(error.message).replace("%", "%%"))
+        self.message: str | Message = error.message
+        self.status = status
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+def start_refused(error: CodeLabError) -> KernelRefused:
+    """Why a kernel did not start (or restart), as the local server answers it to the notebook."""
+    return KernelRefused(error)
 
 
 class CodeLabProvisioner(KernelProvisionerBase):
@@ -162,6 +178,13 @@ class CodeLabProvisioner(KernelProvisionerBase):
             # only after a shutdown with restart=True): a new process, the same kernel and connection
             try:
                 await self.remote.restart(self.remote_kernel_id, timeout=float(config.kernel_start_timeout))
+            except RemoteError:
+                # the instance stopped between the shutdown and this start: say that, not "not reached"
+                # (the bridge ends the kernel itself when it sees its connection gone)
+                why = await self._gone_now()
+                if why is None:
+                    raise
+                raise instances.InstanceNotRunning(why) from None
             finally:
                 self._restarts_pending = max(0, self._restarts_pending - 1)
             if not self.bridge.connected:
@@ -256,6 +279,13 @@ class CodeLabProvisioner(KernelProvisionerBase):
             old.close()
         return remote
 
+    async def _gone_now(self) -> Message | None:
+        """:meth:`_instance_gone`, None too when ModelArts cannot say (the caller's error stands)."""
+        try:
+            return await self._instance_gone()
+        except Exception:
+            return None
+
     async def _instance_gone(self) -> Message | None:
         """Why the kernel cannot go on (the instance no longer runs), or None (ask ModelArts)."""
         instance_id, _ = self.target
@@ -269,7 +299,16 @@ class CodeLabProvisioner(KernelProvisionerBase):
             return
         if signum == signal.SIGINT:
             if self.remote is not None and self.remote_kernel_id:
-                await self.remote.interrupt(self.remote_kernel_id)
+                try:
+                    await self.remote.interrupt(self.remote_kernel_id)
+                except RemoteError as exc:
+                    if getattr(self.parent, "shutting_down", False):
+                        # jupyter_client interrupts before every shutdown and restart: these go on
+                        # (a restart then says why it cannot start)
+                        self.log.info("CodeLab kernel %s: %s", self.kernel_id, exc.message)
+                        return
+                    why = await self._gone_now()
+                    raise start_refused(exc if why is None else instances.InstanceNotRunning(why)) from None
             return
         if signum in (signal.SIGTERM, signal.SIGKILL):
             await self._stop(restart=False)
