@@ -1,11 +1,13 @@
 import '@testing-library/jest-dom';
 import { nullTranslator } from '@jupyterlab/translation';
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import { Signal } from '@lumino/signaling';
 import React from 'react';
 
 import { CodeLabSidebar, IPanelActions } from '../components/CodeLabSidebar';
 import { launchHint } from '../components/LaunchSection';
 import { LeaseCountdown } from '../components/LeaseCountdown';
+import { useSignal } from '../components/useModel';
 import { SshInstaller } from '../sshinstall';
 import {
   FakeEventSource,
@@ -529,6 +531,31 @@ describe('LeaseCountdown in the status bar and the notebook toolbar', () => {
     expect(button).toHaveTextContent(/^\[zh-CN\] CodeLab: \[zh-CN\] /);
     expect(button.getAttribute('title')).toMatch(/^\[zh-CN\] ModelArts/);
     model.dispose();
+  });
+});
+
+describe('useSignal', () => {
+  it('shows what changed between the first render and the subscription', () => {
+    const owner = {};
+    const changed = new Signal<object, void>(owner);
+    let value = 'loading';
+    function Probe(): JSX.Element {
+      useSignal(changed);
+      const shown = value;
+      if (shown === 'loading') {
+        // the answer arrives after this render read the state, before its effect connects
+        value = 'loaded';
+        changed.emit();
+      }
+      return <span>{shown}</span>;
+    }
+    render(<Probe />);
+    expect(screen.getByText('loaded')).toBeInTheDocument();
+    act(() => {
+      value = 'later';
+      changed.emit();
+    });
+    expect(screen.getByText('later')).toBeInTheDocument();
   });
 });
 
