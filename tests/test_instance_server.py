@@ -282,6 +282,55 @@ def test_a_server_that_does_not_answer_in_time_fails_step_4(project: EmulatorHan
     assert project.running(instance_id).api("GET", "api/status").status_code == 200
 
 
+def test_the_ticker_does_not_spin_while_a_server_starts() -> None:
+    """While an instance's server starts, the ticker ticks at its pace, not in a loop; RUNNING comes promptly.
+
+    Once the server is spawned only the ticker refreshes the instance (no API polling): the server
+    answering must wake it.
+    """
+    from codelab_ext.emulator.workspace import _TICK_SECONDS
+
+    emulator = Emulator(speed=FAST_SPEED, instance_servers=True, lab=False)
+    emulator.start_in_thread(port=0)
+    handle = EmulatorHandle(emulator)
+    host = emulator.host
+    assert host is not None and host.tick is not None
+    ticks = 0
+    refresh = host.tick
+
+    def counted() -> None:
+        nonlocal ticks
+        ticks += 1
+        refresh()
+
+    host.tick = counted
+    try:
+        t0 = time.monotonic()
+        iid = handle.open_instance()["id"]
+        instance = emulator.state.instances[iid]
+        end = t0 + 120
+        # the API moves the instance to step 4, where its server is spawned and the ticker started
+        while iid not in host._servers and time.monotonic() < end:
+            handle.show(iid)
+            time.sleep(0.05)
+        ready_at = running_at = None
+        while running_at is None and time.monotonic() < end:
+            server = host._servers.get(iid)
+            if ready_at is None and server is not None and server.state == "ready":
+                ready_at = time.monotonic()
+            if instance.status == "RUNNING":
+                running_at = time.monotonic()
+            time.sleep(0.005)
+        elapsed = time.monotonic() - t0
+        assert running_at is not None and ready_at is not None, instance.status
+        # the ticks of its period plus a few wakes (server ready, downloads); the spin made 100k+
+        assert ticks <= elapsed / _TICK_SECONDS + 10, (ticks, elapsed)
+        assert running_at - ready_at < 1.0
+    finally:
+        handle.close()
+        emulator.stop()
+
+
 def test_two_projects_run_at_once(live: EmulatorHandle) -> None:
     first, second = (EmulatorHandle(live.emulator, region=next(_regions)) for _ in range(2))
     a_id = first.open_instance()["id"]

@@ -364,7 +364,8 @@ class InstanceHost:
                 status, ["COMPLETED"] * (count - 1) + ["FAILED"], failed_step=count, ended_at=ended
             )
         if server.state != "ready" or not all(d.done.is_set() for d in init.downloads):
-            self._wake.set()
+            # no wake here (that made the ticker spin while a server started): the server's watcher and
+            # each download wake the ticker when they end, and it ticks every _TICK_SECONDS anyway
             return PhaseReading("STARTING", ["COMPLETED"] * (count - 1) + ["PROCESSING"])
         ready_at = max([server.ready_at or 0.0] + [d.finished_at or 0.0 for d in init.downloads])
         failed = [d.message() for d in init.downloads if d.error]
