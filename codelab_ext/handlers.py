@@ -20,9 +20,9 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado.iostream import StreamClosedError
 
-from . import transport
 from .errors import CodeLabError, ThrottledError, ValidationError
 from .i18n import localize, negotiate, normalize, tr
+from .json_bounds import dumps
 from .models import public_instance
 from .ssh import validate_alias, validate_identity_file
 from .validation import (
@@ -111,7 +111,7 @@ class CodeLabHandler(APIHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(transport.dumps(localize(body, self.language)))
+        self.finish(dumps(localize(body, self.language)))
 
     def instance_id(self, raw: str) -> str:
         return validate_id(raw, "instance_id")
@@ -130,7 +130,7 @@ class CodeLabHandler(APIHandler):
             body = {"message": exc.log_message % exc.args if exc.log_message else self._reason}
         else:
             body = {"message": tr("Internal error in codelab_ext; see the Jupyter server log.")}
-        self.finish(transport.dumps(localize(body, self.language)))
+        self.finish(dumps(localize(body, self.language)))
 
     def log_exception(
         self,
@@ -312,7 +312,7 @@ class EventsHandler(CodeLabHandler):
                     seq += 1
                     payload = public_instance(data) if kind == "instance" else data
                     name = SSE_EVENT_NAMES.get(kind, kind)
-                    text = transport.dumps(localize(payload, language))
+                    text = dumps(localize(payload, language))
                     self.write(f"id: {seq}\nevent: {name}\ndata: {text}\n\n")
                 await self.flush()
                 last_write = time.monotonic()

@@ -24,7 +24,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from . import transport
+from . import json_bounds, transport
 from .errors import AuthError, ThrottledError, UpstreamTimeout, UpstreamUnavailable
 from .i18n import tr
 from .signing import HEADER_AUTH_TOKEN
@@ -283,7 +283,7 @@ class IamTokenProvider:
                 request_id=request_id,
             )
         try:
-            body = transport.loads(response.content)
+            body = json_bounds.loads(response.content)
         except ValueError:
             body = {}
         token_info = body.get("token") if isinstance(body, dict) else None

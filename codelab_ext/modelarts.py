@@ -43,7 +43,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from . import transport
+from . import json_bounds, transport
 from .credentials import Credentials
 from .errors import (
     AuthError,
@@ -542,15 +542,15 @@ class ModelArtsClient:
         if not content or not content.strip():
             return None
         try:
-            return transport.loads(content)
-        except transport.JSONTooDeep:
+            return json_bounds.loads(content)
+        except json_bounds.JSONTooDeep:
             raise UpstreamUnavailable(
                 tr(
                     "{service} answered HTTP {status} with JSON nested deeper than {MAX_JSON_DEPTH} "
                     "levels (refused)",
                     service=service,
                     status=status,
-                    MAX_JSON_DEPTH=transport.MAX_JSON_DEPTH,
+                    MAX_JSON_DEPTH=json_bounds.MAX_JSON_DEPTH,
                 ),
                 http_status=status,
                 request_id=request_id,

@@ -1,4 +1,4 @@
-"""The bounded transport of every upstream call: a total deadline, a size cap, bounded JSON.
+"""The bounded transport of every upstream call: a total deadline and a size cap.
 
 Every call codelab_ext makes to ModelArts or IAM (the server, the watcher and the CLI all go
 through :class:`~codelab_ext.modelarts.ModelArtsClient` and the IAM token provider) is sent with
@@ -20,11 +20,8 @@ through :class:`~codelab_ext.modelarts.ModelArtsClient` and the IAM token provid
   ``max_bytes`` (``c.CodeLab.max_response_bytes``, 8 MiB by default: real answers are a few KiB) is
   refused with :class:`ResponseTooLarge` and its connection closed, so memory stays within a small
   multiple of the cap whatever upstream sends.
-* **Bounded JSON** (:func:`loads`): anything nested deeper than :data:`MAX_JSON_DEPTH` levels
-  becomes ``null`` (too deep for the parser at all: :class:`JSONTooDeep`, a ``ValueError``), and
-  non-finite numbers (``NaN``, ``Infinity``, ``1e400``) become ``null``, so nothing upstream sends
-  can make the server's own JSON unencodable or invalid for the browser's ``JSON.parse``.
-  :func:`dumps` is the matching encoder for answers to the browser.
+* **Bounded JSON** lives in :mod:`codelab_ext.json_bounds` (``loads`` for upstream answers, ``dumps``
+  for the browser's), so that writing JSON does not import ``requests``.
 
 A call made inside another one (the IAM token fetched while signing a ModelArts request) never
 outlives the outer call's deadline.
@@ -35,13 +32,11 @@ from __future__ import annotations
 import contextlib
 import io
 import ipaddress
-import json
-import math
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -62,13 +57,9 @@ from urllib3.util.connection import allowed_gai_family
 __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
-    "MAX_JSON_DEPTH",
     "RESOLVER_THREADS",
-    "JSONTooDeep",
     "ResponseTooLarge",
     "deadline",
-    "dumps",
-    "loads",
     "new_session",
     "resolve",
     "send",
@@ -78,8 +69,6 @@ __all__ = [
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 #: how much of a body is read between two looks at the clock and the byte count
 CHUNK_BYTES = 16 * 1024
-#: the deepest nesting accepted in upstream JSON (real answers nest about 5 levels)
-MAX_JSON_DEPTH = 64
 #: host name lookups running at once under a deadline (one thread each; a stalled resolver holds at
 #: most this many threads, and a call finding none free waits for one within its own deadline)
 RESOLVER_THREADS = 4
@@ -93,10 +82,6 @@ class ResponseTooLarge(requests.exceptions.RequestException):
         self.limit = limit
         #: the HTTP status of the refused answer
         self.status = status
-
-
-class JSONTooDeep(ValueError):
-    """JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
 
 
 # --------------------------------------------------------------------------- the deadline
@@ -447,72 +432,3 @@ def send(
             raise
         body = read_body(response, max_bytes)
     return response, body
-
-
-# --------------------------------------------------------------------------- bounded JSON
-
-
-def _reject_constant(name: str) -> None:
-    return None  # NaN, Infinity, -Infinity: not JSON numbers; dropped
-
-
-def _check(value: Any) -> Any:
-    """Non-finite floats to ``None`` and anything nested deeper than :data:`MAX_JSON_DEPTH` to
-    ``None`` (in place, without recursion: the value may be deep). Real answers nest a few levels,
-    so only a pathological extra field is ever cut."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if not isinstance(value, (dict, list)):
-        return value
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-        for key, item in items:
-            if isinstance(item, float):
-                if not math.isfinite(item):
-                    node[key] = None
-            elif isinstance(item, (dict, list)):
-                if depth >= MAX_JSON_DEPTH:
-                    node[key] = None
-                else:
-                    stack.append((item, depth + 1))
-    return value
-
-
-def loads(data: bytes | str) -> Any:
-    """Parse upstream JSON: values nested deeper than :data:`MAX_JSON_DEPTH` and non-finite numbers
-    become ``None``.
-
-    Raises ``ValueError`` for anything unreadable (``UnicodeDecodeError`` for bad UTF-8, and
-    :class:`JSONTooDeep` for a nesting too deep for the parser itself).
-    """
-    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-    try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise JSONTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    return _check(value)
-
-
-def dumps(value: Any) -> str:
-    """JSON for the browser: never ``NaN``/``Infinity`` (they become ``null``), never a RecursionError
-    escaping as a 500 for a value that came from upstream (such a value is refused on parse)."""
-    try:
-        return _BROWSER_JSON.encode(value)
-    except ValueError:
-        return _BROWSER_JSON.encode(_sanitised(value))
-
-
-#: json.dumps with any argument builds an encoder for each call; the browser's answers share one
-_BROWSER_JSON = json.JSONEncoder(allow_nan=False)
-
-
-def _sanitised(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: _sanitised(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_sanitised(item) for item in value]
-    return value

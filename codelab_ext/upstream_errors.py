@@ -20,7 +20,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
-from . import transport
+from . import json_bounds
 from .errors import (
     AuthError,
     ConflictError,
@@ -197,7 +197,7 @@ def error_from_response(
     readable = True
     if body.strip():
         try:
-            data = transport.loads(body)
+            data = json_bounds.loads(body)
         except (UnicodeDecodeError, ValueError, RecursionError):
             readable = False
     code, upstream_raw, body_request_id = read_error_body(data)

@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import requests
 
-from .. import transport
+from .. import json_bounds, transport
 from ..i18n import tr
 from .core import (
     OLD_SUFFIX,
@@ -135,7 +135,7 @@ class ContentsRemote:
     ) -> requests.Response:
         headers = {"Authorization": f"token {self._token}", **kwargs.pop("headers", {})}
         if "json" in kwargs:
-            kwargs["data"] = transport.dumps(kwargs.pop("json"))
+            kwargs["data"] = json_bounds.dumps(kwargs.pop("json"))
             headers["Content-Type"] = "application/json"
         try:
             response, _ = transport.send(
@@ -170,7 +170,7 @@ class ContentsRemote:
 
     def _json(self, response: requests.Response) -> Any:
         try:
-            return transport.loads(response.content)
+            return json_bounds.loads(response.content)
         except ValueError:
             raise TransferFailed(
                 tr("The instance's Jupyter server sent an answer that is not JSON")
