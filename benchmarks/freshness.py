@@ -11,7 +11,9 @@ start-up is shifted by a random fraction of the emulator's 1 s queue (the emulat
 in-process before step 1 begins).
 
 Steady: once RUNNING, the single subscriber stays connected for 60 s and the emulator counts what
-reached "ModelArts" (the watcher backs off 1, 2, 4, 8, 16, 30 s).
+reached "ModelArts" (the watcher backs off 1, 2, 4, 8, 16, 30 s). Requests to a route the emulator does
+not serve for ModelArts or IAM are printed by kind but not counted: they are the kernelspec sync reading
+the instance's own Jupyter at its URL, which here (no instance server) is the emulator's host.
 
 Targets: start-up freshness p95 <= 1.2 s; upstream requests in 60 s steady <= 6.
 """
@@ -156,6 +158,8 @@ def bench(report: Report) -> None:
     report.figure("steady 60 s: upstream show requests", int(steady.get("show", 0)))
     report.figure("steady 60 s: upstream requests, all kinds", int(steady.get("total", 0)))
     report.figure("steady 60 s: SSE instance events (no change expected)", steady["sse_events"])
+    kinds = ", ".join(f"{key} {n}" for key, n in sorted(dict(steady.get("by_method") or {}).items()))
+    report.figure("steady 60 s: upstream requests by kind", kinds or "none")
     # the baselines: the watcher's own cadence (its rule, codelab_ext.watcher)
     from codelab_ext.watcher import FAST_DELAY
 
@@ -166,9 +170,12 @@ def bench(report: Report) -> None:
     report.figure("ratio show requests / scheduled polls", shows / schedule, "x")
     report.figure("ratio all upstream requests / scheduled polls", total / schedule, "x")
     report.target("freshness p95 during start-up", percentile(latencies, 95), TARGET_P95_S, "s")
-    report.target(
-        "upstream requests in 60 s steady RUNNING", int(steady.get("total", 0)), TARGET_STEADY_REQUESTS
-    )
+    # what the emulator does not know as a ModelArts or IAM route ("unknown") is the kernelspec sync
+    # reading the instance's own Jupyter at its URL (this benchmark runs no instance server, so the
+    # read lands on the emulator's host and fails, and is tried again each round): not a cloud call
+    cloud = total - int(steady.get("unknown", 0))
+    report.figure("steady 60 s: ModelArts/IAM requests (all kinds but the instance's URL)", cloud)
+    report.target("upstream requests in 60 s steady RUNNING", cloud, TARGET_STEADY_REQUESTS)
 
 
 if __name__ == "__main__":
