@@ -23,7 +23,8 @@ def test_loading_the_extension_does_not_import_the_upstream_client() -> None:
         "    importlib.import_module(name)\n"
         f"print(json.dumps([name for name in {NOT_AT_START!r} if name in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    command = [sys.executable, "-c", probe]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
