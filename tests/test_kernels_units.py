@@ -90,6 +90,19 @@ def test_kernelspec_names_and_shape():
     assert spec["env"] == {} and spec["interrupt_mode"] == "signal"
 
 
+def _kernel_message(msg_type: str, content: dict, parent: bytes) -> list[bytes]:
+    """The parts (header, parent header, metadata, content) of a message a fake kernel channel sends."""
+    own = {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "session": "k",
+        "username": "u",
+        "date": "2026-01-01T00:00:00Z",
+        "version": "5.3",
+    }
+    return [json.dumps(own).encode(), parent, b"{}", json.dumps(content).encode()]
+
+
 class _LateIopubKernel(tornado.websocket.WebSocketHandler):
     """An instance's kernel channel right after a restart: shell answers at once, but the server's iopub
     subscriber has not reconnected yet, so what the kernel publishes for the first requests is lost."""
@@ -110,15 +123,7 @@ class _LateIopubKernel(tornado.websocket.WebSocketHandler):
         parent = bytes(parts[0])
 
         def reply(msg_type: str, content: dict) -> list[bytes]:
-            own = {
-                "msg_id": uuid.uuid4().hex,
-                "msg_type": msg_type,
-                "session": "k",
-                "username": "u",
-                "date": "2026-01-01T00:00:00Z",
-                "version": "5.3",
-            }
-            return [json.dumps(own).encode(), parent, b"{}", json.dumps(content).encode()]
+            return _kernel_message(msg_type, content, parent)
 
         await self.write_message(pack_ws("shell", reply("kernel_info_reply", {"status": "ok"})), binary=True)
         if len(type(self).requests) > type(self).deaf_requests:
@@ -242,15 +247,7 @@ class _NaglingKernel(tornado.websocket.WebSocketHandler):
         parent = bytes(parts[0])
 
         def part(msg_type: str, content: dict) -> list[bytes]:
-            own = {
-                "msg_id": uuid.uuid4().hex,
-                "msg_type": msg_type,
-                "session": "k",
-                "username": "u",
-                "date": "2026-01-01T00:00:00Z",
-                "version": "5.3",
-            }
-            return [json.dumps(own).encode(), parent, b"{}", json.dumps(content).encode()]
+            return _kernel_message(msg_type, content, parent)
 
         for name, msg_type, content in [
             ("iopub", "status", {"execution_state": "busy"}),
