@@ -535,12 +535,18 @@ class _Run:
             lambda n: meter.bytes(path, n),
             self.cancel,
         )
-        self.remember(path, Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, sent.size, sent.mtime))
+        self.record_push(
+            path, Entry(info.st_size, _entry_mtime(info.st_mtime_ns), sha, sent.size, sent.mtime), sent
+        )
+        meter.file_done(path)
+
+    def record_push(self, path: str, entry: Entry, sent: RemoteFile) -> None:
+        """``path`` is on the instance under its real name: into the manifest and the result."""
+        self.remember(path, entry)
         with self.lock:
             self.result.pushed.append(path)
             if sent.resumed:
                 self.result.resumed.append({"path": path, "bytes": sent.resumed})
-        meter.file_done(path)
 
     def fetch(self, path: str, target: Path, theirs: RemoteFile, meter: Meter) -> tuple[Path, str, bool]:
         """Bring the instance's ``path`` into the part file of ``target``; answers the part, its
@@ -687,11 +693,7 @@ class _Run:
             check_cancel(self.cancel)
             if self.remote.move_folder(stage.staging, stage.real):
                 for path, (entry, sent) in good.items():
-                    self.remember(path, entry)
-                    with self.lock:
-                        self.result.pushed.append(path)
-                        if sent.resumed:
-                            self.result.resumed.append({"path": path, "bytes": sent.resumed})
+                    self.record_push(path, entry, sent)
                 continue
             for path, (entry, _sent) in good.items():
                 try:
