@@ -506,3 +506,52 @@ async def test_a_restart_refused_because_the_instance_stopped_is_answered_readab
     finally:
         client.stop_channels()
         await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+
+
+async def test_a_failed_restart_closes_the_bridges_sockets_and_context_once(
+    jp_fetch, jp_serverapp, running_instance, live_emulator, monkeypatch
+):
+    import zmq.asyncio
+
+    terms: list[int] = []
+    term = zmq.asyncio.Context.term
+
+    def counted_term(context: Any) -> None:
+        terms.append(id(context))
+        term(context)
+
+    monkeypatch.setattr(zmq.asyncio.Context, "term", counted_term)
+
+    def closed(bridge: Any) -> dict[str, bool]:
+        return {
+            **{name: sock.closed for name, sock in bridge.sockets.items()},
+            "context": bridge.context.closed,
+        }
+
+    everything_closed = dict.fromkeys(("shell", "control", "stdin", "iopub", "hb", "context"), True)
+
+    # a shutdown closes them, once
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    bridge = km.provisioner.bridge
+    client.stop_channels()
+    await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+    assert closed(bridge) == everything_closed
+    assert terms.count(id(bridge.context)) == 1
+
+    # a restart refused (the instance stopped meanwhile): jupyter_client then forgets the kernel manager
+    # without a shutdown (its `ready` holds the error), so the provisioner closes everything itself
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    bridge = km.provisioner.bridge
+    await execute(client, "x = 1")
+    live_emulator.expire_lease(running_instance.id)
+    live_emulator.wait_status(running_instance.id, "STOPPED")
+    response = await jp_fetch(
+        "api", "kernels", kernel_id, "restart", method="POST", body="", raise_error=False
+    )
+    assert response.code == 409
+    assert closed(bridge) == everything_closed, "closed at the failed restart"
+    client.stop_channels()
+    await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
+    assert kernel_id not in serverapp_kernels(jp_serverapp)
+    assert closed(bridge) == everything_closed
+    assert terms.count(id(bridge.context)) == 1, "the context is terminated exactly once"

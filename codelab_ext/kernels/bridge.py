@@ -153,7 +153,9 @@ class Bridge:
             ws.protocol.stream.close()
 
     async def close(self) -> None:
-        """Stop everything: websocket, tasks, local sockets (safe twice)."""
+        """Stop everything: websocket, tasks, local sockets and their context (once: again does nothing)."""
+        if self.context.closed:
+            return
         self.closing = True
         self._drop_ws()
         if self._reconnecting is not None:

@@ -150,24 +150,56 @@ class CodeLabProvisioner(KernelProvisionerBase):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         async with self._lifecycle():
-            config = self._config()
-            timeout = float(config.kernel_start_timeout)
             try:
-                await asyncio.wait_for(self._launch(), timeout)
-            except asyncio.TimeoutError:
-                raise start_refused(
-                    CodeLabError(
-                        tr(
-                            "The kernel did not start on the CodeLab instance within {seconds} s.",
-                            seconds=round(timeout),
-                        )
-                    )
-                ) from None
-            except CodeLabError as exc:
-                raise start_refused(exc) from None
+                await self._launch_within_deadline()
+            except BaseException:
+                # jupyter_client cleans up after no failed start: see _release
+                await self._release()
+                raise
             assert self.bridge is not None
             self._exit_code = None
             return self._connection_info(self.bridge)
+
+    async def _launch_within_deadline(self) -> None:
+        timeout = float(self._config().kernel_start_timeout)
+        try:
+            await asyncio.wait_for(self._launch(), timeout)
+        except asyncio.TimeoutError:
+            raise start_refused(
+                CodeLabError(
+                    tr(
+                        "The kernel did not start on the CodeLab instance within {seconds} s.",
+                        seconds=round(timeout),
+                    )
+                )
+            ) from None
+        except CodeLabError as exc:
+            raise start_refused(exc) from None
+
+    async def _release(self) -> None:
+        """Give back everything a kernel whose start or restart failed holds, at once.
+
+        jupyter_client calls no cleanup after a failed start: the kernel manager's ``ready`` holds the
+        error, and its multi-kernel manager's shutdown then only forgets it (no ``shutdown_kernel``, so
+        no :meth:`cleanup`), at a user's shutdown as at the server's stop. Left to that, the bridge's
+        five sockets and its ZMQ context stayed open (an "unclosed socket" ResourceWarning when
+        collected, a process that could hang at exit), and so did a restart's kernel on a running
+        instance and an SSH forward's lease. A later restart of the same kernel manager starts afresh.
+        """
+        bridge, self.bridge = self.bridge, None
+        remote, kernel_id = self.remote, self.remote_kernel_id
+        self.remote, self.remote_kernel_id = None, None
+        self._restarts_pending = 0
+        self._exit_code = 1
+        try:
+            if remote is not None and kernel_id:
+                with contextlib.suppress(Exception):  # a stopped instance has no kernel to delete
+                    await remote.delete(kernel_id)
+        finally:
+            if bridge is not None:
+                await bridge.close()
+            if remote is not None:
+                remote.close()
 
     async def _launch(self) -> None:
         instance_id, remote_kernel = self.target
