@@ -555,3 +555,48 @@ async def test_a_failed_restart_closes_the_bridges_sockets_and_context_once(
     assert kernel_id not in serverapp_kernels(jp_serverapp)
     assert closed(bridge) == everything_closed
     assert terms.count(id(bridge.context)) == 1, "the context is terminated exactly once"
+
+
+async def test_a_failed_restart_is_logged_once_readably_without_a_traceback(
+    jp_fetch, jp_serverapp, running_instance, live_emulator, caplog
+):
+    import logging
+
+    kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
+    try:
+        await execute(client, "x = 1")
+        live_emulator.expire_lease(running_instance.id)
+        live_emulator.wait_status(running_instance.id, "STOPPED")
+        reason = "stopped (its lease ended or it was stopped)"
+
+        def said_once(records: list[logging.LogRecord]) -> None:
+            assert not [r for r in records if r.levelno >= logging.ERROR], [r.getMessage() for r in records]
+            assert not [r for r in records if r.exc_info or r.exc_text or r.stack_info], "no traceback"
+            ours = [
+                r
+                for r in records
+                if r.levelno == logging.WARNING and f"{os.sep}codelab_ext{os.sep}" in r.pathname
+            ]
+            assert len(ours) == 1, [r.getMessage() for r in ours]
+            assert f"CodeLab kernel {kernel_id} did not restart: " in ours[0].getMessage()
+            assert reason in ours[0].getMessage()
+            assert running_instance.token not in ours[0].getMessage()
+
+        # through the REST API (the notebook's restart)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            response = await jp_fetch(
+                "api", "kernels", kernel_id, "restart", method="POST", body="", raise_error=False
+            )
+        assert response.code == 409 and reason in json.loads(response.body)["message"]
+        said_once(caplog.records)
+
+        # through jupyter_client (nbclient), again: the same one warning
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            with pytest.raises(Exception, match="stopped"):
+                await km.restart_kernel()
+        said_once(caplog.records)
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)

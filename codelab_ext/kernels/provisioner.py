@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import sys
 from typing import Any, cast
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -63,9 +65,42 @@ class KernelRefused(HTTPError):
         super().__init__(status, log_message=str(error.message).replace("%", "%%"))
         self.message: str | Message = error.message
         self.status = status
+        #: its reason is in the log already (see _RefusalsSaidOnce)
+        self.said = False
 
     def __str__(self) -> str:
         return str(self.message)
+
+
+class _RefusalsSaidOnce(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A CodeLab kernel manager's log, where a refused start or restart is not said again as an ERROR.
+
+    jupyter_client logs the error of every failed start, a restart's included, with its traceback
+    (``manager.in_pending_state``: ``log.exception`` on the kernel manager's log) on top of the
+    refusal itself. A :class:`KernelRefused` is an expected condition (the instance stopped, its
+    server cannot be reached) whose reason :meth:`CodeLabProvisioner.launch_kernel` has already
+    logged as one WARNING (``said``): that record alone is dropped. Everything else, that
+    exception's other records included, passes unchanged (with its caller's file and line).
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR and getattr(_logged_error(msg, kwargs.get("exc_info")), "said", False):
+            return
+        kwargs["stacklevel"] = int(kwargs.get("stacklevel", 1)) + 1  # the caller, not this method
+        super().log(level, msg, *args, **kwargs)
+
+
+def _logged_error(msg: object, exc_info: Any) -> BaseException | None:
+    """The exception a log call is about: its message, else its ``exc_info``."""
+    if isinstance(msg, BaseException):
+        return msg
+    if exc_info is True:
+        return sys.exc_info()[1]
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        return cast("BaseException | None", exc_info[1])
+    return None
 
 
 def start_refused(error: CodeLabError) -> KernelRefused:
@@ -89,6 +124,7 @@ class CodeLabProvisioner(KernelProvisionerBase):
     #: restarts between their shutdown and their launch: meanwhile the old process counts as ended
     _restarts_pending = 0
     _exit_code: int | None = None
+    _launches = 0
     _lock: asyncio.Lock | None = None
     _cwd: str | None = None
 
@@ -141,6 +177,9 @@ class CodeLabProvisioner(KernelProvisionerBase):
         km = self.parent
         if km is not None and hasattr(km, "autorestart"):
             km.autorestart = False  # the instance's server restarts its kernels; see the module doc
+        if km is not None and isinstance(getattr(km, "log", None), logging.Logger | logging.LoggerAdapter):
+            if not isinstance(km.log, _RefusalsSaidOnce):
+                km.log = _RefusalsSaidOnce(km.log, {})
         # nothing of the local launch goes to the instance: not the environment, not the command
         kwargs.pop("env", None)
         kwargs.pop("extra_arguments", None)
@@ -150,11 +189,21 @@ class CodeLabProvisioner(KernelProvisionerBase):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         async with self._lifecycle():
+            # the kernel manager launches again only to restart (after a failed one too: _release)
+            self._launches += 1
             try:
                 await self._launch_within_deadline()
-            except BaseException:
+            except BaseException as exc:
                 # jupyter_client cleans up after no failed start: see _release
                 await self._release()
+                if isinstance(exc, KernelRefused) and not exc.said:
+                    exc.said = True
+                    self.log.warning(
+                        "CodeLab kernel %s did not %s: %s",
+                        self.kernel_id,
+                        "restart" if self._launches > 1 else "start",
+                        exc.message,
+                    )
                 raise
             assert self.bridge is not None
             self._exit_code = None
