@@ -229,6 +229,27 @@ class _LateExecutor(ThreadPoolExecutor):
         return super().submit(late)
 
 
+def _warm_connection(instance: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The instance's connection and its forward to 127.0.0.1:9, opened and left unleased (a thread's
+    lease then takes them at once); closed as soon as nobody leases them any more."""
+    warm = POOL.acquire(instance, timeout=10.0)
+    connection = warm.connection
+    forward = connection.forward("127.0.0.1", 9)
+    warm.release()
+    monkeypatch.setattr(POOL, "linger", 0.0)
+    return connection, forward
+
+
+async def _given_back(connection: Any, forward: Any, instance_id: str) -> None:
+    """Nobody leases ``connection`` any more (soon): it is closed, its forward with it (linger 0)."""
+    for _ in range(200):
+        if connection.users == 0 and forward.closed:
+            break
+        await asyncio.sleep(0.05)
+    assert connection.users == 0, "the lease taken for a caller that gave up is given back"
+    assert forward.closed and POOL.connections(instance_id) == []
+
+
 async def test_a_forward_whose_result_comes_after_the_deadline_gives_its_lease_back(
     sshd, tmp_path, monkeypatch
 ):
@@ -236,11 +257,7 @@ async def test_a_forward_whose_result_comes_after_the_deadline_gives_its_lease_b
     config = _config("ssh")
     config.kernel_ssh_jupyter = "127.0.0.1:9"
     # the connection and its forward exist already: the thread makes its lease at once, in time
-    warm = POOL.acquire(instance, timeout=10.0)
-    connection = warm.connection
-    forward = connection.forward("127.0.0.1", 9)
-    warm.release()
-    monkeypatch.setattr(POOL, "linger", 0.0)  # nobody leasing: closed at once, its forward with it
+    connection, forward = _warm_connection(instance, monkeypatch)
     monkeypatch.setattr(transport, "ssh_deadline", lambda timeout: 3.0)
     loop = asyncio.get_running_loop()
     late = _LateExecutor()
@@ -250,14 +267,71 @@ async def test_a_forward_whose_result_comes_after_the_deadline_gives_its_lease_b
             await transport.open_jupyter(instance, config)
         assert late.returned.is_set(), "the thread made its lease before the deadline"
         late.deliver.set()
-        for _ in range(200):
-            if connection.users == 0 and forward.closed:
-                break
-            await asyncio.sleep(0.05)
-        assert connection.users == 0, "the lease taken for a caller that gave up is given back"
-        assert forward.closed and POOL.connections("i-late") == []
+        await _given_back(connection, forward, "i-late")
     finally:
         late.deliver.set()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=4))
         late.shutdown(wait=False)
         POOL.close_instance("i-late")
+
+
+async def _set_within(event: threading.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``, waited for on the loop (the default executor may
+    be a _LateExecutor, whose threads hold their results)."""
+    for _ in range(int(seconds / 0.02)):
+        if event.is_set():
+            return True
+        await asyncio.sleep(0.02)
+    return event.is_set()
+
+
+@pytest.mark.parametrize("second", ["thread", "caller"])
+async def test_a_caller_cancelled_while_its_forward_opens_leaves_no_lease(
+    sshd, tmp_path, monkeypatch, second
+):
+    """The caller is cancelled while the worker thread opens its forward: whichever side comes second
+    gives the lease back. ``thread``: the cancel comes before the thread has its lease (the thread,
+    refused by the handover, releases it); ``caller``: the thread has returned its lease but the result
+    has not reached the loop when the cancel comes (the caller's abandon releases it)."""
+    instance_id = f"i-cancel-{second}"
+    instance = _ssh_instance(sshd, tmp_path, instance_id)
+    config = _config("ssh")
+    config.kernel_ssh_jupyter = "127.0.0.1:9"
+    connection, forward = _warm_connection(instance, monkeypatch)
+    loop = asyncio.get_running_loop()
+    late = _LateExecutor()
+    loop.set_default_executor(late)
+    opening, go = threading.Event(), threading.Event()
+    forward_once = connection.forward
+
+    def held_forward(host: str, port: int) -> Any:
+        opening.set()  # the thread has leased the connection and is opening the forward
+        go.wait(30)
+        return forward_once(host, port)
+
+    monkeypatch.setattr(connection, "forward", held_forward)
+    try:
+        caller = asyncio.ensure_future(transport.open_jupyter(instance, config))
+        assert await _set_within(opening, 10), "the thread is opening the forward"
+        assert connection.users == 1
+        if second == "thread":
+            caller.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            go.set()  # now the thread gets its forward, and a handover refused
+            assert await _set_within(late.returned, 10)
+        else:
+            go.set()
+            assert await _set_within(late.returned, 10), "the thread returned its lease"
+            assert connection.users == 1
+            caller.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+        late.deliver.set()
+        await _given_back(connection, forward, instance_id)
+    finally:
+        go.set()
+        late.deliver.set()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=4))
+        late.shutdown(wait=False)
+        POOL.close_instance(instance_id)
