@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ log = logging.getLogger("codelab_ext.kernels")
 
 PREFIX = "codelab-"
 PROVISIONER = "codelab"
+#: an instance whose kernelspecs could not be read is read again after 1 s, then 2, 4, ... 60 s at the
+#: most (each failed read of a Jupyter that does not answer costs the whole request_timeout); a read that
+#: works, or the instance seen not RUNNING, starts it over
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 60.0
 
 
 def local_name(remote_name: str) -> str:
@@ -90,6 +96,16 @@ def _not_running(instance: dict[str, Any]) -> None:
     forget(str(instance.get("id") or ""))
 
 
+@dataclass
+class _Backoff:
+    """The reads of one instance's kernelspecs that failed in a row, and when the next may be made."""
+
+    failures: int = 0
+    until: float = 0.0
+    #: the read made again once ``until`` comes (without waiting for the next round)
+    retry: asyncio.TimerHandle | None = None
+
+
 class KernelSpecSync:
     """Keeps the server's CodeLab kernelspecs in step with the RUNNING instances (one poll task)."""
 
@@ -107,6 +123,9 @@ class KernelSpecSync:
         self.written: dict[str, str] = {}
         self.last_error: str | None = None
         self._followers: set[asyncio.Task[None]] = set()
+        self._backoff: dict[str, _Backoff] = {}
+        #: instances whose kernelspecs are being read now (a second read waits for the next chance)
+        self._reading: set[str] = set()
 
     def start(self) -> None:
         if self._task is None:
@@ -123,9 +142,12 @@ class KernelSpecSync:
         try:
             specs: dict[str, dict[str, Any]] = {}
             if str(instance.get("status") or "").upper() == "RUNNING":
-                specs = await instance_kernelspecs(instance, self.service.config)
+                read = await self._read(instance)
+                if read is None:
+                    return  # backing off: what is offered stays, the retry follows it
+                specs = read
             else:
-                _not_running(instance)
+                self._not_running(instance)
             for name, spec in specs.items():
                 self._write(name, spec)
             for name, owner in list(self.written.items()):
@@ -188,15 +210,20 @@ class KernelSpecSync:
         if configured:
             for instance in await self.service.list_instances():
                 if str(instance.get("status") or "").upper() != "RUNNING":
-                    _not_running(instance)
+                    self._not_running(instance)
+                    continue
+                if self._backing_off(str(instance.get("id") or "")):
+                    keep_instances.add(str(instance.get("id")))  # as they are until its retry
                     continue
                 full = instance
                 if not instance.get("url") or not instance.get("token"):
                     full = await self.service.fetch_instance(str(instance.get("id")))
                 try:
-                    specs = await instance_kernelspecs(full, self.service.config)
+                    specs = await self._read(full)
                 except RemoteError as exc:
                     log.info("CodeLab kernelspecs of %s not read: %s", instance.get("id"), exc.message)
+                    specs = None
+                if specs is None:
                     keep_instances.add(str(instance.get("id")))  # a blip does not remove them
                     continue
                 wanted.update(specs)
@@ -206,6 +233,53 @@ class KernelSpecSync:
             if name not in wanted and self.written[name] not in keep_instances:
                 self._remove(name)
         return dict(self.written)
+
+    def _backing_off(self, instance_id: str) -> bool:
+        """Whether a read of the instance's kernelspecs must wait now (its back-off, or one under way)."""
+        backoff = self._backoff.get(instance_id)
+        waiting = backoff is not None and asyncio.get_running_loop().time() < backoff.until
+        return waiting or instance_id in self._reading
+
+    async def _read(self, instance: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+        """The kernelspecs of a RUNNING instance (:func:`instance_kernelspecs`), or None while it backs
+        off. Every read goes through here: one that fails (raised as it came) backs the instance off
+        and has it read again when the back-off ends; one that works ends the back-off."""
+        instance_id = str(instance.get("id") or "")
+        if self._backing_off(instance_id):
+            return None
+        self._reading.add(instance_id)
+        try:
+            specs = await instance_kernelspecs(instance, self.service.config)
+        except Exception:
+            self._back_off(instance)
+            raise
+        finally:
+            self._reading.discard(instance_id)
+        self._end_backoff(instance_id)
+        return specs
+
+    def _back_off(self, instance: dict[str, Any]) -> None:
+        instance_id = str(instance.get("id") or "")
+        backoff = self._backoff.setdefault(instance_id, _Backoff())
+        delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** min(backoff.failures, 16))
+        backoff.failures += 1
+        loop = asyncio.get_running_loop()
+        backoff.until = loop.time() + delay
+        if backoff.retry is not None:
+            backoff.retry.cancel()
+        # from this copy, as a watcher's poll would: the instance's Jupyter is asked, ModelArts is not
+        # (a round or a watcher that sees the instance stopped ends this)
+        backoff.retry = loop.call_later(delay, self.on_instance, dict(instance))
+        log.info("CodeLab kernelspecs of %s read again in %g s", instance_id, delay)
+
+    def _end_backoff(self, instance_id: str) -> None:
+        backoff = self._backoff.pop(instance_id, None)
+        if backoff is not None and backoff.retry is not None:
+            backoff.retry.cancel()
+
+    def _not_running(self, instance: dict[str, Any]) -> None:
+        self._end_backoff(str(instance.get("id") or ""))
+        _not_running(instance)
 
     def _write(self, name: str, spec: dict[str, Any]) -> None:
         folder = Path(self.folder) / name
@@ -229,6 +303,8 @@ class KernelSpecSync:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        for instance_id in list(self._backoff):
+            self._end_backoff(instance_id)
         for follower in list(self._followers):
             follower.cancel()
         if task is not None:
