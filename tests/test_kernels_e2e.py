@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import time
 import uuid
 from typing import Any
@@ -508,9 +509,13 @@ async def test_a_restart_refused_because_the_instance_stopped_is_answered_readab
         await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
 
 
-async def test_a_failed_restart_closes_the_bridges_sockets_and_context_once(
+async def test_a_failed_restart_closes_the_bridges_sockets_once(
     jp_fetch, jp_serverapp, running_instance, live_emulator, monkeypatch
 ):
+    """The bridge's sockets live on the kernel manager's ZMQ context (one ZMQ thread carries a message
+    from the server's channels to the bridge) in a private folder of unix sockets: a shutdown and a
+    refused restart close the sockets and remove the folder, exactly once, and never end the context,
+    which is the server's."""
     import zmq.asyncio
 
     terms: list[int] = []
@@ -525,18 +530,20 @@ async def test_a_failed_restart_closes_the_bridges_sockets_and_context_once(
     def closed(bridge: Any) -> dict[str, bool]:
         return {
             **{name: sock.closed for name, sock in bridge.sockets.items()},
-            "context": bridge.context.closed,
+            "folder gone": not os.path.exists(str(bridge.ipc_dir)),
         }
 
-    everything_closed = dict.fromkeys(("shell", "control", "stdin", "iopub", "hb", "context"), True)
+    everything_closed = dict.fromkeys(("shell", "control", "stdin", "iopub", "hb", "folder gone"), True)
 
     # a shutdown closes them, once
     kernel_id, km, client = await start_remote_kernel(jp_fetch, jp_serverapp)
     bridge = km.provisioner.bridge
+    assert bridge.context.underlying == km.context.underlying, "the kernel manager's context"
+    assert bridge.transport == "ipc" and stat.S_IMODE(os.stat(bridge.ipc_dir).st_mode) == 0o700
     client.stop_channels()
     await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
     assert closed(bridge) == everything_closed
-    assert terms.count(id(bridge.context)) == 1
+    assert not bridge.context.closed and id(bridge.context) not in terms, "the server's context lives on"
 
     # a restart refused (the instance stopped meanwhile): jupyter_client then forgets the kernel manager
     # without a shutdown (its `ready` holds the error), so the provisioner closes everything itself
@@ -550,11 +557,13 @@ async def test_a_failed_restart_closes_the_bridges_sockets_and_context_once(
     )
     assert response.code == 409
     assert closed(bridge) == everything_closed, "closed at the failed restart"
+    closes = []
+    monkeypatch.setattr(bridge, "_close_sockets", lambda: closes.append(1))
     client.stop_channels()
     await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id)
     assert kernel_id not in serverapp_kernels(jp_serverapp)
-    assert closed(bridge) == everything_closed
-    assert terms.count(id(bridge.context)) == 1, "the context is terminated exactly once"
+    assert closes == [], "closed exactly once"
+    assert not bridge.context.closed and id(bridge.context) not in terms
 
 
 async def test_a_failed_restart_is_logged_once_readably_without_a_traceback(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
 import statistics
 import time
 import uuid
@@ -19,6 +21,7 @@ from jupyter_server.services.kernels.connection.base import deserialize_msg_from
 
 from codelab_ext.kernels.bridge import Bridge
 from codelab_ext.kernels.remote import (
+    LARGE_FRAME,
     MAX_WS_MESSAGE_BYTES,
     InstanceJupyter,
     jupyter_base,
@@ -169,6 +172,17 @@ async def test_kernel_info_waits_until_the_instance_hears_iopub():
 _BIG_OUTPUT = 101 * 1024 * 1024
 
 
+def _kernel_channel(handler: type, max_message_size: int) -> tuple[tornado.httpserver.HTTPServer, int]:
+    """A server on a free loopback port whose kernel channels are ``handler``: (server, port)."""
+    app = tornado.web.Application(
+        [(r"/api/kernels/([^/]+)/channels", handler)], websocket_max_message_size=max_message_size
+    )
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    return server, port
+
+
 class _BigOutputKernel(tornado.websocket.WebSocketHandler):
     """A kernel channel that sends one output of 101 MiB as soon as it opens."""
 
@@ -183,12 +197,7 @@ async def test_an_output_past_100_mib_within_the_cap_arrives_whole():
     """tornado's websocket client caps its read buffer at 100 MiB whatever max_message_size says: a
     bigger output closed the connection (the bridge then reconnected and the output was lost)."""
     assert MAX_WS_MESSAGE_BYTES > _BIG_OUTPUT
-    app = tornado.web.Application(
-        [(r"/api/kernels/([^/]+)/channels", _BigOutputKernel)], websocket_max_message_size=2 * _BIG_OUTPUT
-    )
-    sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
+    server, port = _kernel_channel(_BigOutputKernel, 2 * _BIG_OUTPUT)
     ws = None
     try:
         ws = await InstanceJupyter(f"http://127.0.0.1:{port}/", "t").connect("k-1", "s-1", timeout=30)
@@ -199,6 +208,107 @@ async def test_an_output_past_100_mib_within_the_cap_arrives_whole():
         if ws is not None:
             ws.close()
         server.stop()
+
+
+def _payload(number: int, size: int) -> bytes:
+    """``size`` bytes that say where they are (a misplaced or lost piece shows)."""
+    pattern = bytes([number]) + bytes(range(256)) * (size // 256 + 1)
+    return pattern[:size]
+
+
+#: around the size from which a frame is read in place, and one of a notebook's large outputs
+_SIZES = [LARGE_FRAME - 1, LARGE_FRAME, 3 * LARGE_FRAME + 7, 17, 10_000_000, 5]
+
+
+class _OutputsKernel(tornado.websocket.WebSocketHandler):
+    """A kernel channel that sends messages of ``_SIZES`` back to back as soon as it opens."""
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return subprotocols[0] if subprotocols else None
+
+    def open(self, kernel_id: str) -> None:
+        for number, size in enumerate(_SIZES):
+            self.write_message(_payload(number, size), binary=True)
+
+
+async def test_large_frames_are_read_into_one_buffer_of_their_size_and_arrive_whole():
+    """A large frame's payload goes straight into one buffer of its size (tornado appended each piece
+    to its stream buffer, growing it by reallocation, then copied it out); small frames go the usual
+    way. Messages sent back to back arrive whole and in order whatever the pieces the socket gives."""
+    server, port = _kernel_channel(_OutputsKernel, 64 * LARGE_FRAME)
+    ws = None
+    try:
+        ws = await InstanceJupyter(f"http://127.0.0.1:{port}/", "t").connect("k-1", "s-1", timeout=30)
+        assert ws.protocol is not None
+        stream = ws.protocol.stream
+        into: list[int] = []
+        read_into = stream.read_into
+
+        def counted(buffer: bytearray, partial: bool = False) -> Any:
+            into.append(len(buffer))
+            return read_into(buffer, partial)
+
+        stream.read_into = counted  # type: ignore[method-assign]
+        for number, size in enumerate(_SIZES):
+            message = await asyncio.wait_for(ws.read_message(), 60)
+            assert message is not None, f"the connection closed before message {number}"
+            assert len(message) == size and bytes(message) == _payload(number, size), f"message {number}"
+        assert into == [size for size in _SIZES if size >= LARGE_FRAME], "each large frame read in place"
+    finally:
+        if ws is not None:
+            ws.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("transport", ["auto", "tcp"])
+async def test_the_bridges_sockets_answer_where_the_connection_info_says(transport):
+    """By default the local sockets are unix sockets in a private folder (0700: no other user reaches
+    them), named as jupyter_client names an ipc endpoint; tcp on 127.0.0.1 where asked. A client built
+    from the connection info reaches them (the heartbeat echoes), and closing removes the folder and
+    ends the bridge's own ZMQ context."""
+    import zmq.asyncio
+
+    bridge = Bridge(Session(key=b"k"), name="test", transport=transport)
+    context = zmq.asyncio.Context()
+    try:
+        if transport == "auto":
+            assert bridge.transport == "ipc" and bridge.ipc_dir is not None
+            assert stat.S_IMODE(os.stat(bridge.ipc_dir).st_mode) == 0o700
+            url = f"ipc://{bridge.ip}-{bridge.ports['hb']}"
+            assert os.path.exists(url[len("ipc://") :])
+        else:
+            assert (bridge.transport, bridge.ip, bridge.ipc_dir) == ("tcp", "127.0.0.1", None)
+            url = f"tcp://127.0.0.1:{bridge.ports['hb']}"
+        bridge.start()
+        hb = context.socket(zmq.REQ)
+        hb.linger = 0
+        hb.connect(url)
+        await hb.send(b"ping")
+        assert await asyncio.wait_for(hb.recv(), 10) == b"ping"
+        hb.close()
+    finally:
+        await bridge.close()
+        context.term()
+    assert bridge.context.closed, "the bridge's own context ended"
+    if bridge.ipc_dir is not None:
+        assert not os.path.exists(bridge.ipc_dir)
+
+
+async def test_a_bridge_on_a_shared_context_leaves_it_open():
+    """On the kernel manager's context (a plain zmq.Context, as jupyter_server's), the bridge closes its
+    sockets only: the context is the server's."""
+    import zmq
+
+    shared = zmq.Context()
+    bridge = Bridge(Session(key=b"k"), name="test", context=shared)
+    try:
+        assert bridge.context.underlying == shared.underlying
+        bridge.start()
+    finally:
+        await bridge.close()
+    assert all(sock.closed for sock in bridge.sockets.values())
+    assert not shared.closed and not bridge.context.closed
+    shared.term()
 
 
 @pytest.mark.parametrize(
@@ -299,7 +409,9 @@ async def test_a_cells_messages_are_not_held_by_the_instance_servers_nagle():
         await bridge.attach(_Instance(port), "k-1")  # type: ignore[arg-type]
         client = AsyncKernelClient()
         info: dict[str, Any] = {f"{name}_port": port for name, port in bridge.ports.items()}
-        client.load_connection_info({**info, "ip": "127.0.0.1", "transport": "tcp", "key": key.decode()})
+        client.load_connection_info(
+            {**info, "ip": bridge.ip, "transport": bridge.transport, "key": key.decode()}
+        )
         client.start_channels()
         await asyncio.sleep(0.3)  # the iopub subscription reaches the bridge's PUB
         times = []

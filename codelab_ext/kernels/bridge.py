@@ -1,8 +1,10 @@
 """The bridge between local kernel channels (ZMQ) and the instance's kernel websocket.
 
 Local clients (the Jupyter server's websocket to the browser, nbclient, a console) connect to five
-ZMQ sockets on 127.0.0.1 exactly as to a local kernel: shell, control and stdin ROUTERs, an iopub
-PUB and a heartbeat REP. Each message they send is checked against the local session key, then its
+ZMQ sockets exactly as to a local kernel: shell, control and stdin ROUTERs, an iopub PUB and a
+heartbeat REP, as unix sockets in a private folder where ZMQ has them (else on 127.0.0.1), on the
+kernel manager's ZMQ context (docs/architecture.md, "Local transport and the floor").
+Each message they send is checked against the local session key, then its
 parts (header, parent header, metadata, content, buffers) go *as bytes* to the instance over the
 websocket protocol v1 (the instance's server signs them with its own key); what the instance sends
 back is signed with the local key and routed to the client whose request it answers (by the parent
@@ -32,6 +34,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -54,6 +59,8 @@ MAX_ROUTES = 10_000
 MAX_QUEUED = 1_000
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 CHANNELS = ("shell", "control", "stdin")
+#: the local sockets, in the order of their ipc numbers
+_SOCKETS = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER, "iopub": zmq.PUB, "hb": zmq.REP}
 
 #: ``reroute()`` answers the instance's Jupyter server the other way (direct refused: through SSH), or None
 Reroute = Callable[[], Awaitable["InstanceJupyter | None"]]
@@ -64,26 +71,31 @@ Check = Callable[[], Awaitable["Message | None"]]
 class Bridge:
     """Local ZMQ sockets for one kernel, joined to its websocket on the instance."""
 
-    def __init__(self, session: Session, *, ip: str = "127.0.0.1", name: str = "codelab") -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        name: str = "codelab",
+        context: zmq.Context[Any] | None = None,
+        transport: str = "auto",
+    ) -> None:
+        """``context``: the local clients' ZMQ context (the kernel manager's), shared so that one ZMQ
+        thread carries a message from them to the bridge; None: a context of the bridge's own.
+        ``transport``: "ipc" (unix sockets in a private folder), "tcp" (127.0.0.1) or "auto" (ipc where
+        ZMQ has it, else tcp)."""
         self.session = session
         self.name = name
-        self.context = zmq.asyncio.Context()
+        self._own_context = context is None
+        if context is None:
+            self.context: zmq.asyncio.Context = zmq.asyncio.Context()
+        elif isinstance(context, zmq.asyncio.Context):
+            self.context = context
+        else:
+            self.context = zmq.asyncio.Context(shadow=context)
         self.sockets: dict[str, zmq.asyncio.Socket] = {}
         self.ports: dict[str, int] = {}
-        kinds = {
-            "shell": zmq.ROUTER,
-            "control": zmq.ROUTER,
-            "stdin": zmq.ROUTER,
-            "iopub": zmq.PUB,
-            "hb": zmq.REP,
-        }
-        for channel, kind in kinds.items():
-            sock = self.context.socket(kind)
-            sock.linger = 0
-            if kind == zmq.ROUTER:
-                sock.router_handover = 1
-            self.ports[channel] = sock.bind_to_random_port(f"tcp://{ip}")
-            self.sockets[channel] = sock
+        #: the private folder of the ipc sockets (None: tcp)
+        self.ipc_dir: str | None = None
         self.remote: InstanceJupyter | None = None
         self.kernel_id: str | None = None
         #: one id for every connection of this bridge: the instance replays what a drop missed
@@ -108,6 +120,42 @@ class Bridge:
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: asyncio.Task[None] | None = None
         self._reconnecting: asyncio.Task[None] | None = None
+        self._closed = False
+        try:
+            self._bind(transport)
+        except BaseException:
+            self._close_sockets()
+            raise
+
+    def _bind(self, transport: str) -> None:
+        if transport == "auto":
+            transport = "ipc" if zmq.has("ipc") and os.name == "posix" else "tcp"
+        if transport == "ipc":
+            # only this user can reach the sockets (mkdtemp makes the folder 0700); the session key
+            # still signs every message
+            self.ipc_dir = tempfile.mkdtemp(prefix="codelab-kernel-")
+        for number, (channel, kind) in enumerate(_SOCKETS.items(), start=1):
+            sock = self.context.socket(kind)
+            self.sockets[channel] = sock
+            sock.linger = 0
+            if kind == zmq.ROUTER:
+                sock.router_handover = 1
+            if self.ipc_dir is None:
+                self.ports[channel] = sock.bind_to_random_port("tcp://127.0.0.1")
+            else:
+                # jupyter_client names an ipc endpoint "<ip>-<port>": ip is a path, the port a number
+                sock.bind(f"ipc://{self.ipc_dir}/kernel-{number}")
+                self.ports[channel] = number
+
+    @property
+    def transport(self) -> str:
+        """The local sockets' transport as a connection file says it."""
+        return "tcp" if self.ipc_dir is None else "ipc"
+
+    @property
+    def ip(self) -> str:
+        """The local sockets' address as a connection file says it (for ipc, the path before "-<port>")."""
+        return "127.0.0.1" if self.ipc_dir is None else f"{self.ipc_dir}/kernel"
 
     # ------------------------------------------------------------------ life
     def start(self) -> None:
@@ -153,9 +201,11 @@ class Bridge:
             ws.protocol.stream.close()
 
     async def close(self) -> None:
-        """Stop everything: websocket, tasks, local sockets and their context (once: again does nothing)."""
-        if self.context.closed:
+        """Stop everything: websocket, tasks, local sockets, their folder and their context when it is the
+        bridge's own (once: again does nothing)."""
+        if self._closed:
             return
+        self._closed = True
         self.closing = True
         self._drop_ws()
         if self._reconnecting is not None:
@@ -170,9 +220,15 @@ class Bridge:
         for waiter in waiting:
             if not waiter.done():
                 waiter.cancel()
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
         for sock in self.sockets.values():
             sock.close(linger=0)
-        self.context.term()
+        if self._own_context:
+            self.context.term()
+        if self.ipc_dir is not None:
+            shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
     @property
     def connected(self) -> bool:

@@ -302,7 +302,9 @@ class CodeLabProvisioner(KernelProvisionerBase):
                 key=km.session.key if km is not None else b"",
                 signature_scheme=km.session.signature_scheme if km is not None else "hmac-sha256",
             )
-            self.bridge = Bridge(session, name=f"codelab kernel {self.kernel_id}")
+            self.bridge = Bridge(
+                session, name=f"codelab kernel {self.kernel_id}", context=getattr(km, "context", None)
+            )
             self.bridge.start()
         bridge = self.bridge
         bridge.reconnect_timeout = float(config.kernel_reconnect_timeout)
@@ -330,8 +332,8 @@ class CodeLabProvisioner(KernelProvisionerBase):
     def _connection_info(self, bridge: Bridge) -> KernelConnectionInfo:
         km = self.parent
         info: dict[str, Any] = {
-            "transport": "tcp",
-            "ip": "127.0.0.1",
+            "transport": bridge.transport,
+            "ip": bridge.ip,
             "shell_port": bridge.ports["shell"],
             "iopub_port": bridge.ports["iopub"],
             "stdin_port": bridge.ports["stdin"],

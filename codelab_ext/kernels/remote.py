@@ -211,7 +211,39 @@ class InstanceJupyter:
         stream = ws.protocol.stream if ws.protocol is not None else None
         if stream is not None:
             stream.max_buffer_size = MAX_WS_MESSAGE_BYTES + 64 * 1024
+            read_large_frames_in_place(stream)
         return ws
+
+
+#: a websocket frame at least this long is read straight into a buffer of its size
+LARGE_FRAME = 256 * 1024
+
+
+def read_large_frames_in_place(stream: Any) -> None:
+    """Make a tornado stream read each large websocket frame into one buffer of the frame's size.
+
+    Tornado reads a frame's payload into the stream's buffer by appending each piece as it arrives,
+    then copies the whole out: a 10 MB output arriving in pieces grew that buffer by reallocation dozens
+    of times (several times its size copied) and made up most of the bridge's cost for large outputs.
+    The websocket asks for the payload's length (its header says it first), so a large payload is read
+    with the stream's ``read_into``, into a buffer of that size: each byte is written once. Smaller
+    reads go the usual way.
+    """
+    read_bytes = getattr(stream, "read_bytes", None)
+    if read_bytes is None or not hasattr(stream, "read_into"):
+        return  # not the stream this was written for: leave it as it is
+
+    async def read_in_place(num_bytes: int) -> bytearray:
+        buffer = bytearray(num_bytes)
+        await stream.read_into(buffer)
+        return buffer
+
+    def read(num_bytes: int, partial: bool = False) -> Any:
+        if num_bytes < LARGE_FRAME or partial:
+            return read_bytes(num_bytes, partial)
+        return read_in_place(num_bytes)
+
+    stream.read_bytes = read
 
 
 #: Linux only; elsewhere :func:`ack_now` does nothing
