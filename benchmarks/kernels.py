@@ -28,6 +28,13 @@ instance's Jupyter server leaves Nagle's algorithm on, so a client that lets Lin
 avoided it (direct 26-48 ms for a ``pass`` whose kernel takes 5). A plain client's median (on the
 direct path) is printed beside, for information.
 
+The floor, for information: a local ``python3`` kernel of the same local server, through its websocket
+(the same client) and through its ZMQ sockets (a client that signs, and decodes what it receives as the
+websocket client does). The difference is what the local server's websocket hop costs any kernel, a
+local one too; every notebook on a CodeLab kernel pays it before the bridge does anything, so
+1 + hop / direct is the least round-trip ratio a kernel behind this server can reach, and the 10 MB
+time through the ZMQ sockets over that through the websocket the most throughput ratio.
+
 Targets (ratios measured in the same run): round trip median bridge / direct <= 1.2 and bridge minus
 direct <= 5 ms; 10 MB throughput bridge / direct >= 0.8.
 """
@@ -72,6 +79,13 @@ async def zmq_run(client: Any, code: str) -> float:
                 return time.perf_counter() - t0
 
 
+def execute_request(session: Any, code: str) -> dict[str, Any]:
+    """An ``execute_request`` of ``code`` as a notebook sends it (no history, no stdin)."""
+    return session.msg(
+        "execute_request", {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
+    )
+
+
 class Direct:
     """A kernel websocket client (protocol v1), as a browser: on the instance's server or the local one."""
 
@@ -88,10 +102,7 @@ class Direct:
         from codelab_ext.kernels.remote import ack_now, pack_ws, unpack_ws
 
         t0 = time.perf_counter()
-        msg = self.session.msg(
-            "execute_request",
-            {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
-        )
+        msg = execute_request(self.session, code)
         msg_id = msg["header"]["msg_id"]
         await self.ws.write_message(pack_ws("shell", self.session.serialize(msg)[2:]), binary=True)
         if self.quick_acks:
@@ -134,18 +145,71 @@ def local_kernel(server: JupyterProcess, instance_id: str) -> str:
     return str(response.json()["id"])
 
 
-async def alternate(first: Any, second: Any, code: str, runs: int) -> tuple[list[float], list[float]]:
-    """``runs`` cells on each path, the order swapped each time so machine noise hits both alike."""
-    a: list[float] = []
-    b: list[float] = []
+async def interleave(clients: dict[str, Any], code: str, runs: int) -> dict[str, list[float]]:
+    """``runs`` cells on each path, the order reversed each time so machine noise hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    order = list(clients.items())
     for i in range(runs):
-        if i % 2:
-            b.append(await second.run(code))
-            a.append(await first.run(code))
-        else:
-            a.append(await first.run(code))
-            b.append(await second.run(code))
-    return a, b
+        for name, client in order if i % 2 else reversed(order):
+            times[name].append(await client.run(code))
+    return times
+
+
+class RawZmq:
+    """A kernel client on a kernel's ZMQ sockets (shell and iopub) that signs what it sends and reads
+    only the parent header of what it receives: the least a client does, for the floor figure."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        import zmq
+        import zmq.asyncio
+        from jupyter_client.session import Session
+
+        self.session = Session(key=str(info["key"]).encode(), signature_scheme=info["signature_scheme"])
+        self.context = zmq.asyncio.Context()
+
+        def url(channel: str) -> str:
+            port = info[f"{channel}_port"]
+            if info["transport"] == "tcp":
+                return f"tcp://{info['ip']}:{port}"
+            return f"{info['transport']}://{info['ip']}-{port}"
+
+        self.shell = self.context.socket(zmq.DEALER)
+        self.shell.connect(url("shell"))
+        self.iopub = self.context.socket(zmq.SUB)
+        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.iopub.connect(url("iopub"))
+        self.poller = zmq.asyncio.Poller()
+        self.poller.register(self.shell, zmq.POLLIN)
+        self.poller.register(self.iopub, zmq.POLLIN)
+
+    async def run(self, code: str) -> float:
+        import zmq
+
+        t0 = time.perf_counter()
+        msg = execute_request(self.session, code)
+        msg_id = msg["header"]["msg_id"]
+        await self.shell.send_multipart(self.session.serialize(msg))
+        reply = idle = False
+        while not (reply and idle):
+            for sock, _ in await asyncio.wait_for(self.poller.poll(), 120):
+                while True:
+                    try:
+                        frames = await sock.recv_multipart(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    parts = frames[frames.index(b"<IDS|MSG>") + 2 :]
+                    # decoded as Direct decodes a message (as a browser does)
+                    header, parent, content = (json.loads(parts[i] or b"{}") for i in (0, 1, 3))
+                    if parent.get("msg_id") != msg_id:
+                        continue
+                    if sock is self.shell:
+                        reply = True
+                    elif header.get("msg_type") == "status":
+                        idle = idle or content.get("execution_state") == "idle"
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.context.destroy(linger=0)
 
 
 async def measure(report: Report, handle: Any, running: Any, server: JupyterProcess) -> None:
@@ -158,18 +222,25 @@ async def measure(report: Report, handle: Any, running: Any, server: JupyterProc
     remote = InstanceJupyter(running.base_url, running.token)
     # a kernel of its own: the instance's server sends each output to every connection of a kernel
     direct_kernel = await remote.start_kernel("python3", "")
-    bridge_ws = direct_ws = None
-    zmq_client = None
+    # for the floor: a local kernel of this server, through its websocket and through its ZMQ sockets
+    local_kernel_id = await local.start_kernel("python3", "")
+    sockets: list[Any] = []
+    raw = zmq_client = None
     try:
-        bridge_ws = await local.connect(bridge_id, "bench-bridge", timeout=30)
-        direct_ws = await remote.connect(direct_kernel, "bench-direct", timeout=30)
-        bridge, direct = Direct(bridge_ws), Direct(direct_ws)
-        await alternate(bridge, direct, "pass", WARMUP)
-        b_times, d_times = await alternate(bridge, direct, "pass", ROUND_TRIPS)
-        b_big, d_big = await alternate(bridge, direct, BIG_CELL, BIG_RUNS)
+        sockets.append(await local.connect(bridge_id, "bench-bridge", timeout=30))
+        sockets.append(await remote.connect(direct_kernel, "bench-direct", timeout=30))
+        sockets.append(await local.connect(local_kernel_id, "bench-local", timeout=30))
+        raw = RawZmq(json.loads((server.workdir / "runtime" / f"kernel-{local_kernel_id}.json").read_text()))
+        bridge, direct, local_ws = (Direct(ws) for ws in sockets)
+        clients = {"bridge": bridge, "direct": direct, "local ws": local_ws, "local zmq": raw}
+        await interleave(clients, "pass", WARMUP)
+        times = await interleave(clients, "pass", ROUND_TRIPS)
+        b_times, d_times = times["bridge"], times["direct"]
+        big = await interleave(clients, BIG_CELL, BIG_RUNS)
+        b_big, d_big = big["bridge"], big["direct"]
         # for information, after the measured runs: the same websocket read without quick ACKs (what
         # ack_now spares the bridge) ...
-        plain = Direct(direct_ws, quick_acks=False)
+        plain = Direct(sockets[1], quick_acks=False)
         p_times = [await plain.run("pass") for _ in range(PLAIN_ROUND_TRIPS)]
         # ... and a jupyter_client AsyncKernelClient on the provisioner's ZMQ channels (HMAC checked,
         # every message decoded with its dates parsed: work the local server does not do for a notebook)
@@ -183,11 +254,13 @@ async def measure(report: Report, handle: Any, running: Any, server: JupyterProc
     finally:
         if zmq_client is not None:
             zmq_client.stop_channels()
-        for ws in (bridge_ws, direct_ws):
-            if ws is not None:
-                ws.close()
+        if raw is not None:
+            raw.close()
+        for ws in sockets:
+            ws.close()
         await remote.delete(direct_kernel)
         await local.delete(bridge_id)
+        await local.delete(local_kernel_id)
 
     b_med, d_med = ms(median(b_times)), ms(median(d_times))
     report.figure("round trips per path", len(b_times))
@@ -203,7 +276,27 @@ async def measure(report: Report, handle: Any, running: Any, server: JupyterProc
     report.figure(
         "information: AsyncKernelClient on the provisioner's ZMQ channels, median", ms(median(z_times)), "ms"
     )
+    # the floor of any kernel behind the local server: its websocket hop, paid by a local kernel too
+    hop = ms(median(times["local ws"])) - ms(median(times["local zmq"]))
+    report.figure(
+        "floor: a local kernel through the local server's websocket, median",
+        ms(median(times["local ws"])),
+        "ms",
+    )
+    report.figure(
+        "floor: the same local kernel through its ZMQ sockets, median", ms(median(times["local zmq"])), "ms"
+    )
+    report.figure("floor: the local server's websocket hop (the two above)", hop, "ms")
+    report.figure(
+        "floor: 1 + that hop / direct round trip (the least ratio behind this server)", 1 + hop / d_med, "x"
+    )
     mb = BIG / 1e6
+    report.figure(
+        "floor: 10 MB through a local kernel's ZMQ sockets / through the local server's websocket (the most "
+        "throughput ratio behind this server)",
+        median(big["local zmq"]) / median(big["local ws"]),
+        "x",
+    )
     b_rate, d_rate = mb / median(b_big), mb / median(d_big)
     report.figure("10 MB output, direct", d_rate, "MB/s")
     report.figure("10 MB output, through the bridge", b_rate, "MB/s")
