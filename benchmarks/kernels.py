@@ -156,8 +156,8 @@ async def interleave(clients: dict[str, Any], code: str, runs: int) -> dict[str,
 
 
 class RawZmq:
-    """A kernel client on a kernel's ZMQ sockets (shell and iopub) that signs what it sends and reads
-    only the parent header of what it receives: the least a client does, for the floor figure."""
+    """A kernel client on a kernel's ZMQ sockets (shell and iopub) that signs what it sends and decodes
+    what it receives as :class:`Direct` does, with no websocket between: for the floor figures."""
 
     def __init__(self, info: dict[str, Any]) -> None:
         import zmq
@@ -277,15 +277,10 @@ async def measure(report: Report, handle: Any, running: Any, server: JupyterProc
         "information: AsyncKernelClient on the provisioner's ZMQ channels, median", ms(median(z_times)), "ms"
     )
     # the floor of any kernel behind the local server: its websocket hop, paid by a local kernel too
-    hop = ms(median(times["local ws"])) - ms(median(times["local zmq"]))
-    report.figure(
-        "floor: a local kernel through the local server's websocket, median",
-        ms(median(times["local ws"])),
-        "ms",
-    )
-    report.figure(
-        "floor: the same local kernel through its ZMQ sockets, median", ms(median(times["local zmq"])), "ms"
-    )
+    local_ws_med, local_zmq_med = ms(median(times["local ws"])), ms(median(times["local zmq"]))
+    hop = local_ws_med - local_zmq_med
+    report.figure("floor: a local kernel through the local server's websocket, median", local_ws_med, "ms")
+    report.figure("floor: the same local kernel through its ZMQ sockets, median", local_zmq_med, "ms")
     report.figure("floor: the local server's websocket hop (the two above)", hop, "ms")
     report.figure(
         "floor: 1 + that hop / direct round trip (the least ratio behind this server)", 1 + hop / d_med, "x"

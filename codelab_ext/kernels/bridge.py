@@ -144,7 +144,7 @@ class Bridge:
                 self.ports[channel] = sock.bind_to_random_port("tcp://127.0.0.1")
             else:
                 # jupyter_client names an ipc endpoint "<ip>-<port>": ip is a path, the port a number
-                sock.bind(f"ipc://{self.ipc_dir}/kernel-{number}")
+                sock.bind(f"ipc://{self.ip}-{number}")
                 self.ports[channel] = number
 
     @property
